@@ -1,0 +1,179 @@
+"""The catalog: validated, immutable models of the configuration and the events.
+
+Everything past ``catalog.load`` works with these and nothing else. Times are aware
+datetimes in the event's own zone; an all-day event starts at local midnight of its first day
+and ends at local midnight after its last day, so that every event has two instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Status = Literal["confirmed", "tentative", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    title: str
+    base_url: str
+    timezone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    slug: str
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    refresh: timedelta
+    keep_past_days: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderOffsets:
+    before_start: tuple[timedelta, ...]
+    before_registration_deadline: tuple[timedelta, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password_env: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    sender: str
+    transport: Literal["maildir", "smtp"]
+    maildir: Path
+    smtp: SmtpSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A subscriber listed in config.yaml, confirmed by definition."""
+
+    email: str
+    topics: tuple[str, ...]
+    timezone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    site: Site
+    feeds_dir: Path
+    feed: FeedSettings
+    database_url: str
+    topics: Mapping[str, Topic]
+    reminders: ReminderOffsets
+    mail: MailSettings
+    subscribers: tuple[Subscriber, ...]
+
+    @property
+    def root(self) -> Path:
+        """Return the folder holding config.yaml, which relative paths start from."""
+        return self.path.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a definition was written, for messages that point back at it."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Organizer:
+    name: str
+    email: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str
+    role: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    url: str | None
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One agenda item; its id is unique within the event and stable across edits."""
+
+    id: str
+    title: str
+    start: datetime
+    end: datetime
+    speakers: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    title: str
+    topics: tuple[str, ...]
+    timezone: ZoneInfo
+    start: datetime
+    end: datetime
+    all_day: bool
+    source: Source
+    subtitle: str | None = None
+    status: Status = "confirmed"
+    location: str | None = None
+    url: str | None = None
+    organizer: Organizer | None = None
+    contacts: tuple[Contact, ...] = ()
+    registration: Registration | None = None
+    description: str | None = None
+    sessions: tuple[Session, ...] = ()
+
+    @property
+    def first_day(self) -> date:
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        """Return the last day the event runs on, inclusive."""
+        if self.all_day:
+            return self.end.date() - timedelta(days=1)
+        return (self.end - timedelta(microseconds=1)).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The configuration and every event, sorted by start then id."""
+
+    config: Config
+    events: tuple[Event, ...]
+    by_id: Mapping[str, Event] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {event.id: event for event in self.events})
+
+    @property
+    def session_count(self) -> int:
+        return sum(len(event.sessions) for event in self.events)

@@ -1,0 +1,251 @@
+"""The shape of ``config.yaml`` and of an event file, as pydantic models.
+
+These specs mirror the YAML one to one: they check keys (unknown keys are errors), types and
+single values. Rules that need several values at once (a local time in the event's zone, an
+end after its start) live in ``build``, which turns specs into the catalog's models.
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import date, datetime, time, timedelta
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
+
+from ..errors import Problem
+from . import values
+from .source import Document, Loc
+
+Slug = Annotated[str, BeforeValidator(values.slug)]
+Email = Annotated[str, BeforeValidator(values.email)]
+Url = Annotated[str, BeforeValidator(values.url)]
+Duration = Annotated[timedelta, PlainValidator(values.duration)]
+When = Annotated[date | datetime, PlainValidator(values.when)]
+ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
+# Zone names stay text here: CET/CEST/MET resolve against site.timezone in ``build``.
+ZoneName = Annotated[str, Field(min_length=1)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Spec(BaseModel):
+    """A YAML mapping: unknown keys are errors, values are never coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# config.yaml
+
+
+class SiteSpec(Spec):
+    title: Text
+    base_url: Url
+    timezone: ZoneName
+
+
+class FeedSpec(Spec):
+    refresh: Duration = timedelta(hours=6)
+    keep_past_days: Annotated[int, Field(ge=0)] | None = None
+
+
+class TopicSpec(Spec):
+    name: Text
+    description: str | None = None
+
+
+class RemindersSpec(Spec):
+    before_start: list[Duration] = Field(default_factory=list)
+    before_registration_deadline: list[Duration] = Field(default_factory=list)
+
+
+class SmtpSpec(Spec):
+    host: Text = "localhost"
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None
+
+
+class MailSpec(Spec):
+    sender: Annotated[str, BeforeValidator(values.mailbox)] = Field(
+        default="calfeed <calfeed@localhost>", alias="from"
+    )
+    transport: Literal["maildir", "smtp"] = "maildir"
+    maildir: Text = "var/mail"
+    smtp: SmtpSpec = SmtpSpec()
+
+
+class SubscriberSpec(Spec):
+    email: Email
+    topics: Annotated[list[Slug], Field(min_length=1)]
+    timezone: ZoneName = "UTC"
+
+
+class ConfigSpec(Spec):
+    site: SiteSpec
+    feeds_dir: Text = "feeds"
+    feed: FeedSpec = FeedSpec()
+    database: Text = "sqlite:///var/calfeed.sqlite3"
+    topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
+    reminders: RemindersSpec = RemindersSpec()
+    mail: MailSpec = MailSpec()
+    subscribers: list[SubscriberSpec] = Field(default_factory=list)
+
+
+# feeds/*.yaml
+
+
+class OrganizerSpec(Spec):
+    name: Text
+    email: Email | None = None
+    url: Url | None = None
+
+
+class ContactSpec(Spec):
+    name: Text
+    role: str | None = None
+    email: Email | None = None
+    phone: str | None = None
+
+
+class RegistrationSpec(Spec):
+    url: Url | None = None
+    deadline: When | None = None
+
+
+class SessionSpec(Spec):
+    id: Slug | None = None
+    start: ClockOrWhen
+    end: ClockOrWhen
+    title: Text
+    speakers: list[Text] = Field(default_factory=list)
+    description: str | None = None
+
+
+class EventSpec(Spec):
+    id: Slug
+    title: Text
+    subtitle: str | None = None
+    topics: Annotated[list[Slug], Field(min_length=1)]
+    timezone: ZoneName | None = None
+    start: When
+    end: When | None = None
+    status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
+    location: str | None = None
+    url: Url | None = None
+    organizer: OrganizerSpec | None = None
+    contacts: list[ContactSpec] = Field(default_factory=list)
+    registration: RegistrationSpec | None = None
+    description: str | None = None
+    sessions: list[SessionSpec] = Field(default_factory=list)
+
+
+class EventListSpec(Spec):
+    events: Annotated[list[Any], Field(min_length=1)]
+
+
+# Validation errors as operators read them
+
+S = TypeVar("S", bound=Spec)
+
+
+def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) -> S | None:
+    """Validate the data at ``loc`` of ``doc`` against ``spec``, collecting problems.
+
+    The result is None when nothing usable is left; when problems were recorded it must only
+    be checked further, never used.
+    """
+    data: Any = doc.data
+    for part in loc:
+        data = data[part]
+    try:
+        return spec.model_validate(data)
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+    for error in errors:
+        where = (*loc, *error["loc"])
+        problems.append(doc.problem(where, _message(error, spec, tuple(error["loc"]))))
+    # Without the faulty keys the rest may still validate; returning it lets the rules that span
+    # fields run too, so one run reports every problem. The recorded problems keep it unused.
+    faulty = {error["loc"][0] for error in errors if error["loc"]}
+    if not isinstance(data, dict) or not faulty:
+        return None
+    try:
+        return spec.model_validate({k: v for k, v in data.items() if k not in faulty})
+    except ValidationError:
+        return None
+
+
+def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        keys = _keys_at(spec, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+        return (
+            f"unknown key; did you mean {close[0]!r}?"
+            if close
+            else (f"unknown key; expected one of: {', '.join(keys)}")
+        )
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return "needs at least one item"
+    shown = repr(given)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    hint = (
+        "; write it in quotes"
+        if kind == "string_type" and not isinstance(given, dict | list)
+        else ""
+    )
+    message = error["msg"].replace("Input should be", "should be")
+    return f"{message[0].lower()}{message[1:]}, not {shown}{hint}"
+
+
+def _keys_at(annotation: Any, loc: Loc) -> list[str]:
+    """Return the keys allowed in the mapping that ``loc`` leads to inside ``annotation``."""
+    for part in loc:
+        annotation = _step(annotation, part)
+    model = _model_in(annotation)
+    if model is None:
+        return []
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _step(args[0], part)
+    if origin in (Union, UnionType):
+        found = [_step(arg, part) for arg in args if arg is not type(None)]
+        return next((f for f in found if f is not None), None)
+    if origin is list:
+        return args[0]
+    if origin is dict:
+        return args[1]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (model := _model_in(arg)) is not None:
+            return model
+    return None
