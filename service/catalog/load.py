@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,23 +23,82 @@ from .source import Document, Loc, read_document
 
 log = logging.getLogger(__name__)
 EVENT_SUFFIXES = (".yaml", ".yml")
+Stamp = tuple[int, int, int] | None
 
 
 def load_catalog(config_path: Path) -> Catalog:
     """Load and check everything; raise CatalogError listing every problem found."""
-    problems: list[Problem] = []
-    config_path = Path(config_path)
-    config = _load_config(config_path, problems)
-    if config is None:
-        site_zone, topics, feeds_dir = _fallbacks(config_path, problems)
-    else:
-        site_zone, topics, feeds_dir = config.site.timezone, config.topics, config.feeds_dir
-    events = _load_events(feeds_dir, site_zone, topics, problems) if feeds_dir else []
-    if problems or config is None:
-        raise CatalogError(sorted(set(problems)))
-    ordered = tuple(sorted(events, key=lambda event: (event.start, event.id)))
-    log.info("loaded %d events from %s", len(ordered), shown(feeds_dir or config_path))
-    return Catalog(config, ordered)
+    return CatalogLoader(config_path).load()
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What config.yaml gives the event files, even when it is broken."""
+
+    config: Config | None
+    problems: tuple[Problem, ...]
+    site_zone: ZoneInfo
+    topics: Mapping[str, Any] | None
+    feeds_dir: Path | None
+
+
+@dataclass(frozen=True)
+class _FileResult:
+    """One event file as last read: its stamp, its events with where their id is, problems."""
+
+    stamp: Stamp
+    events: tuple[tuple[Event, Problem], ...]
+    problems: tuple[Problem, ...]
+
+
+class CatalogLoader:
+    """Load the catalog again and again, re-reading only the files that changed."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = Path(config_path)
+        self._config_stamp: Stamp | None = None
+        self._context: _Context | None = None
+        self._files: dict[Path, _FileResult] = {}
+
+    def changed(self) -> bool:
+        """Tell whether config.yaml or any event file changed since the last load."""
+        if self._context is None or _stamp(self.config_path) != self._config_stamp:
+            return True
+        feeds_dir = self._context.feeds_dir
+        current = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
+        return current != {path: result.stamp for path, result in self._files.items()}
+
+    def load(self) -> Catalog:
+        """Load and check everything; raise CatalogError listing every problem found."""
+        stamp = _stamp(self.config_path)
+        if self._context is None or stamp != self._config_stamp:
+            self._context, self._files = _read_config(self.config_path), {}
+            self._config_stamp = stamp
+        context = self._context
+        files: dict[Path, _FileResult] = {}
+        for path in event_files(context.feeds_dir) if context.feeds_dir else []:
+            result = self._files.get(path)
+            file_stamp = _stamp(path)
+            if result is None or result.stamp != file_stamp:
+                result = _read_events(path, file_stamp, context)
+            files[path] = result
+        self._files = files
+        problems = list(context.problems)
+        events: dict[str, Event] = {}
+        for result in files.values():
+            problems.extend(result.problems)
+            for event, id_at in result.events:
+                if event.id in events:
+                    other = events[event.id].source
+                    message = f"duplicate id {event.id!r}: also used at {other}"
+                    problems.append(replace(id_at, message=message))
+                else:
+                    events[event.id] = event
+        if problems or context.config is None:
+            raise CatalogError(sorted(set(problems)))
+        ordered = tuple(sorted(events.values(), key=lambda event: (event.start, event.id)))
+        log.info("loaded %d events from %d files", len(ordered), len(files))
+        return Catalog(context.config, ordered)
 
 
 def event_files(feeds_dir: Path) -> list[Path]:
@@ -61,7 +121,19 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+def _read_config(path: Path) -> _Context:
+    problems: list[Problem] = []
+    config = _load_config(path, problems)
+    if config is None:
+        site_zone, topics, feeds_dir = _fallbacks(path, problems)
+        return _Context(None, tuple(problems), site_zone, topics, feeds_dir)
+    return _Context(config, tuple(problems), config.site.timezone, config.topics, config.feeds_dir)
+
+
 def _load_config(path: Path, problems: list[Problem]) -> Config | None:
+    if not path.is_file():
+        problems.append(Problem(shown(path), 0, "", "no such configuration file"))
+        return None
     doc = _read(path, problems)
     if doc is None:
         return None
@@ -95,30 +167,27 @@ def _fallbacks(
     return zone, topics, folder if folder.is_dir() else None
 
 
-def _load_events(
-    feeds_dir: Path, site_zone: ZoneInfo, topics: Any, problems: list[Problem]
-) -> list[Event]:
-    events: list[Event] = []
-    first_seen: dict[str, Event] = {}
-    for path in event_files(feeds_dir):
-        doc = _read(path, problems)
-        if doc is None:
-            continue
+def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
+    problems: list[Problem] = []
+    events: list[tuple[Event, Problem]] = []
+    doc = _read(path, problems)
+    if doc is not None:
         for loc in _event_locations(doc, problems):
-            check = Checker(doc, loc, problems)
             spec = validate(EventSpec, doc, loc, problems)
-            event = build_event(spec, site_zone, topics, check) if spec else None
-            if event is None:
-                continue
-            if event.id in first_seen:
-                check.fail(
-                    ("id",),
-                    f"duplicate id {event.id!r}: also used at {first_seen[event.id].source}",
-                )
-                continue
-            first_seen[event.id] = event
-            events.append(event)
-    return events
+            check = Checker(doc, loc, problems)
+            event = build_event(spec, context.site_zone, context.topics, check) if spec else None
+            if event is not None:
+                events.append((event, doc.problem((*loc, "id"), "")))
+    return _FileResult(stamp, tuple(events), tuple(problems))
+
+
+def _stamp(path: Path) -> Stamp:
+    """Return what tells a changed file: modification time, size and inode (None if gone)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _event_locations(doc: Document, problems: list[Problem]) -> list[Loc]:
