@@ -18,6 +18,8 @@ import yaml
 from ..errors import CatalogError, Problem
 
 Loc = tuple[str | int, ...]
+# libyaml's parser is ten times faster than the pure-Python one and keeps the same marks.
+_Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def read_document(path: Path, shown_as: str) -> Document:
 def parse_document(text: str, shown_as: str) -> Document:
     """Parse YAML text into a Document."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Parser)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
