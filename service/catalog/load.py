@@ -8,6 +8,7 @@ with ``id``) or several (``events:`` followed by a list).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,25 +61,32 @@ class CatalogLoader:
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
 
-    def changed(self) -> bool:
-        """Tell whether config.yaml or any event file changed since the last load."""
-        if self._context is None or _stamp(self.config_path) != self._config_stamp:
-            return True
-        feeds_dir = self._context.feeds_dir
-        current = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
-        return current != {path: result.stamp for path, result in self._files.items()}
+    def reload(self) -> Catalog | None:
+        """Load again if config.yaml or any event file changed; return None if none did."""
+        config_stamp = _stamp(self.config_path)
+        if self._context is not None and config_stamp == self._config_stamp:
+            feeds_dir = self._context.feeds_dir
+            stamps = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
+            if stamps == {path: result.stamp for path, result in self._files.items()}:
+                return None
+            return self._load(config_stamp, stamps)
+        return self._load(config_stamp, None)
 
     def load(self) -> Catalog:
         """Load and check everything; raise CatalogError listing every problem found."""
-        stamp = _stamp(self.config_path)
+        return self._load(_stamp(self.config_path), None)
+
+    def _load(self, stamp: Stamp, stamps: dict[Path, Stamp] | None) -> Catalog:
         if self._context is None or stamp != self._config_stamp:
             self._context, self._files = _read_config(self.config_path), {}
-            self._config_stamp = stamp
+            self._config_stamp, stamps = stamp, None
         context = self._context
+        if stamps is None:
+            feeds_dir = context.feeds_dir
+            stamps = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
         files: dict[Path, _FileResult] = {}
-        for path in event_files(context.feeds_dir) if context.feeds_dir else []:
+        for path, file_stamp in stamps.items():
             result = self._files.get(path)
-            file_stamp = _stamp(path)
             if result is None or result.stamp != file_stamp:
                 result = _read_events(path, file_stamp, context)
             files[path] = result
@@ -103,13 +111,14 @@ class CatalogLoader:
 
 def event_files(feeds_dir: Path) -> list[Path]:
     """List the event files under ``feeds_dir``, skipping hidden files and folders."""
-    found = (
-        path
-        for path in feeds_dir.rglob("*")
-        if path.suffix in EVENT_SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(feeds_dir).parts)
-    )
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(feeds_dir):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(
+            Path(folder, name)
+            for name in names
+            if name.endswith(EVENT_SUFFIXES) and not name.startswith(".")
+        )
     return sorted(found)
 
 
