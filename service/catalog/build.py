@@ -12,7 +12,8 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
@@ -39,7 +40,7 @@ from .models import (
     Topic,
 )
 from .schema import ConfigSpec, EventSpec, SessionSpec
-from .source import Document, Loc
+from .source import Document, Loc, shown
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -52,8 +53,12 @@ class Checker:
     def __init__(self, doc: Document, base: Loc, problems: list[Problem]) -> None:
         self.doc, self.base, self.problems = doc, base, problems
 
-    def fail(self, loc: Loc, message: str) -> None:
-        self.problems.append(self.doc.problem((*self.base, *loc), message))
+    def fail(self, loc: Loc, message: str, line_of: Loc | None = None) -> None:
+        """Record a problem at ``loc``, on the line of ``line_of`` when ``loc`` has none."""
+        problem = self.doc.problem((*self.base, *loc), message)
+        if line_of is not None:
+            problem = replace(problem, line=self.doc.line((*self.base, *line_of)))
+        self.problems.append(problem)
 
     def attempt(
         self, loc: Loc, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs
@@ -75,7 +80,7 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
     site_zone = check.attempt(("site", "timezone"), values.zone, spec.site.timezone)
     feeds_dir = root / spec.feeds_dir
     if not feeds_dir.is_dir():
-        check.fail(("feeds_dir",), f"folder {str(feeds_dir)!r} does not exist")
+        check.fail(("feeds_dir",), f"folder {shown(feeds_dir.resolve())!r} does not exist")
     database = check.attempt(("database",), _database_url, spec.database, root)
     password_env = spec.mail.smtp.password_env
     if password_env is not None and not _ENV_NAME.fullmatch(password_env):
@@ -132,7 +137,7 @@ def _unique_offsets(offsets: list[timedelta], loc: Loc, check: Checker) -> tuple
     seen: set[timedelta] = set()
     for index, offset in enumerate(offsets):
         if offset in seen:
-            check.fail((*loc, index), f"{offset} is listed twice")
+            check.fail((*loc, index), f"{values.format_duration(offset)} is listed twice")
         seen.add(offset)
     return tuple(sorted(seen, reverse=True))
 
@@ -197,7 +202,7 @@ def build_event(
                 spec.registration.deadline,
                 zone,
             )
-            if deadline is not None and span is not None and deadline > span[1]:
+            if deadline is not None and span is not None and _utc(deadline) > _utc(span[1]):
                 check.fail(("registration", "deadline"), "closes after the event ends")
         registration = Registration(spec.registration.url, deadline)
     sessions = _sessions(spec.sessions, zone, span, check) if span else ()
@@ -234,7 +239,7 @@ def _span(
     if isinstance(spec.start, datetime):
         start = check.attempt(("start",), localtime.resolve, spec.start, zone)
         if spec.end is None:
-            check.fail(("end",), "required for an event with a start time")
+            check.fail(("end",), "required for an event with a start time", line_of=("start",))
             return None
         if not isinstance(spec.end, datetime):
             check.fail(
@@ -244,7 +249,7 @@ def _span(
         end = check.attempt(("end",), localtime.resolve, spec.end, zone)
         if start is None or end is None:
             return None
-        if end <= start:
+        if _utc(end) <= _utc(start):
             check.fail(("end",), f"ends before start ({_show(end)} is not after {_show(start)})")
             return None
         return start, end, False
@@ -296,13 +301,13 @@ def _sessions(
         seen.setdefault(session_id, index)
         if start is None or end is None:
             continue
-        if end <= start:
+        if _utc(end) <= _utc(start):
             check.fail(
                 (*loc, "end"), f"ends before start ({_show(end)} is not after {_show(start)})"
             )
-        elif start < event_start:
+        elif _utc(start) < _utc(event_start):
             check.fail((*loc, "start"), f"starts before the event ({_show(event_start)})")
-        elif end > event_end:
+        elif _utc(end) > _utc(event_end):
             check.fail((*loc, "end"), f"ends after the event ({_show(event_end)})")
         else:
             speakers = tuple(spec.speakers)
@@ -321,6 +326,12 @@ def _session_time(value: time | date | datetime, event_start: datetime, zone: Zo
 def _slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "session"
+
+
+def _utc(moment: datetime) -> datetime:
+    # Aware datetimes in one zone compare by wall time, blind to which 02:30 of a repeated
+    # hour they are; in UTC they compare as the instants they are.
+    return moment.astimezone(UTC)
 
 
 def _show(moment: datetime) -> str:

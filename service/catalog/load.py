@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from . import values
 from .build import Checker, build_config, build_event
 from .models import Catalog, Config, Event
 from .schema import ConfigSpec, EventListSpec, EventSpec, validate
-from .source import Document, Loc, read_document
+from .source import Document, Loc, read_document, shown
 
 log = logging.getLogger(__name__)
 EVENT_SUFFIXES = (".yaml", ".yml")
@@ -104,7 +105,7 @@ class CatalogLoader:
                     events[event.id] = event
         if problems or context.config is None:
             raise CatalogError(sorted(set(problems)))
-        ordered = tuple(sorted(events.values(), key=lambda event: (event.start, event.id)))
+        ordered = tuple(sorted(events.values(), key=lambda e: (e.start.astimezone(UTC), e.id)))
         log.info("loaded %d events from %d files", len(ordered), len(files))
         return Catalog(context.config, ordered)
 
@@ -122,21 +123,14 @@ def event_files(feeds_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def shown(path: Path) -> str:
-    """Write a path as the operator would type it: relative to here when it is below here."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _read_config(path: Path) -> _Context:
     problems: list[Problem] = []
     config = _load_config(path, problems)
     if config is None:
         site_zone, topics, feeds_dir = _fallbacks(path, problems)
         return _Context(None, tuple(problems), site_zone, topics, feeds_dir)
-    return _Context(config, tuple(problems), config.site.timezone, config.topics, config.feeds_dir)
+    feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
+    return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir)
 
 
 def _load_config(path: Path, problems: list[Problem]) -> Config | None:
@@ -205,7 +199,7 @@ def _event_locations(doc: Document, problems: list[Problem]) -> list[Loc]:
         return [("events", index) for index in range(len(spec.events))] if spec else []
     if isinstance(doc.data, dict):
         return [()]
-    what = "empty" if doc.data is None else f"a {type(doc.data).__name__}"
+    what = "empty" if doc.data is None else "a list" if isinstance(doc.data, list) else "one value"
     problems.append(
         doc.problem(
             (), f"file is {what}: write one event (a mapping with id:) or events: and a list"

@@ -67,9 +67,12 @@ def _transition_near(aware: datetime, zone: ZoneInfo) -> str:
     old_offset, new_offset = old.utcoffset() or timedelta(0), new.utcoffset() or timedelta(0)
     wall_before = new - new_offset + old_offset
     direction = "forward" if new_offset > old_offset else "back"
+    was, now = wall_before.replace(tzinfo=None), new.replace(tzinfo=None)
+    # A change that skips or repeats whole days (Pacific/Apia, 2011) needs the dates.
+    shape = "%H:%M" if was.date() == now.date() else "%Y-%m-%d %H:%M"
     return (
-        f"clocks go {direction} from {wall_before.replace(tzinfo=None):%H:%M} to "
-        f"{new.replace(tzinfo=None):%H:%M} on {new:%Y-%m-%d} "
+        f"clocks go {direction} from {was:{shape}} to "
+        f"{now:{shape}} on {new:%Y-%m-%d} "
         f"({old.tzname()} {_offset(old)} to {new.tzname()} {_offset(new)})"
     )
 

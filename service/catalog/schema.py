@@ -7,6 +7,7 @@ end after its start) live in ``build``, which turns specs into the catalog's mod
 
 from __future__ import annotations
 
+import copy
 import difflib
 from datetime import date, datetime, time, timedelta
 from types import UnionType
@@ -35,6 +36,7 @@ ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_w
 # Zone names stay text here: CET/CEST/MET resolve against site.timezone in ``build``.
 ZoneName = Annotated[str, Field(min_length=1)]
 Text = Annotated[str, Field(min_length=1)]
+Folder = Annotated[str, PlainValidator(values.folder)]
 
 
 class Spec(BaseModel):
@@ -80,7 +82,7 @@ class MailSpec(Spec):
         default="calfeed <calfeed@localhost>", alias="from"
     )
     transport: Literal["maildir", "smtp"] = "maildir"
-    maildir: Text = "var/mail"
+    maildir: Folder = "var/mail"
     smtp: SmtpSpec = SmtpSpec()
 
 
@@ -92,7 +94,7 @@ class SubscriberSpec(Spec):
 
 class ConfigSpec(Spec):
     site: SiteSpec
-    feeds_dir: Text = "feeds"
+    feeds_dir: Folder = "feeds"
     feed: FeedSpec = FeedSpec()
     database: Text = "sqlite:///var/calfeed.sqlite3"
     topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
@@ -172,17 +174,56 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
     except ValidationError as err:
         errors = err.errors(include_url=False)
     for error in errors:
-        where = (*loc, *error["loc"])
-        problems.append(doc.problem(where, _message(error, spec, tuple(error["loc"]))))
-    # Without the faulty keys the rest may still validate; returning it lets the rules that span
-    # fields run too, so one run reports every problem. The recorded problems keep it unused.
-    faulty = {error["loc"][0] for error in errors if error["loc"]}
-    if not isinstance(data, dict) or not faulty:
-        return None
-    try:
-        return spec.model_validate({k: v for k, v in data.items() if k not in faulty})
-    except ValidationError:
-        return None
+        where = _clean((*loc, *error["loc"]))
+        problems.append(doc.problem(where, _message(error, spec, _clean(tuple(error["loc"])))))
+    # Without the faulty values the rest may still validate; returning it lets the rules that
+    # span fields run too, so one run reports every problem. The recorded problems keep it
+    # from being used.
+    candidate = copy.deepcopy(data)
+    for _ in range(3):
+        if not isinstance(candidate, dict) or not _prune(candidate, errors):
+            return None
+        try:
+            return spec.model_validate(candidate)
+        except ValidationError as err:
+            errors = err.errors(include_url=False)
+    return None
+
+
+# Stand-ins for required text whose own problem is already recorded: nothing else depends
+# on them, so the checks of the other fields can go on.
+_STAND_INS = {"id": "invalid-id", "title": "invalid title", "name": "invalid name"}
+
+
+def _prune(data: dict[str, Any], errors: list[ErrorDetails]) -> bool:
+    """Remove (or stand in for) what each error names, keeping list positions; False if stuck."""
+    for error in errors:
+        loc = _clean(tuple(error["loc"]))
+        keys = [i for i, part in enumerate(loc) if isinstance(part, str)]
+        if error["type"] == "missing":
+            keys = keys[:-1]  # the key itself is absent: act on the key that holds its mapping
+        try:
+            if loc and isinstance(loc[-1], str) and loc[-1] in _STAND_INS:
+                _parent(data, loc)[loc[-1]] = _STAND_INS[loc[-1]]
+            elif keys:
+                target = loc[: keys[-1] + 1]
+                _parent(data, target).pop(target[-1], None)
+            else:
+                return False
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass  # an earlier error of this round already removed the mapping around it
+    return True
+
+
+def _parent(data: Any, loc: Loc) -> Any:
+    for part in loc[:-1]:
+        data = data[part]
+    return data
+
+
+def _clean(loc: Loc) -> Loc:
+    """Drop pydantic's marker for a mapping key that failed, which operators never wrote."""
+    return tuple(part for part in loc if part != "[key]")
 
 
 def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
@@ -203,7 +244,11 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         return "must not be empty"
     if kind == "too_short":
         return "needs at least one item"
-    shown = repr(given)
+    if kind in ("model_type", "dict_type"):
+        return f"should be a mapping of keys and values, not {_kind(given)}"
+    if kind == "list_type":
+        return f"should be a list, not {_kind(given)}"
+    shown = given.isoformat() if isinstance(given, date | time) else repr(given)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     hint = (
         "; write it in quotes"
@@ -249,3 +294,12 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         if (model := _model_in(arg)) is not None:
             return model
     return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."

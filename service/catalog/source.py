@@ -81,29 +81,48 @@ def parse_document(text: str, shown_as: str) -> Document:
 
 
 class _Builder:
-    """Convert composed nodes to plain data, recording lines and duplicate keys."""
+    """Convert composed nodes to plain data, recording lines, duplicate keys and bad values."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.lines: dict[Loc, int] = {}
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
+        self._open: set[int] = set()  # nodes being converted, to catch recursive aliases
 
     def convert(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, loc)
-        if isinstance(node, yaml.SequenceNode):
+        line = node.start_mark.line + 1
+        self.lines.setdefault(loc, line)
+        if id(node) in self._open:
+            self._fail(loc, line, "an alias refers to itself")
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, loc, line)
+        if node.tag not in _COLLECTION_TAGS:
+            self._fail(loc, line, f"unsupported tag {node.tag!r}")
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, loc)
             return [self.convert(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return self._scalar(node)
+        finally:
+            self._open.discard(id(node))
 
-    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any]:
-        self._constructor.flatten_mapping(node)  # resolve YAML merge keys (<<)
+    def _mapping(self, node: yaml.MappingNode, loc: Loc) -> dict[str, Any] | None:
+        try:
+            self._constructor.flatten_mapping(node)  # resolve YAML merge keys (<<)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or node.start_mark
+            self._fail(loc, mark.line + 1, f"bad merge key: {_reason(err)}")
+            return None
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(Problem(self.path, line, "", "a key must be plain text"))
+                self.problems.append(
+                    Problem(self.path, line, dotted(loc), "a key must be plain text")
+                )
                 continue
             key = str(key_node.value)
             if key in result:
@@ -115,8 +134,35 @@ class _Builder:
             result[key] = self.convert(value_node, (*loc, key))
         return result
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc, line: int) -> Any:
         tag = node.tag
         if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in node.value:
             return node.value  # YAML 1.1 base-60 number: keep "14:00" as written
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except Exception as err:  # noqa: BLE001 - PyYAML raises many kinds on odd input
+            # e.g. an impossible date such as 2020-02-30, or a tag this loader does not know
+            self._fail(loc, line, f"{node.value!r} cannot be read: {_reason(err)}")
+            return None
+
+    def _fail(self, loc: Loc, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, dotted(loc), message))
+
+
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, yaml.MarkedYAMLError):
+        return str(err.problem or err.context or "invalid value")
+    if isinstance(err, ValueError | OverflowError) and str(err):
+        return str(err)
+    return "not a valid value for its tag"
+
+
+def shown(path: Path) -> str:
+    """Write a path as the operator would type it: relative to here when it is below here."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -23,20 +23,26 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _COMPACT = re.compile(r"(\d+)\s*([smhdw])")
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ISO_DURATION = TypeAdapter(timedelta)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_DURATION = timedelta(days=3660)
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
 # Abbreviations that mean "Central European local time", not the fixed-offset zone of that name.
 LOCAL_ALIASES = frozenset({"CET", "CEST", "MET", "MEST"})
 
 
 def slug(value: Any) -> str:
     """Return ``value`` if it is a slug: lowercase letters, digits and single hyphens."""
-    if not isinstance(value, str) or not SLUG.fullmatch(value):
+    if not isinstance(value, str):
+        raise ValueError(f"{_shown(value)} is not a slug: YAML read it as {_kind(value)}; quote it")
+    if not SLUG.fullmatch(value):
         raise ValueError(f"{value!r} is not a slug: use lowercase letters, digits and hyphens")
     return value
 
 
 @cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    # "localtime" and friends are files of this machine's zone database, not zone names.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
 def zone(value: Any, local: zoneinfo.ZoneInfo | None = None) -> zoneinfo.ZoneInfo:
@@ -64,34 +70,54 @@ def duration(value: Any) -> timedelta:
     if text is None or isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration such as 7d, 1h, 30m or P1D")
     compact = _COMPACT.fullmatch(text)
+    if not text:
+        raise ValueError("empty: write a duration such as 7d, 1h, 30m or P1D")
     if compact:
-        result = timedelta(seconds=int(compact[1]) * _UNITS[compact[2]])
+        seconds = int(compact[1]) * _UNITS[compact[2]]
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+        result = timedelta(seconds=seconds)
     elif text[:1] in "Pp":
         if re.search(r"[YM]", text.upper().partition("T")[0]):
             raise ValueError(f"{text!r}: months and years vary in length; use days or weeks")
         try:
             result = _ISO_DURATION.validate_python(text.upper())
-        except ValidationError as err:
+        except (ValidationError, OverflowError) as err:
             raise ValueError(f"{text!r} is not an ISO 8601 duration such as P1D or PT1H") from err
     else:
         raise ValueError(f"{text!r} is not a duration: write 7d, 1h, 30m, 2w, 45s or P1D")
     if result <= timedelta(0):
         raise ValueError(f"{text!r} must be longer than zero")
+    if result > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
     return result
+
+
+def format_duration(value: timedelta) -> str:
+    """Write a duration the way operators write it: ``7d``, ``90m``, ``1w``."""
+    seconds = int(value.total_seconds())
+    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def when(value: Any) -> date | datetime:
     """Parse a date (``2020-12-07``) or a date-time, with or without a UTC offset."""
+    parsed: date | datetime | None = None
     if isinstance(value, datetime | date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
+        parsed = value
+    elif isinstance(value, str) and _ISO_DATE.match(text := value.strip()):
         try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+            parsed = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError:
             pass
+    if parsed is not None:
+        if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+            raise ValueError(f"{parsed.isoformat()}: the year must be {FIRST_YEAR} to {LAST_YEAR}")
+        return parsed
     raise ValueError(
-        f"{value!r} is not a date or date-time: write 2020-12-07, 2020-12-07T14:00 "
+        f"{_shown(value)} is not a date or date-time: write 2020-12-07, 2020-12-07T14:00 "
         "or 2020-12-07T14:00+01:00"
     )
 
@@ -106,9 +132,16 @@ def clock_or_when(value: Any) -> time | date | datetime:
         return when(value)
     except ValueError:
         raise ValueError(
-            f"{value!r} is not a time: write HH:MM such as 14:00, or a date-time "
+            f"{_shown(value)} is not a time: write HH:MM such as 14:00, or a date-time "
             "such as 2020-12-07T14:00"
         ) from None
+
+
+def folder(value: Any) -> str:
+    """Return a folder path as written; it must be text without NUL characters."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise ValueError(f"{_shown(value)} is not a folder path such as feeds or var/mail")
+    return value
 
 
 def email(value: Any) -> str:
@@ -126,14 +159,39 @@ def mailbox(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a sender such as 'Events <events@example.org>'")
     _, address = parseaddr(value)
-    email(address or value)
+    try:
+        email(address or value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a sender such as 'Events <events@example.org>'"
+        ) from None
     return value.strip()
 
 
 def url(value: Any) -> str:
     """Return an absolute http(s) URL."""
     if isinstance(value, str):
-        parts = urlsplit(value.strip())
-        if parts.scheme in ("http", "https") and parts.hostname and " " not in value.strip():
-            return value.strip()
+        try:
+            parts = urlsplit(value.strip())
+            if parts.scheme in ("http", "https") and parts.hostname and " " not in value.strip():
+                return value.strip()
+        except ValueError:  # e.g. a broken IPv6 address
+            pass
     raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
+
+
+def _shown(value: Any) -> str:
+    """Show a value as the operator wrote it, not as Python spells it."""
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return repr(value)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false (yes, no, on and off are too)"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, date):
+        return "a date"
+    return f"a {type(value).__name__}"
