@@ -1,0 +1,1 @@
+"""Calendar building: the catalog to ICS bytes."""
