@@ -1,0 +1,198 @@
+"""Editions: one catalog rendered into stamped calendar entries, ready to serve as feeds.
+
+The :class:`Publisher` keeps what it rendered for each event object, so a new catalog in
+which one file changed re-renders and re-revises only the events of that file. An
+:class:`Edition` is immutable; the web layer swaps in a new one atomically and answers every
+request from whichever edition it holds, caching each feed's bytes inside that edition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import icalendar
+
+from ..catalog import Catalog, Config, Event
+from ..revisions import RevisionStore
+from .entries import event_entry, event_page, session_entry
+from .feed import Block, Header, assemble, stamp_block
+
+ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A calendar as served: its bytes, a strong ETag and when it last changed."""
+
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Unstamped:
+    uid: str
+    data: bytes
+    digest: str
+    zone: str | None
+    first_year: int
+    last_year: int
+
+
+class Edition:
+    """One catalog, its entries stamped with their revisions, and the feeds built so far."""
+
+    def __init__(self, catalog: Catalog, events: Mapping[str, Block], publisher: Publisher) -> None:
+        self.catalog = catalog
+        self._events = events
+        self._publisher = publisher
+        self._feeds: dict[tuple[str, ...], Feed] = {}
+        self._lock = threading.Lock()
+
+    def topic_feed(self, slugs: tuple[str, ...], since: datetime | None = None) -> Feed:
+        """Return the feed of the events in any of ``slugs`` (all events for ``("all",)``).
+
+        ``since`` drops events that ended before it (feed.keep_past_days).
+        """
+        key = ("topics", *slugs, since.isoformat() if since else "")
+        return self._cached(key, lambda: self._topic_feed(slugs, since))
+
+    def event_feed(self, event_id: str) -> Feed:
+        """Return one event's calendar: its entry and one entry per session."""
+        return self._cached(("event", event_id), lambda: self._event_feed(event_id))
+
+    def _topic_feed(self, slugs: tuple[str, ...], since: datetime | None) -> tuple[str, bytes]:
+        config = self.catalog.config
+        wanted = set(slugs)
+        events = [
+            event
+            for event in self.catalog.events
+            if (ALL in wanted or wanted.intersection(event.topics))
+            and (since is None or event.end >= since)
+        ]
+        if ALL in wanted:
+            name, description = config.site.title, None
+        else:
+            names = [config.topics[slug].name for slug in slugs]
+            name = f"{config.site.title}: {', '.join(names)}"
+            description = "; ".join(
+                f"{config.topics[s].name}: {config.topics[s].description}"
+                for s in slugs
+                if config.topics[s].description
+            )
+        path = f"feeds/{'+'.join(slugs)}.ics"
+        header = Header(
+            name, description or None, f"{config.site.base_url}/{path}", config.feed.refresh
+        )
+        return path, assemble(header, (self._events[event.id] for event in events))
+
+    def _event_feed(self, event_id: str) -> tuple[str, bytes]:
+        event = self.catalog.by_id[event_id]
+        config = self.catalog.config
+        path = f"events/{event_id}.ics"
+        header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
+        blocks = [self._events[event_id], *self._publisher.session_blocks(event, config)]
+        return path, assemble(header, blocks)
+
+    def _cached(self, key: tuple[str, ...], build: Callable[[], tuple[str, bytes]]) -> Feed:
+        feed = self._feeds.get(key)
+        if feed is None:
+            with self._lock:
+                feed = self._feeds.get(key)
+                if feed is None:
+                    path, body = build()
+                    digest = hashlib.sha256(body).hexdigest()
+                    revision = self._publisher.store.revise({path: digest})[path]
+                    feed = Feed(body, f'"{digest[:32]}"', revision.last_modified)
+                    self._feeds[key] = feed
+        return feed
+
+
+class Publisher:
+    """Render catalogs into editions, re-rendering only events that changed.
+
+    Topic feeds need only the events' entries, so sessions are rendered (and revised) when
+    an event's own calendar is first asked for.
+    """
+
+    def __init__(self, store: RevisionStore) -> None:
+        self.store = store
+        self._config: Config | None = None
+        # id(event) -> (event, rendered); keeping the event makes sure the id still names it.
+        self._events: dict[int, tuple[Event, _Unstamped]] = {}
+        self._sessions: dict[int, tuple[Event, tuple[_Unstamped, ...]]] = {}
+        self._stamped: dict[str, tuple[str, Block]] = {}  # uid -> (digest, stamped block)
+        self._lock = threading.Lock()
+
+    def publish(self, catalog: Catalog) -> Edition:
+        """Return an edition of ``catalog``, recording revisions of what changed."""
+        with self._lock:
+            if catalog.config != self._config:
+                self._config, self._events, self._sessions = catalog.config, {}, {}
+            rendered = {}
+            for event in catalog.events:
+                cached = self._events.get(id(event))
+                if cached is None or cached[0] is not event:
+                    cached = (event, _render_event(event, catalog.config))
+                rendered[id(event)] = cached
+            self._events = rendered
+            self._sessions = {
+                key: value
+                for key, value in self._sessions.items()
+                if key in rendered and rendered[key][0] is value[0]
+            }
+            entries = [entry for _, entry in rendered.values()]
+            blocks = self._stamp(entries)
+            kept = {entry.uid for entry in entries}
+            kept.update(s.uid for _, sessions in self._sessions.values() for s in sessions)
+            self._stamped = {uid: value for uid, value in self._stamped.items() if uid in kept}
+            by_id = {
+                event.id: block for (event, _), block in zip(rendered.values(), blocks, strict=True)
+            }
+            return Edition(catalog, by_id, self)
+
+    def session_blocks(self, event: Event, config: Config) -> list[Block]:
+        """Return the stamped entries of an event's sessions."""
+        with self._lock:
+            cached = self._sessions.get(id(event))
+            if cached is None or cached[0] is not event:
+                cached = (event, _render_sessions(event, config))
+                self._sessions[id(event)] = cached
+            return self._stamp(list(cached[1]))
+
+    def _stamp(self, entries: list[_Unstamped]) -> list[Block]:
+        stamped = self._stamped
+        stale = {e.uid: e for e in entries if stamped.get(e.uid, ("",))[0] != e.digest}
+        if stale:
+            revisions = self.store.revise({uid: entry.digest for uid, entry in stale.items()})
+            for uid, entry in stale.items():
+                revision = revisions[uid]
+                data = stamp_block(entry.data, revision.sequence, revision.last_modified)
+                block = Block(uid, data, entry.zone, entry.first_year, entry.last_year)
+                stamped[uid] = (entry.digest, block)
+        return [stamped[entry.uid][1] for entry in entries]
+
+
+def _render_event(event: Event, config: Config) -> _Unstamped:
+    zone = None if event.all_day else event.timezone.key
+    return _unstamped(event_entry(event, config), zone, event.start, event.end)
+
+
+def _render_sessions(event: Event, config: Config) -> tuple[_Unstamped, ...]:
+    return tuple(
+        _unstamped(session_entry(event, s, config), event.timezone.key, s.start, s.end)
+        for s in event.sessions
+    )
+
+
+def _unstamped(
+    entry: icalendar.Event, zone: str | None, start: datetime, end: datetime
+) -> _Unstamped:
+    data: bytes = entry.to_ical()
+    last_year = (end - timedelta(microseconds=1)).year
+    digest = hashlib.sha256(data).hexdigest()
+    return _Unstamped(str(entry["uid"]), data, digest, zone, start.year, last_year)

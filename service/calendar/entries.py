@@ -1,0 +1,152 @@
+"""Calendar entries: one VEVENT per event and per session, as pure functions of the catalog.
+
+An entry is built without its revision (SEQUENCE, DTSTAMP, LAST-MODIFIED); the publisher
+hashes it and stamps it afterwards, so the hash says whether anything a client sees changed. UIDs
+derive from ids alone: ``<event-id>@<host>`` and ``<event-id>.<session-id>@<host>`` (ids
+are slugs, which never contain a dot), so they survive retimed sessions and reordered agendas.
+
+Nothing here writes ORGANIZER or ATTENDEE: they turn a published entry into a meeting
+request in Outlook. Organisers and contacts go into the description instead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote, urlsplit
+
+import icalendar
+
+from ..catalog import Config, Event, Session
+
+STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
+
+
+def uid_domain(config: Config) -> str:
+    """Return the host of site.base_url, the domain part of every UID."""
+    return urlsplit(config.site.base_url).hostname or "localhost"
+
+
+def event_uid(event: Event, config: Config) -> str:
+    """Return the UID of an event's entry."""
+    return f"{event.id}@{uid_domain(config)}"
+
+
+def session_uid(event: Event, session: Session, config: Config) -> str:
+    """Return the UID of a session's entry."""
+    return f"{event.id}.{session.id}@{uid_domain(config)}"
+
+
+def event_page(event: Event, config: Config) -> str:
+    """Return the URL of an event's page."""
+    return f"{config.site.base_url}/events/{quote(event.id)}"
+
+
+def event_entry(event: Event, config: Config) -> icalendar.Event:
+    """Build the entry of one event, its agenda in the description, without a revision."""
+    entry = icalendar.Event()
+    entry.add("uid", event_uid(event, config))
+    entry.add("summary", _summary(event.title, event))
+    _add_times(entry, event.start, event.end, event.all_day)
+    entry.add("status", STATUS[event.status])
+    if event.location:
+        entry.add("location", event.location)
+    entry.add("url", event.url or event_page(event, config))
+    entry.add("categories", [config.topics[slug].name for slug in event.topics])
+    entry.add("description", event_description(event, config))
+    # All-day and multi-day events are context, not busy time.
+    entry.add("transp", "TRANSPARENT" if event.all_day else "OPAQUE")
+    return entry
+
+
+def session_entry(event: Event, session: Session, config: Config) -> icalendar.Event:
+    """Build the entry of one session, related to its event, without a revision."""
+    entry = icalendar.Event()
+    entry.add("uid", session_uid(event, session, config))
+    entry.add("summary", _summary(f"{session.title} – {event.title}", event))
+    _add_times(entry, session.start, session.end, all_day=False)
+    entry.add("status", STATUS[event.status])
+    if event.location:
+        entry.add("location", event.location)
+    entry.add("url", event_page(event, config))
+    entry.add("related-to", event_uid(event, config))
+    lines = []
+    if session.speakers:
+        lines.append("Speakers: " + "; ".join(session.speakers))
+    if session.description:
+        lines.append(session.description.strip())
+    lines.append(f"Part of: {event.title}\n{event_page(event, config)}")
+    entry.add("description", "\n\n".join(lines))
+    return entry
+
+
+def event_description(event: Event, config: Config) -> str:
+    """Write the plain-text description: subtitle, text, agenda, organiser, contacts, links."""
+    parts: list[str] = []
+    if event.status == "cancelled":
+        parts.append("This event is cancelled.")
+    if event.subtitle:
+        parts.append(event.subtitle)
+    if event.description:
+        parts.append(event.description.strip())
+    if event.sessions:
+        parts.append(_agenda(event))
+    if event.organizer:
+        organizer = event.organizer
+        details = ", ".join(x for x in (organizer.email, organizer.url) if x)
+        parts.append(f"Organiser: {organizer.name}" + (f" ({details})" if details else ""))
+    for contact in event.contacts:
+        details = ", ".join(x for x in (contact.role, contact.email, contact.phone) if x)
+        parts.append(f"Contact: {contact.name}" + (f", {details}" if details else ""))
+    registration = event.registration
+    if registration and (registration.url or registration.deadline):
+        text = "Registration"
+        if registration.deadline:
+            local = registration.deadline.astimezone(event.timezone)
+            text += f" closes {local:%Y-%m-%d %H:%M} ({event.timezone.key})"
+        if registration.url:
+            text += f": {registration.url}"
+        parts.append(text)
+    parts.append(f"More: {event_page(event, config)}")
+    return "\n\n".join(parts)
+
+
+def _agenda(event: Event) -> str:
+    lines = [f"Agenda (times in {event.timezone.key}):"]
+    multi_day = event.first_day != event.last_day
+    for session in event.sessions:
+        start, end = (
+            session.start.astimezone(event.timezone),
+            session.end.astimezone(event.timezone),
+        )
+        day = f"{start:%a %d %b} " if multi_day else ""
+        line = f"{day}{start:%H:%M}–{end:%H:%M} {session.title}"
+        if session.speakers:
+            line += f" ({'; '.join(session.speakers)})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _summary(title: str, event: Event) -> str:
+    # Outlook shows cancelled entries like any other, so the title has to say it.
+    return f"Cancelled: {title}" if event.status == "cancelled" else title
+
+
+def _add_times(entry: icalendar.Event, start: datetime, end: datetime, all_day: bool) -> None:
+    if all_day:
+        entry.add("dtstart", start.date())
+        entry.add("dtend", end.date())  # exclusive: the day after the last day
+    else:
+        entry.add("dtstart", _unambiguous(start))
+        entry.add("dtend", _unambiguous(end))
+
+
+def _unambiguous(moment: datetime) -> datetime:
+    """Return ``moment``, in UTC if it is the second occurrence of a repeated wall time.
+
+    A local time with a TZID that happens twice means its first occurrence to every
+    reader (RFC 5545, 3.3.5); the second one can only be written in UTC.
+    """
+    other = moment.replace(fold=1 - moment.fold)
+    if moment.fold == 1 and other.utcoffset() != moment.utcoffset():
+        return moment.astimezone(UTC)
+    return moment
