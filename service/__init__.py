@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from .catalog import load_catalog
+from .live import LiveCatalog
 
 
 def create_app(
@@ -16,9 +16,14 @@ def create_app(
     """Create the web app serving the catalog defined by ``config_path``."""
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
-    app.extensions["calfeed.catalog"] = load_catalog(Path(config_path))
+    live = LiveCatalog(Path(config_path))
+    app.extensions["calfeed.live"] = live
+    if app.config.get("WATCH", True):
+        live.watch(app.config.get("WATCH_INTERVAL", 1.0))
 
-    from . import health
+    from . import feeds, health, pages
 
+    feeds.init_app(app)
+    pages.init_app(app)
     health.init_app(app)
     return app

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, jsonify
 from flask.typing import ResponseReturnValue
 
-from .catalog import Catalog
+from .live import live_catalog
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """Report the configuration in use."""
-    catalog: Catalog = current_app.extensions["calfeed.catalog"]
+    """Report the catalog being served and any refused edit, naming its files."""
+    live = live_catalog()
+    catalog = live.edition.catalog
     return jsonify(
-        status="ok",
+        status="ok" if not live.problems else "degraded",
         config={
             "path": str(catalog.config.path),
+            "loaded_at": live.loaded_at.isoformat(),
             "events": len(catalog.events),
             "sessions": catalog.session_count,
             "topics": len(catalog.config.topics),
-            "problems": [],
+            "problems": [str(problem) for problem in live.problems],
         },
     )
 

@@ -1,0 +1,71 @@
+"""ICS over HTTP: topic feeds and one event's calendar, cheap to poll.
+
+Feeds answer ``text/calendar; charset=utf-8`` with a strong ETag and Last-Modified, and a
+304 to a matching conditional request, so a client polling every few hours costs little.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Flask, Response, abort, request
+
+from .calendar.edition import ALL, Feed
+from .catalog import Topic
+from .catalog.values import SLUG
+from .live import live_catalog
+
+bp = Blueprint("feeds", __name__)
+
+
+@bp.get("/feeds/<string:name>.ics")
+def topic_feed(name: str) -> Response:
+    """Serve the feed of one topic, several joined by '+', or 'all'."""
+    live = live_catalog()
+    edition = live.edition
+    slugs = feed_slugs(name, edition.catalog.config.topics)
+    if slugs is None:
+        abort(404)
+    keep = edition.catalog.config.feed.keep_past_days
+    since = None if keep is None else _start_of_day(live.clock() - timedelta(days=keep))
+    return _serve(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
+
+
+@bp.get("/events/<string:event_id>.ics")
+def event_feed(event_id: str) -> Response:
+    """Serve one event with an entry per session."""
+    edition = live_catalog().edition
+    if event_id not in edition.catalog.by_id:
+        abort(404)
+    return _serve(edition.event_feed(event_id), f"{event_id}.ics")
+
+
+def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None:
+    """Return the canonical (sorted, unique) topics a feed name asks for, or None."""
+    if name == ALL:
+        return (ALL,)
+    slugs = name.split("+")
+    if not all(SLUG.fullmatch(slug) and slug in topics for slug in slugs):
+        return None
+    return tuple(sorted(set(slugs)))
+
+
+def _serve(feed: Feed, filename: str) -> Response:
+    response = Response(feed.body, content_type="text/calendar; charset=utf-8")
+    response.set_etag(feed.etag.strip('"'))
+    response.last_modified = feed.last_modified
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    response.make_conditional(request)  # turns it into a 304 when the client is current
+    return response
+
+
+def _start_of_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def init_app(app: Flask) -> None:
+    """Register the feed routes."""
+    app.register_blueprint(bp)

@@ -1,0 +1,113 @@
+"""HTML pages: the events by month, one topic, one event; each with its subscribe links.
+
+Pages are plain server-rendered HTML. Times show in the event's own zone; a few lines of
+JavaScript (``static/localtime.js``) add the viewer's own time beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from itertools import groupby
+
+from flask import Blueprint, Flask, abort, render_template
+
+from .calendar.edition import ALL
+from .catalog import Config, Event
+from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
+from .live import live_catalog
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index() -> str:
+    """List upcoming events by month, past events below."""
+    live = live_catalog()
+    catalog = live.edition.catalog
+    upcoming, past = _split(catalog.events, live.clock())
+    return render_template(
+        "index.html",
+        catalog=catalog,
+        months=_by_month(upcoming),
+        past=list(reversed(past)),
+        subscribe=subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title),
+    )
+
+
+@bp.get("/topics/<string:slug>")
+def topic(slug: str) -> str:
+    """List one topic's events with its subscribe links."""
+    live = live_catalog()
+    catalog = live.edition.catalog
+    found = catalog.config.topics.get(slug)
+    if found is None:
+        abort(404)
+    events = [event for event in catalog.events if slug in event.topics]
+    upcoming, past = _split(events, live.clock())
+    name = f"{catalog.config.site.title}: {found.name}"
+    return render_template(
+        "topic.html",
+        catalog=catalog,
+        topic=found,
+        months=_by_month(upcoming),
+        past=list(reversed(past)),
+        subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
+    )
+
+
+@bp.get("/events/<string:event_id>")
+def event(event_id: str) -> str:
+    """Show one event with its agenda and its add-to-calendar links."""
+    catalog = live_catalog().edition.catalog
+    found = catalog.by_id.get(event_id)
+    if found is None:
+        abort(404)
+    details = _details(found, catalog.config)
+    return render_template(
+        "event.html",
+        catalog=catalog,
+        event=found,
+        google=google_event_link(found, details),
+        outlook=outlook_event_link(found, details),
+    )
+
+
+def _split(events: Iterable[Event], now: datetime) -> tuple[list[Event], list[Event]]:
+    events = list(events)
+    return [e for e in events if e.end > now], [e for e in events if e.end <= now]
+
+
+def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    local = [(e.start.astimezone(e.timezone).strftime("%B %Y"), e) for e in events]
+    return [(month, [e for _, e in group]) for month, group in groupby(local, key=lambda x: x[0])]
+
+
+def _details(event: Event, config: Config) -> str:
+    text = event.subtitle or ""
+    return f"{text}\n\n{config.site.base_url}/events/{event.id}".strip()
+
+
+def when(event: Event) -> str:
+    """Write an event's dates and times in its own zone, as the seed page does."""
+    zone = event.timezone
+    start, end = event.start.astimezone(zone), event.end.astimezone(zone)
+    if event.all_day:
+        first, last = event.first_day, event.last_day
+        if first == last:
+            return f"{first.day} {first:%B %Y}"
+        if (first.year, first.month) == (last.year, last.month):
+            return f"{first.day} – {last.day} {last:%B %Y}"
+        if first.year == last.year:
+            return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+        return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+    if event.first_day == event.last_day:
+        return f"{start.day} {start:%B %Y}, {start:%H:%M} – {end:%H:%M} {end:%Z}"
+    opening = f"{start.day} {start:%B %Y} {start:%H:%M} {start:%Z}"
+    return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages and the template helpers they use."""
+    app.register_blueprint(bp)
+    app.jinja_env.filters["when"] = when
