@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine, make_url
 
 from .errors import CalfeedError
@@ -61,6 +62,13 @@ def open_database(url: str) -> Engine:
         shown = make_url(url).render_as_string(hide_password=True)
         raise DatabaseError(f"database {shown}: {err.orig or err}") from err  # type: ignore[attr-defined]
     return engine
+
+
+def insert(connection: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """Return an INSERT for ``table`` that can ``on_conflict_do_nothing()`` on either backend."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _engine(url: str) -> Engine:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from .database import insert
 from .tables import revisions
 
 Clock = Callable[[], datetime]
@@ -64,13 +64,13 @@ class RevisionStore:
         new = [key for key in hashes if key not in stored]
         changed = [key for key, (digest, _) in stored.items() if digest != hashes[key]]
         if new:
-            insert = _insert(connection).values(
+            statement = insert(connection, revisions).values(
                 [
                     {"uid": key, "content_hash": hashes[key], "sequence": 0, "last_modified": now}
                     for key in new
                 ]
             )
-            connection.execute(insert.on_conflict_do_nothing(index_elements=["uid"]))
+            connection.execute(statement.on_conflict_do_nothing(index_elements=["uid"]))
         for key in changed:
             connection.execute(
                 revisions.update()
@@ -98,9 +98,3 @@ def _read(connection: sa.Connection, keys: list[str]) -> dict[str, tuple[str, Re
         ).where(revisions.c.uid.in_(keys))
     )
     return {row.uid: (row.content_hash, Revision(row.sequence, row.last_modified)) for row in rows}
-
-
-def _insert(connection: sa.Connection) -> postgresql.Insert | sqlite.Insert:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(revisions)
-    return sqlite.insert(revisions)
