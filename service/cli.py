@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from flask import Flask
@@ -19,6 +21,8 @@ from .catalog import Catalog, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -89,13 +93,20 @@ def check(config_path: Path) -> None:
 @port_option
 @click.pass_obj
 def run(config_path: Path, host: str, port: int) -> None:
-    """Run the embedded default: the web server in one process."""
+    """Run the embedded default: web server and reminder worker in one process."""
     import waitress
+
+    from .reminders.worker import worker_for
 
     _log_to_stderr()
     app = _app(config_path)
+    worker = _checked(worker_for, app.extensions["calfeed.live"])
+    worker.start()
     click.echo(f"calfeed serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+    try:
+        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+    finally:
+        worker.stop()
 
 
 @main.command()
@@ -126,3 +137,64 @@ def export(config_path: Path, target: Path) -> None:
     app = _app(config_path, WATCH=False)
     written = export_site(app, target)
     click.echo(f"wrote {len(written)} files to {target}")
+
+
+@main.command()
+@click.pass_obj
+def worker(config_path: Path) -> None:
+    """Run the reminder worker alone (several may share one PostgreSQL database)."""
+    import signal
+    import threading
+
+    from .live import LiveCatalog
+    from .reminders.worker import worker_for
+
+    _log_to_stderr()
+    _load(config_path)
+    live = _checked(LiveCatalog, config_path)
+    running = _checked(worker_for, live)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    running.start()
+    click.echo(f"calfeed worker {running.name} running (Ctrl+C to stop)")
+    stop.wait()
+    running.stop()
+    live.close()
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True, help="Lines per section of history.")
+@click.pass_obj
+def reminders(config_path: Path, limit: int) -> None:
+    """List what will be sent to whom and when, what was sent, and what failed."""
+    from .database import open_database
+    from .reminders import report
+    from .revisions import utc_now
+
+    catalog = _load(config_path)
+    engine = _checked(open_database, catalog.config.database_url)
+    now = utc_now()
+    sections = [
+        ("Upcoming", report.upcoming(engine, catalog, now)),
+        ("Sent", report.history(engine, ["sent"], limit)),
+        ("Failed", report.history(engine, ["failed"], limit)),
+        ("Retrying", report.history(engine, ["planned"], limit)),
+        ("Skipped or withdrawn", report.history(engine, ["skipped", "withdrawn"], limit)),
+    ]
+    for title, lines in sections:
+        if title == "Retrying":
+            lines = [line for line in lines if line.detail]
+        click.echo(f"{title} ({len(lines)}):")
+        for line in lines:
+            click.echo(f"  {line}")
+        click.echo()
+    engine.dispose()
+
+
+def _checked(function: Callable[..., T], *args: object) -> T:
+    """Call ``function``; a CalfeedError becomes a readable error instead of a stack trace."""
+    try:
+        return function(*args)
+    except CalfeedError as err:
+        raise click.ClickException(str(err)) from err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +39,11 @@ class LiveCatalog:
         self.problems: tuple[Problem, ...] = ()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each new edition is swapped in."""
+        self._listeners.append(listener)
 
     def refresh(self) -> bool:
         """Load the files again if they changed; return True if a new edition is served."""
@@ -60,7 +66,9 @@ class LiveCatalog:
             self.loaded_at = self.clock()
             self.problems = ()
             log.info("now serving %d events", len(catalog.events))
-            return True
+        for listener in self._listeners:
+            listener()
+        return True
 
     def watch(self, interval: float = 1.0) -> threading.Thread:
         """Start a daemon thread that refreshes every ``interval`` seconds."""

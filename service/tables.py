@@ -28,3 +28,49 @@ revisions = sa.Table(
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
 )
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # lower-cased
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("topics", sa.Text, nullable=False),  # slugs joined by spaces
+    # pending (not confirmed yet), confirmed, unsubscribed, removed (gone from config.yaml)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),  # config | web
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.Column("unsubscribed_at", UTCDateTime),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # start | deadline | cancelled
+    sa.Column("offset_seconds", sa.Integer, nullable=False),
+    sa.Column("target_at", UTCDateTime, nullable=False),  # the start or deadline it is about
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    # planned, sending (claimed under a lease), sent, skipped, withdrawn, failed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("message_id", sa.String(255)),
+    sa.Column("detail", sa.Text),  # why it was skipped, withdrawn or failed; the SMTP reply
+    sa.UniqueConstraint("subscriber_id", "event_id", "kind", "offset_seconds", "target_at"),
+    sa.Index("ix_outbox_status_due", "status", "due_at"),
+)
+
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),  # host:pid:random
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,156 @@
+"""Reminder mails: subject, plain text and HTML, the event's .ics, and list headers.
+
+Times are written in the subscriber's zone with the event's own zone beside them. Every mail
+carries one-click unsubscribe headers (RFC 8058) and a Message-ID derived from what the
+reminder is, so a mail sent again after a crash is recognisable as the same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ..calendar.entries import event_page, uid_domain
+from ..catalog import Config, Event
+
+_templates = Environment(
+    loader=PackageLoader("service", "templates/mail"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """What one mail is about: who, which event, which kind, for which instant."""
+
+    email: str
+    timezone: ZoneInfo
+    event: Event
+    kind: str  # start | deadline | cancelled
+    offset_seconds: int
+    target_at: datetime
+
+
+def message_id(subscriber_id: int, reminder: Reminder, config: Config) -> str:
+    """Return the Message-ID of a reminder: the same reminder always gets the same one."""
+    key = "|".join(
+        (
+            str(subscriber_id),
+            reminder.event.id,
+            reminder.kind,
+            str(reminder.offset_seconds),
+            reminder.target_at.isoformat(),
+        )
+    )
+    return f"<reminder.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+
+
+def compose(
+    reminder: Reminder,
+    config: Config,
+    *,
+    ics: bytes,
+    unsubscribe_url: str,
+    message_id: str,
+    now: datetime,
+) -> EmailMessage:
+    """Build the mail for ``reminder`` as it would be sent at ``now``."""
+    event = reminder.event
+    ahead = remaining(reminder.target_at - now)
+    context = {
+        "site": config.site,
+        "event": event,
+        "kind": reminder.kind,
+        "remaining": ahead,
+        "when": when(event, reminder.timezone),
+        "deadline": when_instant(event.registration.deadline, event, reminder.timezone)
+        if event.registration and event.registration.deadline
+        else None,
+        "topics": [config.topics[slug].name for slug in event.topics],
+        "page_url": event_page(event, config),
+        "ics_url": event_page(event, config) + ".ics",
+        "unsubscribe_url": unsubscribe_url,
+    }
+    message = EmailMessage()
+    message["Subject"] = subject(reminder, ahead)
+    message["From"] = config.mail.sender
+    message["To"] = reminder.email
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_templates.get_template("reminder.txt").render(context))
+    message.add_alternative(
+        _templates.get_template("reminder.html").render(context), subtype="html"
+    )
+    message.add_attachment(
+        ics,
+        maintype="text",
+        subtype="calendar",
+        filename=f"{event.id}.ics",
+        params={"method": "PUBLISH", "charset": "utf-8"},
+    )
+    return message
+
+
+def subject(reminder: Reminder, remaining_text: str) -> str:
+    """Return the subject line."""
+    title = reminder.event.title
+    if reminder.kind == "cancelled":
+        return f"Cancelled: {title}"
+    if reminder.kind == "deadline":
+        return f"Registration closes {remaining_text}: {title}"
+    return f"Starts {remaining_text}: {title}"
+
+
+def remaining(delta: timedelta) -> str:
+    """Say how far ahead something is: ``in 7 days``, ``in 3 hours``, ``in 20 minutes``."""
+    minutes = max(0, round(delta.total_seconds() / 60))
+    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes >= size or size == 1:
+            count = round(minutes / size)
+            return f"in {count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
+def when(event: Event, zone: ZoneInfo) -> str:
+    """Write an event's dates and times in ``zone``, with the event's own beside them."""
+    if event.all_day:
+        first, last = event.first_day, event.last_day
+        days = f"{first:%a %d %b %Y}" if first == last else f"{first:%a %d %b} – {last:%a %d %b %Y}"
+        return f"{days} (all day, {event.timezone.key})"
+    text = _span(event.start, event.end, zone)
+    if zone.key != event.timezone.key:
+        text += f"; {_span(event.start, event.end, event.timezone)}"
+    return text
+
+
+def when_instant(moment: datetime, event: Event, zone: ZoneInfo) -> str:
+    """Write one instant in ``zone``, with the event's zone beside it."""
+    text = f"{_instant(moment, zone)}"
+    if zone.key != event.timezone.key:
+        text += f"; {_instant(moment, event.timezone)}"
+    return text
+
+
+def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    if start.date() == end.date():
+        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z} ({zone.key})"
+    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+
+
+def _instant(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%a %d %b %Y, %H:%M %Z} ({zone.key})"

@@ -1,0 +1,143 @@
+"""The outbox: claiming due reminders under a lease and recording what became of them.
+
+A row goes planned -> sending (claimed by one worker until its lease ends) -> sent, or back
+to planned with a later attempt (a temporary failure), or to failed, skipped or withdrawn. A
+worker that dies leaves its rows in ``sending``; once their lease ends another worker takes
+them again. On PostgreSQL several workers claim with ``FOR UPDATE SKIP LOCKED`` and never
+take the same row; on SQLite one worker sends at a time (see ``worker``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from ..tables import outbox
+
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A reminder this worker holds until its lease ends."""
+
+    id: int
+    subscriber_id: int
+    event_id: str
+    kind: str
+    offset_seconds: int
+    target_at: datetime
+    due_at: datetime
+    attempts: int
+
+
+def triage(connection: sa.Connection, now: datetime) -> int:
+    """Skip due reminders that can no longer help, and return how many.
+
+    After downtime several reminders of one (subscriber, event, kind) may be due at once:
+    only the latest is sent. A reminder whose target has passed is not sent at all.
+    """
+    later = outbox.alias("later")
+    superseded = sa.exists().where(
+        later.c.subscriber_id == outbox.c.subscriber_id,
+        later.c.event_id == outbox.c.event_id,
+        later.c.kind == outbox.c.kind,
+        later.c.target_at == outbox.c.target_at,
+        later.c.status.in_(["planned", "sending", "sent"]),
+        later.c.due_at <= now,
+        later.c.due_at > outbox.c.due_at,
+    )
+    due = sa.and_(outbox.c.status == "planned", outbox.c.due_at <= now)
+    passed = connection.execute(
+        outbox.update()
+        .where(due, outbox.c.target_at <= now)
+        .values(status="skipped", detail="what it announced has passed")
+    ).rowcount
+    older = connection.execute(
+        outbox.update()
+        .where(due, superseded)
+        .values(status="skipped", detail="a later reminder of the same kind was due")
+    ).rowcount
+    return int(passed) + int(older)
+
+
+def claim(
+    connection: sa.Connection, worker: str, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[Claimed]:
+    """Claim up to ``limit`` due reminders (or ones whose lease ran out), oldest first."""
+    claimable = sa.or_(
+        sa.and_(
+            outbox.c.status == "planned",
+            outbox.c.due_at <= now,
+            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
+        ),
+        sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+    )
+    chosen = (
+        sa.select(outbox.c.id)
+        .where(claimable)
+        .order_by(outbox.c.due_at, outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(chosen))
+        .values(status="sending", lease_until=now + lease, claimed_by=worker)
+        .returning(
+            outbox.c.id,
+            outbox.c.subscriber_id,
+            outbox.c.event_id,
+            outbox.c.kind,
+            outbox.c.offset_seconds,
+            outbox.c.target_at,
+            outbox.c.due_at,
+            outbox.c.attempts,
+        )
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.due_at, c.id))
+
+
+def finish(
+    connection: sa.Connection, claimed: Claimed, worker: str, status: str, **values: object
+) -> bool:
+    """Record the outcome of a claimed reminder, if this worker still holds it."""
+    result = connection.execute(
+        outbox.update()
+        .where(
+            outbox.c.id == claimed.id,
+            outbox.c.status == "sending",
+            outbox.c.claimed_by == worker,
+        )
+        .values(status=status, lease_until=None, **values)
+    )
+    return bool(result.rowcount)
+
+
+def next_due(connection: sa.Connection) -> datetime | None:
+    """Return when the next planned reminder (or retry, or lease end) comes due."""
+    planned = sa.select(
+        sa.func.min(sa.func.coalesce(outbox.c.next_attempt_at, outbox.c.due_at))
+    ).where(outbox.c.status == "planned")
+    leased = sa.select(sa.func.min(outbox.c.lease_until)).where(outbox.c.status == "sending")
+    found = [m for m in (connection.execute(q).scalar() for q in (planned, leased)) if m]
+    return min(found) if found else None
+
+
+def counts(connection: sa.Connection, now: datetime) -> dict[str, int]:
+    """Count reminders by status, and how many are overdue (due, not yet sent)."""
+    rows = connection.execute(
+        sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
+    ).all()
+    result = {status: int(count) for status, count in rows}
+    result["overdue"] = int(
+        connection.execute(
+            sa.select(sa.func.count()).where(
+                outbox.c.status.in_(["planned", "sending"]), outbox.c.due_at <= now
+            )
+        ).scalar_one()
+    )
+    return result

@@ -1,0 +1,86 @@
+"""What ``calfeed reminders`` shows: what will be sent to whom and when, and what became of
+what was due (sent, skipped, withdrawn, failed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from ..catalog import Catalog
+from ..catalog.values import format_duration
+from ..tables import outbox, subscribers
+from . import planner
+from . import subscribers as subscriber_store
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One reminder as an operator reads it."""
+
+    at: datetime
+    email: str
+    event_id: str
+    kind: str
+    offset_seconds: int
+    status: str
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "cancelled":
+            what = "cancellation notice"
+        else:
+            before = format_duration(timedelta(seconds=self.offset_seconds))
+            what = (
+                f"{before} before {'registration closes' if self.kind == 'deadline' else 'start'}"
+            )
+        detail = f"  [{self.detail}]" if self.detail else ""
+        return f"{self.at:%Y-%m-%d %H:%M} UTC  {self.email}  {self.event_id}  {what}{detail}"
+
+
+def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
+    """Return every reminder still to come for the current catalog and subscribers."""
+    with engine.begin() as connection:
+        subscriber_store.sync_configured(connection, catalog.config.subscribers, now)
+        people = {p.id: p for p in subscriber_store.confirmed(connection)}
+        done = set(
+            connection.execute(
+                sa.select(
+                    outbox.c.subscriber_id,
+                    outbox.c.event_id,
+                    outbox.c.kind,
+                    outbox.c.offset_seconds,
+                    outbox.c.target_at,
+                ).where(outbox.c.status.not_in(["planned", "sending"]))
+            ).tuples()
+        )
+    wanted = planner.desired(catalog, people.values(), now, horizon=None)
+    lines = [
+        Line(max(due, now), people[key[0]].email, key[1], key[2], key[3], "planned")
+        for key, due in wanted.items()
+        if key not in done
+    ]
+    return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
+
+
+def history(engine: sa.Engine, statuses: list[str], limit: int) -> list[Line]:
+    """Return the latest reminders in ``statuses``, newest first."""
+    moment = sa.func.coalesce(outbox.c.sent_at, outbox.c.due_at)
+    query = (
+        sa.select(
+            moment.label("at"),
+            subscribers.c.email,
+            outbox.c.event_id,
+            outbox.c.kind,
+            outbox.c.offset_seconds,
+            outbox.c.status,
+            outbox.c.detail,
+        )
+        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+        .where(outbox.c.status.in_(statuses))
+        .order_by(moment.desc(), outbox.c.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [Line(*row) for row in connection.execute(query)]

@@ -1,0 +1,115 @@
+"""Subscribers in the database: the ones config.yaml lists, and (later) self-service ones.
+
+Config subscribers are confirmed by definition and synced on every planning run; a person
+who unsubscribed stays unsubscribed even while config.yaml still lists them, and one removed
+from config.yaml gets nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from ..catalog.models import Subscriber as ConfiguredSubscriber
+from ..tables import subscribers
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A subscriber as stored."""
+
+    id: int
+    email: str
+    timezone: ZoneInfo
+    topics: frozenset[str]
+    status: str
+    confirmed_at: datetime | None
+
+
+def sync_configured(
+    connection: sa.Connection, listed: Iterable[ConfiguredSubscriber], now: datetime
+) -> None:
+    """Bring the config subscribers in the database in line with config.yaml."""
+    by_email = {s.email.lower(): s for s in listed}
+    rows = connection.execute(
+        sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
+            subscribers.c.source == "config"
+        )
+    ).all()
+    stored = {row.email: row for row in rows}
+    for email, sub in by_email.items():
+        values = {"timezone": sub.timezone.key, "topics": " ".join(sub.topics)}
+        row = stored.get(email)
+        if row is None:
+            exists = connection.execute(
+                sa.select(subscribers.c.id).where(subscribers.c.email == email)
+            ).first()
+            if exists is None:  # a self-service subscriber of that address keeps their own row
+                connection.execute(
+                    subscribers.insert().values(
+                        email=email,
+                        status="confirmed",
+                        source="config",
+                        created_at=now,
+                        confirmed_at=now,
+                        **values,
+                    )
+                )
+        elif row.status == "removed":
+            connection.execute(
+                subscribers.update()
+                .where(subscribers.c.id == row.id)
+                .values(status="confirmed", confirmed_at=now, **values)
+            )
+        elif row.status == "confirmed":
+            connection.execute(
+                subscribers.update().where(subscribers.c.id == row.id).values(**values)
+            )
+    gone = [
+        row.id
+        for email, row in stored.items()
+        if email not in by_email and row.status == "confirmed"
+    ]
+    if gone:
+        connection.execute(
+            subscribers.update().where(subscribers.c.id.in_(gone)).values(status="removed")
+        )
+
+
+def confirmed(connection: sa.Connection) -> list[Subscriber]:
+    """Return every confirmed subscriber."""
+    rows = connection.execute(sa.select(subscribers).where(subscribers.c.status == "confirmed"))
+    return [_subscriber(row) for row in rows]
+
+
+def get(connection: sa.Connection, subscriber_id: int) -> Subscriber | None:
+    """Return one subscriber, or None."""
+    row = connection.execute(
+        sa.select(subscribers).where(subscribers.c.id == subscriber_id)
+    ).first()
+    return _subscriber(row) if row else None
+
+
+def unsubscribe(connection: sa.Connection, subscriber_id: int, now: datetime) -> bool:
+    """Unsubscribe at once; return False if there was nobody to unsubscribe."""
+    result = connection.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
+        .values(status="unsubscribed", unsubscribed_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        timezone=ZoneInfo(row.timezone),
+        topics=frozenset(row.topics.split()),
+        status=row.status,
+        confirmed_at=row.confirmed_at,
+    )

@@ -1,0 +1,141 @@
+"""Transports: how a composed mail leaves, and how its failure is classified.
+
+``maildir`` (the embedded default) delivers into a real Maildir that any mail client can
+open; ``smtp`` hands mail to a server, with STARTTLS and login, reusing one connection for a
+batch. A failure is temporary (an SMTP 4xx reply, a dropped or refused connection: try again
+later) or permanent (a 5xx reply: record it and stop).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import smtplib
+import ssl
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+from ..catalog.models import MailSettings
+from ..errors import CalfeedError
+
+
+class DeliveryError(CalfeedError):
+    """A mail could not be handed over."""
+
+    def __init__(self, message: str, temporary: bool) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+
+
+class Connection(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class Transport(Protocol):
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+
+class MaildirTransport:
+    """Deliver into a Maildir folder (created if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """Open the Maildir for a batch."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        yield _MaildirConnection(mailbox.Maildir(self.path, create=True))
+
+
+class _MaildirConnection:
+    def __init__(self, box: mailbox.Maildir) -> None:
+        self.box = box
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            self.box.add(mailbox.MaildirMessage(message))
+        except OSError as err:
+            raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
+
+
+class SmtpTransport:
+    """Hand mail to an SMTP server, one connection per batch."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.starttls = host, port, starttls
+        self.username, self.password, self.timeout = username, password, timeout
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """Connect, say hello, upgrade to TLS and log in as configured."""
+        try:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as err:
+            raise _classified(err) from err
+        try:
+            try:
+                client.ehlo()
+                if self.starttls:
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+                if self.username:
+                    client.login(self.username, self.password or "")
+            except (OSError, smtplib.SMTPException) as err:
+                raise _classified(err) from err
+            yield _SmtpConnection(client)
+        finally:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+
+class _SmtpConnection:
+    def __init__(self, client: smtplib.SMTP) -> None:
+        self.client = client
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            refused = self.client.send_message(message)
+        except (OSError, smtplib.SMTPException) as err:
+            raise _classified(err) from err
+        if refused:  # some recipients refused while others were accepted
+            code, reply = next(iter(refused.values()))
+            raise DeliveryError(f"{code} {reply.decode(errors='replace')}", temporary=code < 500)
+
+
+def _classified(err: Exception) -> DeliveryError:
+    if isinstance(err, smtplib.SMTPRecipientsRefused) and err.recipients:
+        code, reply = next(iter(err.recipients.values()))
+        return DeliveryError(f"{code} {reply.decode(errors='replace')}", temporary=code < 500)
+    if isinstance(err, smtplib.SMTPResponseException):
+        raw: bytes | str = err.smtp_error
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        return DeliveryError(f"{err.smtp_code} {text}", temporary=err.smtp_code < 500)
+    # A dropped or refused connection says nothing about the mail: try again later.
+    return DeliveryError(f"connection: {err}", temporary=True)
+
+
+def transport_for(
+    settings: MailSettings, environ: dict[str, str] | os._Environ[str] = os.environ
+) -> Transport:
+    """Return the transport config.yaml asks for."""
+    if settings.transport == "maildir":
+        return MaildirTransport(settings.maildir)
+    smtp = settings.smtp
+    password = environ.get(smtp.password_env) if smtp.password_env else None
+    if smtp.password_env and password is None:
+        raise CalfeedError(f"mail.smtp.password_env: ${smtp.password_env} is not set")
+    return SmtpTransport(smtp.host, smtp.port, smtp.starttls, smtp.username, password)

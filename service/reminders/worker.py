@@ -1,0 +1,182 @@
+"""The worker: APScheduler decides when, the database decides what.
+
+APScheduler 3 drops a date job from its store before running it and must not share a job
+store between processes, so it holds nothing that matters: a periodic sweep (heartbeat,
+plan, send) and one "wake" job at the next due instant, both rebuilt from the database at
+start. That way a reminder leaves within a second or so of its due time, not at the next
+sweep.
+
+Several workers may share a PostgreSQL database. On SQLite one worker sends at a time: a
+second one stands by until the first stops sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from ..database import insert
+from ..live import LiveCatalog
+from ..revisions import Clock, utc_now
+from ..tables import workers
+from ..tokens import Tokens, secret_key
+from . import outbox, planner
+from .sender import Outcome, Sender
+from .transports import Transport, transport_for
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Plan and send reminders in the background of this process."""
+
+    def __init__(
+        self,
+        live: LiveCatalog,
+        transport: Transport,
+        tokens: Tokens,
+        *,
+        clock: Clock = utc_now,
+        sweep_every: float = 30.0,
+        lease: timedelta = outbox.LEASE,
+        name: str | None = None,
+    ) -> None:
+        self.live = live
+        self.clock = clock
+        self.sweep_every = sweep_every
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
+        self.started_at = clock()
+        self.active = False
+        self._lock = threading.Lock()
+        self._planned_for: object = None
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self) -> None:
+        """Start sweeping now and every ``sweep_every`` seconds."""
+        self._scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.sweep_every,
+            id="sweep",
+            next_run_time=datetime.now(UTC),
+        )
+        self._scheduler.start()
+        self.live.on_change(self._catalog_changed)
+        log.info("reminder worker %s started", self.name)
+
+    def stop(self) -> None:
+        """Stop after the current run and give up the heartbeat."""
+        self._scheduler.shutdown(wait=True)
+        with self.live.engine.begin() as connection:
+            connection.execute(workers.delete().where(workers.c.name == self.name))
+
+    def sweep(self) -> Outcome | None:
+        """Beat, pick up catalog edits, plan, send what is due, and set the next wake-up."""
+        with self._lock:
+            if not self._heartbeat():
+                return None
+            self.live.refresh()
+            edition = self.live.edition
+            result = planner.plan(self.live.engine, edition.catalog, self.clock())
+            if result.planned or result.withdrawn or result.notices:
+                log.info(
+                    "planned %d, withdrew %d, %d cancellation notices",
+                    result.planned,
+                    result.withdrawn,
+                    result.notices,
+                )
+            self._planned_for = edition
+            return self._send()
+
+    def wake(self) -> Outcome | None:
+        """Send what is due now (planning is the sweep's job)."""
+        with self._lock:
+            if not self.active:
+                return None
+            return self._send()
+
+    def _send(self) -> Outcome:
+        outcome = self.sender.send_due()
+        if outcome.sent or outcome.failed or outcome.retried:
+            log.info(
+                "sent %d, retrying %d, failed %d", outcome.sent, outcome.retried, outcome.failed
+            )
+        self._schedule_wake()
+        return outcome
+
+    def _schedule_wake(self) -> None:
+        with self.live.engine.connect() as connection:
+            due = outbox.next_due(connection)
+        if due is None or not self._scheduler.running:
+            return
+        # APScheduler runs on the real clock; the due instant is in the database's time.
+        delay = max(due - self.clock(), timedelta(0))
+        run_at = datetime.now(UTC) + delay
+        self._scheduler.add_job(
+            self.wake, "date", run_date=run_at, id="wake", replace_existing=True
+        )
+
+    def _catalog_changed(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.add_job(self.sweep, "date", id="replan", replace_existing=True)
+
+    def _heartbeat(self) -> bool:
+        """Record that this worker lives; on SQLite, tell whether it is the one that sends."""
+        now = self.clock()
+        stale = now - timedelta(seconds=3 * self.sweep_every)
+        with self.live.engine.begin() as connection:
+            statement = insert(connection, workers).values(
+                name=self.name, started_at=self.started_at, heartbeat_at=now
+            )
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=["name"], set_={"heartbeat_at": now})
+            )
+            connection.execute(workers.delete().where(workers.c.heartbeat_at < stale))
+            active = True
+            if connection.dialect.name == "sqlite":
+                older = connection.execute(
+                    sa.select(sa.func.count()).where(
+                        workers.c.name != self.name,
+                        sa.or_(
+                            workers.c.started_at < self.started_at,
+                            sa.and_(
+                                workers.c.started_at == self.started_at,
+                                workers.c.name < self.name,
+                            ),
+                        ),
+                    )
+                ).scalar_one()
+                active = older == 0
+                if not active:
+                    connection.execute(workers.delete().where(workers.c.name == self.name))
+        if active != self.active:
+            log.info("worker %s is %s", self.name, "sending" if active else "standing by")
+        self.active = active
+        return active
+
+
+def last_heartbeat(connection: sa.Connection) -> datetime | None:
+    """Return the latest heartbeat of any worker, or None if none ever beat."""
+    value: datetime | None = connection.execute(
+        sa.select(sa.func.max(workers.c.heartbeat_at))
+    ).scalar()
+    return value
+
+
+def worker_for(live: LiveCatalog, **options: Any) -> Worker:
+    """Build the worker config.yaml describes: its transport and its signing key."""
+    config = live.edition.catalog.config
+    tokens = Tokens(secret_key(config.root / "var"))
+    return Worker(live, transport_for(config.mail), tokens, **options)
