@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from .live import LiveCatalog
+from .tokens import Tokens, secret_key
 
 
 def create_app(
@@ -15,15 +16,18 @@ def create_app(
 ) -> Flask:
     """Create the web app serving the catalog defined by ``config_path``."""
     app = Flask(__name__)
-    app.config.from_mapping(test_config or {})
     live = LiveCatalog(Path(config_path))
+    key = secret_key(live.edition.catalog.config.root / "var")
+    app.config.from_mapping(SECRET_KEY=key, **(test_config or {}))
     app.extensions["calfeed.live"] = live
+    app.extensions["calfeed.tokens"] = Tokens(key)
     if app.config.get("WATCH", True):
         live.watch(app.config.get("WATCH_INTERVAL", 1.0))
 
-    from . import feeds, health, pages
+    from . import feeds, health, pages, signup
 
     feeds.init_app(app)
     pages.init_app(app)
+    signup.init_app(app)
     health.init_app(app)
     return app

@@ -101,6 +101,7 @@ def run(config_path: Path, host: str, port: int) -> None:
     _log_to_stderr()
     app = _app(config_path)
     worker = _checked(worker_for, app.extensions["calfeed.live"])
+    app.extensions["calfeed.wake"] = worker.wake_soon  # sign-up mails leave at once
     worker.start()
     click.echo(f"calfeed serving on http://{host}:{port}/ (Ctrl+C to stop)")
     try:

@@ -29,7 +29,7 @@ def topic_feed(name: str) -> Response:
         abort(404)
     keep = edition.catalog.config.feed.keep_past_days
     since = None if keep is None else _start_of_day(live.clock() - timedelta(days=keep))
-    return _serve(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
+    return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
 
 
 @bp.get("/events/<string:event_id>.ics")
@@ -38,7 +38,7 @@ def event_feed(event_id: str) -> Response:
     edition = live_catalog().edition
     if event_id not in edition.catalog.by_id:
         abort(404)
-    return _serve(edition.event_feed(event_id), f"{event_id}.ics")
+    return serve_feed(edition.event_feed(event_id), f"{event_id}.ics")
 
 
 def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None:
@@ -51,7 +51,8 @@ def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None
     return tuple(sorted(set(slugs)))
 
 
-def _serve(feed: Feed, filename: str) -> Response:
+def serve_feed(feed: Feed, filename: str) -> Response:
+    """Answer with a calendar: its type, validators for caching, 304 when current."""
     response = Response(feed.body, content_type="text/calendar; charset=utf-8")
     response.set_etag(feed.etag.strip('"'))
     response.last_modified = feed.last_modified

@@ -46,10 +46,14 @@ def topic(slug: str) -> str:
     events = [event for event in catalog.events if slug in event.topics]
     upcoming, past = _split(events, live.clock())
     name = f"{catalog.config.site.title}: {found.name}"
+    from .signup import SignupForm, signup_form, zone_names
+
     return render_template(
         "topic.html",
         catalog=catalog,
         topic=found,
+        form=signup_form(SignupForm, topics=[slug]),
+        zones=zone_names(),
         months=_by_month(upcoming),
         past=list(reversed(past)),
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),

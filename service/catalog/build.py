@@ -33,6 +33,7 @@ from .models import (
     Registration,
     ReminderOffsets,
     Session,
+    SignupSettings,
     Site,
     SmtpSettings,
     Source,
@@ -116,6 +117,11 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             smtp=SmtpSettings(smtp.host, smtp.port, smtp.starttls, smtp.username, password_env),
         ),
         subscribers=subscribers,
+        signup=SignupSettings(
+            spec.signup.limit_per_client,
+            spec.signup.limit_per_address,
+            spec.signup.limits_storage,
+        ),
     )
 
 

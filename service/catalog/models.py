@@ -61,6 +61,13 @@ class MailSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SignupSettings:
+    limit_per_client: str
+    limit_per_address: str
+    limits_storage: str
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A subscriber listed in config.yaml, confirmed by definition."""
 
@@ -80,6 +87,7 @@ class Config:
     reminders: ReminderOffsets
     mail: MailSettings
     subscribers: tuple[Subscriber, ...]
+    signup: SignupSettings = SignupSettings("20/hour", "5/hour", "memory://")
 
     @property
     def root(self) -> Path:

@@ -37,6 +37,7 @@ ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_w
 ZoneName = Annotated[str, Field(min_length=1)]
 Text = Annotated[str, Field(min_length=1)]
 Folder = Annotated[str, PlainValidator(values.folder)]
+RateLimit = Annotated[str, PlainValidator(values.rate_limit)]
 
 
 class Spec(BaseModel):
@@ -86,6 +87,12 @@ class MailSpec(Spec):
     smtp: SmtpSpec = SmtpSpec()
 
 
+class SignupSpec(Spec):
+    limit_per_client: RateLimit = "20/hour"  # sign-up requests from one address (IP)
+    limit_per_address: RateLimit = "5/hour"  # requests for one email address
+    limits_storage: Text = "memory://"  # a redis:// URL when several web processes run
+
+
 class SubscriberSpec(Spec):
     email: Email
     topics: Annotated[list[Slug], Field(min_length=1)]
@@ -100,6 +107,7 @@ class ConfigSpec(Spec):
     topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
     reminders: RemindersSpec = RemindersSpec()
     mail: MailSpec = MailSpec()
+    signup: SignupSpec = SignupSpec()
     subscribers: list[SubscriberSpec] = Field(default_factory=list)
 
 

@@ -144,6 +144,18 @@ def folder(value: Any) -> str:
     return value
 
 
+def rate_limit(value: Any) -> str:
+    """Return a rate limit such as ``20/hour`` or ``5 per minute``."""
+    from limits import parse_many
+
+    try:
+        if isinstance(value, str) and parse_many(value):
+            return value
+    except ValueError:
+        pass
+    raise ValueError(f"{_shown(value)} is not a rate limit such as 20/hour or 5 per minute")
+
+
 def email(value: Any) -> str:
     """Return a syntactically valid email address, normalised."""
     if not isinstance(value, str):

@@ -54,6 +54,12 @@ def message_id(subscriber_id: int, reminder: Reminder, config: Config) -> str:
     return f"<reminder.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
 
 
+def account_message_id(subscriber_id: int, kind: str, target_at: datetime, config: Config) -> str:
+    """Return the Message-ID of a confirmation or preferences mail."""
+    key = f"{subscriber_id}|{kind}|{target_at.isoformat()}"
+    return f"<{kind}.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+
+
 def compose(
     reminder: Reminder,
     config: Config,
@@ -80,16 +86,9 @@ def compose(
         "ics_url": event_page(event, config) + ".ics",
         "unsubscribe_url": unsubscribe_url,
     }
-    message = EmailMessage()
-    message["Subject"] = subject(reminder, ahead)
-    message["From"] = config.mail.sender
-    message["To"] = reminder.email
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
+    message = _message(subject(reminder, ahead), reminder.email, config, message_id, now)
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
     message.set_content(_templates.get_template("reminder.txt").render(context))
     message.add_alternative(
         _templates.get_template("reminder.html").render(context), subtype="html"
@@ -154,3 +153,45 @@ def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 def _instant(moment: datetime, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
     return f"{local:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+
+
+def compose_account(
+    kind: str,
+    email: str,
+    topics: list[str],
+    config: Config,
+    *,
+    link: str,
+    unsubscribe_url: str,
+    message_id: str,
+    now: datetime,
+) -> EmailMessage:
+    """Build the mail that asks to confirm a sign-up, or that links to one's preferences."""
+    context = {
+        "site": config.site,
+        "kind": kind,
+        "topics": topics,
+        "link": link,
+        "unsubscribe_url": unsubscribe_url,
+    }
+    title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
+    message = _message(f"{title} from {config.site.title}", email, config, message_id, now)
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(_templates.get_template("account.txt").render(context))
+    html = _templates.get_template("account.html").render(context)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def _message(subject: str, to: str, config: Config, message_id: str, now: datetime) -> EmailMessage:
+    """Start a mail with the headers every calfeed mail carries."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = config.mail.sender
+    message["To"] = to
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    return message

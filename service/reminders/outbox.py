@@ -14,9 +14,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from ..database import insert
 from ..tables import outbox
 
 LEASE = timedelta(minutes=5)
+# Mails about a subscription rather than an event: a link to confirm, or to one's preferences.
+ACCOUNT_KINDS = ("confirm", "manage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +144,24 @@ def counts(connection: sa.Connection, now: datetime) -> dict[str, int]:
         ).scalar_one()
     )
     return result
+
+
+def queue_account_mail(
+    connection: sa.Connection, subscriber_id: int, kind: str, now: datetime, valid_for: timedelta
+) -> None:
+    """Queue a confirmation or preferences mail, due now, useless after ``valid_for``."""
+    assert kind in ACCOUNT_KINDS
+    connection.execute(
+        insert(connection, outbox)
+        .values(
+            subscriber_id=subscriber_id,
+            event_id="",
+            kind=kind,
+            offset_seconds=0,
+            target_at=now + valid_for,
+            due_at=now,
+            status="planned",
+            attempts=0,
+        )
+        .on_conflict_do_nothing()
+    )

@@ -160,7 +160,9 @@ def _withdraw(
             outbox.c.offset_seconds,
             outbox.c.target_at,
         ).where(
-            outbox.c.status == "planned", outbox.c.target_at > now, outbox.c.kind != "cancelled"
+            outbox.c.status == "planned",
+            outbox.c.target_at > now,
+            outbox.c.kind.in_(["start", "deadline"]),
         )
     )
     reasons: dict[str, list[int]] = defaultdict(list)

@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 
 from ..catalog import Event
 from ..live import LiveCatalog
@@ -20,7 +21,7 @@ from ..revisions import Clock, utc_now
 from ..tokens import Tokens
 from . import outbox
 from . import subscribers as subscriber_store
-from .mail import Reminder, compose, message_id
+from .mail import Reminder, account_message_id, compose, compose_account, message_id
 from .outbox import Claimed
 from .subscribers import Subscriber
 from .transports import Connection, DeliveryError, Transport
@@ -93,31 +94,15 @@ class Sender:
 
     def _deliver(self, row: Claimed, connection: Connection, result: Outcome) -> None:
         now = self.clock()
-        edition = self.live.edition
         with self.live.engine.connect() as db:
             person = subscriber_store.get(db, row.subscriber_id)
-        event = edition.catalog.by_id.get(row.event_id)
-        reason = _no_longer_applies(row, person, event, now)
-        if reason is not None:
-            status = "skipped" if reason == _PASSED else "withdrawn"
-            self._finish(row, status, detail=reason)
+        built = self._compose(row, person, now)
+        if isinstance(built, str):
+            status = "skipped" if built == _PASSED else "withdrawn"
+            self._finish(row, status, detail=built)
             result.dropped += 1
             return
-        assert person is not None and event is not None
-        config = edition.catalog.config
-        reminder = Reminder(
-            person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
-        )
-        identity = message_id(person.id, reminder, config)
-        token = self.tokens.make("unsubscribe", person.id)
-        message = compose(
-            reminder,
-            config,
-            ics=edition.event_feed(event.id).body,
-            unsubscribe_url=f"{config.site.base_url}/unsubscribe/{token}",
-            message_id=identity,
-            now=now,
-        )
+        message, identity = built
         try:
             connection.send(message)
         except DeliveryError as err:
@@ -126,12 +111,61 @@ class Sender:
             if err.temporary:
                 self._retry(row, err, result, attempted=True)
             else:
-                log.error("reminder %d to %s failed: %s", row.id, person.email, err)
+                log.error("mail %d to %s failed: %s", row.id, message["To"], err)
                 self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
                 result.failed += 1
             return
         self._finish(row, "sent", attempts=row.attempts + 1, sent_at=now, message_id=identity)
         result.sent += 1
+
+    def _compose(
+        self, row: Claimed, person: Subscriber | None, now: datetime
+    ) -> tuple[EmailMessage, str] | str:
+        """Return the mail and its Message-ID, or why it must not be sent any more."""
+        if person is None:
+            return "subscriber left"
+        edition = self.live.edition
+        config = edition.catalog.config
+        token = self.tokens.make("unsubscribe", person.id)
+        unsubscribe_url = f"{config.site.base_url}/unsubscribe/{token}"
+        if row.kind in outbox.ACCOUNT_KINDS:
+            reason = _account_mail_applies(row, person, now)
+            if reason is not None:
+                return reason
+            identity = account_message_id(person.id, row.kind, row.target_at, config)
+            purpose = "confirm" if row.kind == "confirm" else "manage"
+            path = "confirm" if row.kind == "confirm" else "preferences"
+            link = f"{config.site.base_url}/{path}/{self.tokens.make(purpose, person.id)}"
+            names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
+            message = compose_account(
+                row.kind,
+                person.email,
+                names,
+                config,
+                link=link,
+                unsubscribe_url=unsubscribe_url,
+                message_id=identity,
+                now=now,
+            )
+            return message, identity
+        event = edition.catalog.by_id.get(row.event_id)
+        reason = _no_longer_applies(row, person, event, now)
+        if reason is not None:
+            return reason
+        assert event is not None  # _no_longer_applies returned a reason otherwise
+        reminder = Reminder(
+            person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
+        )
+        identity = message_id(person.id, reminder, config)
+        message = compose(
+            reminder,
+            config,
+            ics=edition.event_feed(event.id).body,
+            unsubscribe_url=unsubscribe_url,
+            message_id=identity,
+            now=now,
+        )
+        return message, identity
 
     def _retry(self, row: Claimed, err: DeliveryError, result: Outcome, attempted: bool) -> None:
         attempts = row.attempts + 1 if attempted else row.attempts
@@ -171,6 +205,16 @@ def _no_longer_applies(
             target = event.registration.deadline if event.registration else None
         if target is None or target.astimezone(UTC) != row.target_at:
             return "event moved"
+    if row.target_at <= now:
+        return _PASSED
+    return None
+
+
+def _account_mail_applies(row: Claimed, person: Subscriber, now: datetime) -> str | None:
+    """Return why a confirmation or preferences mail must not be sent now, or None."""
+    wanted = "pending" if row.kind == "confirm" else "confirmed"
+    if person.status != wanted:
+        return "no longer needed"
     if row.target_at <= now:
         return _PASSED
     return None

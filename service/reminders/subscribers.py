@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ..catalog.models import Subscriber as ConfiguredSubscriber
-from ..tables import subscribers
+from ..tables import outbox, subscribers
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +95,16 @@ def get(connection: sa.Connection, subscriber_id: int) -> Subscriber | None:
 
 
 def unsubscribe(connection: sa.Connection, subscriber_id: int, now: datetime) -> bool:
-    """Unsubscribe at once; return False if there was nobody to unsubscribe."""
+    """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed."""
     result = connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
         .values(status="unsubscribed", unsubscribed_at=now)
+    )
+    connection.execute(
+        outbox.update()
+        .where(outbox.c.subscriber_id == subscriber_id, outbox.c.status == "planned")
+        .values(status="withdrawn", detail="subscriber left")
     )
     return bool(result.rowcount)
 
@@ -112,4 +117,56 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         topics=frozenset(row.topics.split()),
         status=row.status,
         confirmed_at=row.confirmed_at,
+    )
+
+
+def request(
+    connection: sa.Connection, email: str, topics: Iterable[str], zone: ZoneInfo, now: datetime
+) -> tuple[Subscriber, bool]:
+    """Record a sign-up; return the subscriber and whether they were confirmed already.
+
+    A new, pending or departed address becomes pending with the topics and zone asked for
+    and must confirm. A confirmed address is left as it is: changing it takes the link that
+    only its owner receives.
+    """
+    email = email.lower()
+    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    row = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
+    if row is None:
+        connection.execute(
+            subscribers.insert().values(
+                email=email, status="pending", source="web", created_at=now, **values
+            )
+        )
+    elif row.status == "confirmed":
+        return _subscriber(row), True
+    else:
+        connection.execute(
+            subscribers.update()
+            .where(subscribers.c.id == row.id)
+            .values(status="pending", unsubscribed_at=None, **values)
+        )
+    stored = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).one()
+    return _subscriber(stored), False
+
+
+def confirm(connection: sa.Connection, subscriber_id: int, now: datetime) -> Subscriber | None:
+    """Confirm a pending subscriber (a confirmed one stays as is); None if there is none."""
+    connection.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
+        .values(status="confirmed", confirmed_at=now)
+    )
+    found = get(connection, subscriber_id)
+    return found if found and found.status == "confirmed" else None
+
+
+def update(
+    connection: sa.Connection, subscriber_id: int, topics: Iterable[str], zone: ZoneInfo
+) -> None:
+    """Change a confirmed subscriber's topics and zone."""
+    connection.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")
+        .values(timezone=zone.key, topics=" ".join(sorted(set(topics))))
     )

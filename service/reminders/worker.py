@@ -73,7 +73,7 @@ class Worker:
             next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
-        self.live.on_change(self._catalog_changed)
+        self.live.on_change(self.wake_soon)
         log.info("reminder worker %s started", self.name)
 
     def stop(self) -> None:
@@ -128,7 +128,8 @@ class Worker:
             self.wake, "date", run_date=run_at, id="wake", replace_existing=True
         )
 
-    def _catalog_changed(self) -> None:
+    def wake_soon(self) -> None:
+        """Plan and send now: after a catalog edit, a sign-up or a confirmation."""
         if self._scheduler.running:
             self._scheduler.add_job(self.sweep, "date", id="replan", replace_existing=True)
 

@@ -1,0 +1,283 @@
+"""Sign-up, confirmation, preferences and one-click leave: the subscriber's pages.
+
+Nobody can sign up someone else (double opt-in: only the address's owner gets the link),
+nobody can learn who is subscribed (every sign-up answers the same page), and leaving takes
+one click, also from the mail client's own button (RFC 8058: a POST without a CSRF token,
+since mail clients send it). A GET never changes anything, because link scanners follow GETs.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import TooManyRequests
+from wtforms import EmailField, SelectMultipleField, StringField, widgets
+from wtforms.validators import Email, InputRequired, Length, ValidationError
+
+from .calendar.edition import Feed
+from .catalog.values import zone
+from .links import subscribe_links
+from .live import LiveCatalog, live_catalog
+from .reminders import outbox
+from .reminders import subscribers as store
+from .reminders.subscribers import Subscriber
+from .tokens import TokenError, Tokens
+
+bp = Blueprint("signup", __name__)
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+CONFIRM_WITHIN = timedelta(hours=72)
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def _valid_zone(form: FlaskForm, field: StringField) -> None:
+    try:
+        zone(field.data)
+    except ValueError as err:
+        raise ValidationError(str(err)) from err
+
+
+def _some_topic(form: FlaskForm, field: SelectMultipleField) -> None:
+    if not field.data:
+        raise ValidationError("Choose at least one topic.")
+
+
+class PreferencesForm(FlaskForm):
+    topics = _Checkboxes("Topics", validators=[_some_topic])
+    timezone = StringField(
+        "Your time zone", validators=[InputRequired("Choose your time zone."), _valid_zone]
+    )
+
+
+class SignupForm(PreferencesForm):
+    email = EmailField(
+        "Email address",
+        validators=[
+            InputRequired("Enter your email address."),
+            Length(max=320),
+            Email("Enter a valid email address, like name@example.org."),
+        ],
+    )
+
+
+def signup_form(kind: type[PreferencesForm], **data: Any) -> PreferencesForm:
+    """Return a sign-up or preferences form offering the catalog's topics."""
+    form = kind(**data)
+    topics = live_catalog().edition.catalog.config.topics
+    form.topics.choices = [(slug, topic.name) for slug, topic in topics.items()]
+    return form
+
+
+def _notify_worker() -> None:
+    """Let a worker in this process send the new mail now rather than at its next sweep."""
+    wake = current_app.extensions.get("calfeed.wake")
+    if wake is not None:
+        wake()
+
+
+@bp.route("/subscribe", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: live_catalog().edition.catalog.config.signup.limit_per_client, methods=["POST"]
+)
+@limiter.limit(
+    lambda: live_catalog().edition.catalog.config.signup.limit_per_address,
+    methods=["POST"],
+    key_func=lambda: "address:" + request.form.get("email", "").strip().lower(),
+)
+def subscribe() -> ResponseReturnValue:
+    """Show the sign-up form; on a valid POST, mail a confirmation link."""
+    topic = request.args.get("topic")
+    form = signup_form(SignupForm, topics=[topic] if topic else None)
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("subscribe.html", **_page(form=form)), status
+    live = live_catalog()
+    now = live.clock()
+    with live.engine.begin() as connection:
+        person, confirmed = store.request(
+            connection, form.email.data, form.topics.data, zone(form.timezone.data), now
+        )
+        kind = "manage" if confirmed else "confirm"
+        outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
+    _notify_worker()
+    # The same answer whether the address is new, pending or confirmed: nothing to learn here.
+    return render_template(
+        "notice.html",
+        **_page(
+            title="Check your inbox",
+            text=f"We sent a mail to {form.email.data}. Follow its link within "
+            "72 hours to confirm your reminders.",
+        ),
+    )
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> ResponseReturnValue:
+    """Ask for a click (GET), then confirm the sign-up (POST)."""
+    subscriber_id = _check("confirm", token, CONFIRM_WITHIN)
+    if request.method == "GET":
+        return render_template("confirm.html", **_page(form=FlaskForm()))
+    live = live_catalog()
+    with live.engine.begin() as connection:
+        person = store.confirm(connection, subscriber_id, live.clock())
+    if person is None:
+        return _token_problem("This sign-up can no longer be confirmed.", 410)
+    _notify_worker()
+    return _preferences_page(person, saved="Your reminders are confirmed.")
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> ResponseReturnValue:
+    """Change topics and zone; show the personal feed."""
+    subscriber_id = _check("manage", token)
+    live = live_catalog()
+    with live.engine.connect() as connection:
+        person = store.get(connection, subscriber_id)
+    if person is None or person.status != "confirmed":
+        return _token_problem("These reminders are not active any more.", 410)
+    if request.method == "GET":
+        return _preferences_page(person)
+    form = signup_form(PreferencesForm)
+    if not form.validate_on_submit():
+        return _preferences_page(person, form=form), 400
+    with live.engine.begin() as connection:
+        store.update(connection, person.id, form.topics.data, zone(form.timezone.data))
+        person = store.get(connection, person.id) or person
+    return _preferences_page(person, saved="Your preferences are saved.")
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def unsubscribe(token: str) -> ResponseReturnValue:
+    """Show a button (GET); unsubscribe at once (POST, also RFC 8058 one-click)."""
+    subscriber_id = _check("unsubscribe", token)
+    if request.method == "GET":
+        return render_template("unsubscribe.html", **_page())
+    live = live_catalog()
+    with live.engine.begin() as connection:
+        store.unsubscribe(connection, subscriber_id, live.clock())
+    return render_template(
+        "notice.html",
+        **_page(title="Unsubscribed", text="You will get no more mail from us.", again=True),
+    )
+
+
+@bp.get("/feeds/personal/<token>.ics")
+def personal_feed(token: str) -> ResponseReturnValue:
+    """Serve the calendar of one subscriber's topics."""
+    from .feeds import serve_feed
+
+    try:
+        subscriber_id = _tokens().check("feed", token)
+    except TokenError:
+        abort(404)
+    live = live_catalog()
+    with live.engine.connect() as connection:
+        person = store.get(connection, subscriber_id)
+    topics = live.edition.catalog.config.topics
+    slugs = tuple(sorted(t for t in person.topics if t in topics)) if person else ()
+    if person is None or person.status != "confirmed" or not slugs:
+        abort(404)
+    feed: Feed = live.edition.topic_feed(slugs)
+    return serve_feed(feed, "personal.ics")
+
+
+def _preferences_page(
+    person: Subscriber, form: PreferencesForm | None = None, saved: str | None = None
+) -> str:
+    tokens = _tokens()
+    config = live_catalog().edition.catalog.config
+    if form is None:
+        form = signup_form(
+            PreferencesForm, topics=sorted(person.topics), timezone=person.timezone.key
+        )
+    feed = config.site.base_url + url_for(
+        "signup.personal_feed", token=tokens.make("feed", person.id)
+    )
+    return render_template(
+        "preferences.html",
+        **_page(
+            form=form,
+            person=person,
+            saved=saved,
+            manage_token=tokens.make("manage", person.id),
+            unsubscribe_token=tokens.make("unsubscribe", person.id),
+            subscribe=subscribe_links(feed, f"{config.site.title}: my topics"),
+        ),
+    )
+
+
+def _check(purpose: str, token: str, max_age: timedelta | None = None) -> int:
+    try:
+        seconds = int(max_age.total_seconds()) if max_age else None
+        return _tokens().check(purpose, token, seconds)
+    except TokenError as err:
+        abort(_token_problem(f"Sorry: {err}.", 400))
+
+
+def _token_problem(text: str, status: int) -> Response:
+    page = render_template(
+        "notice.html", **_page(title="This link does not work", text=text, again=True)
+    )
+    return make_response(page, status)
+
+
+def _tokens() -> Tokens:
+    tokens: Tokens = current_app.extensions["calfeed.tokens"]
+    return tokens
+
+
+def _page(**values: Any) -> dict[str, Any]:
+    live: LiveCatalog = live_catalog()
+    return {"catalog": live.edition.catalog, "zones": zone_names(), **values}
+
+
+def zone_names() -> list[str]:
+    """Return the IANA zone names a subscriber can choose from."""
+    return sorted(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
+
+
+def _too_many(error: TooManyRequests) -> ResponseReturnValue:
+    text = "Too many sign-up requests. Please wait a while and try again."
+    return render_template("notice.html", **_page(title="Slow down", text=text)), 429
+
+
+def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
+    """Return a form field's HTML attributes, pointing at its error message when it has one."""
+    if field.errors:
+        return {**attributes, "aria-describedby": f"{field.id}-error", "aria-invalid": "true"}
+    return attributes
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages, CSRF protection and the sign-up rate limits."""
+    app.jinja_env.globals["described"] = described
+    config = app.extensions["calfeed.live"].edition.catalog.config
+    app.config.setdefault("RATELIMIT_STORAGE_URI", config.signup.limits_storage)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    app.register_blueprint(bp)
+    app.register_error_handler(429, _too_many)
