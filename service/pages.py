@@ -6,9 +6,9 @@ JavaScript (``static/localtime.js``) add the viewer's own time beside them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
-from itertools import groupby
+from datetime import date, datetime
 
 from flask import Blueprint, Flask, abort, render_template
 
@@ -83,8 +83,12 @@ def _split(events: Iterable[Event], now: datetime) -> tuple[list[Event], list[Ev
 
 
 def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
-    local = [(e.start.astimezone(e.timezone).strftime("%B %Y"), e) for e in events]
-    return [(month, [e for _, e in group]) for month, group in groupby(local, key=lambda x: x[0])]
+    """Group events under the month they start in, in their own zone, months in order."""
+    months: dict[tuple[int, int], list[Event]] = defaultdict(list)
+    for event in events:  # already in order of start
+        local = event.start.astimezone(event.timezone)
+        months[(local.year, local.month)].append(event)
+    return [(f"{date(*month, 1):%B %Y}", months[month]) for month in sorted(months)]
 
 
 def _details(event: Event, config: Config) -> str:
