@@ -21,6 +21,7 @@ from .catalog import Catalog, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+from .tokens import secret_key
 
 T = TypeVar("T")
 
@@ -123,10 +124,9 @@ def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
 
     _log_to_stderr()
     catalog = _load(config_path)
-    try:
-        open_database(catalog.config.database_url).dispose()  # migrate once, before the workers
-    except CalfeedError as err:
-        raise click.ClickException(str(err)) from err
+    # Migrate and make the signing key once, before the workers start.
+    _checked(open_database, catalog.config.database_url).dispose()
+    secret_key(catalog.config.root / "var")
     gunicorn_serve(config_path, f"{host}:{port}", workers or 2 * (os.cpu_count() or 1) + 1)
 
 
@@ -135,7 +135,7 @@ def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
 @click.pass_obj
 def export(config_path: Path, target: Path) -> None:
     """Write the static site (feeds, event calendars, pages) into TARGET."""
-    app = _app(config_path, WATCH=False)
+    app = _app(config_path, WATCH=False, STATIC_EXPORT=True)
     written = export_site(app, target)
     click.echo(f"wrote {len(written)} files to {target}")
 

@@ -28,12 +28,17 @@ def secret_key(var_dir: Path, environ: dict[str, str] | os._Environ[str] = os.en
     path = var_dir / "secret_key"
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
+        # Write the key aside, then link it into place: a process starting at the same time
+        # either finds no key or the whole key, and a key in use is never overwritten.
+        draft = var_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_urlsafe(48), encoding="ascii")
+        draft.chmod(0o600)
         try:
-            with open(path, "x", encoding="ascii") as file:  # never overwrite a key in use
-                os.chmod(path, 0o600)
-                file.write(secrets.token_urlsafe(48))
+            os.link(draft, path)
         except FileExistsError:
             pass
+        finally:
+            draft.unlink()
     return path.read_text(encoding="ascii").strip()
 
 
