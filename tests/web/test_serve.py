@@ -1,0 +1,129 @@
+"""``calfeed serve`` (gunicorn) and ``calfeed run`` (waitress) as real processes on a port."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port
+
+CALFEED = Path(sys.executable).with_name("calfeed")
+STARTUP = 20.0  # seconds; gunicorn and its workers start in about one
+
+
+def request(
+    port: int, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send one GET on a new connection; return status, headers (any case) and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.msg, response.read()
+    finally:
+        connection.close()
+
+
+@contextmanager
+def running(args: list[str], log: Path) -> Iterator[int]:
+    """Start ``calfeed ARGS --port P``, wait until it answers, yield P; stop it after."""
+    port = free_port()
+    with (
+        log.open("wb") as out,
+        subprocess.Popen(
+            [str(CALFEED), *args, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT
+        ) as process,
+    ):
+        try:
+            deadline = time.monotonic() + STARTUP
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"exited with {process.returncode}:\n{log.read_text()}")
+                try:
+                    if request(port, "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"no answer within {STARTUP} s:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def check_feeds(port: int) -> None:
+    """Fetch the feed several times, as pollers on either worker would."""
+    answers = [request(port, "/feeds/all.ics") for _ in range(6)]
+    statuses = {status for status, _, _ in answers}
+    assert statuses == {200}
+    etags = {headers["ETag"] for _, headers, _ in answers}
+    assert len(etags) == 1, etags
+    assert len({body for _, _, body in answers}) == 1
+    _, headers, body = answers[0]
+    assert headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert body.startswith(b"BEGIN:VCALENDAR\r\n")
+    assert b"UID:circular-cities-webinar-2020-12@127.0.0.1\r\n" in body
+
+    status, _, body = request(port, "/feeds/all.ics", {"If-None-Match": etags.pop()})
+    assert (status, body) == (304, b"")
+    assert request(port, "/feeds/%2e%2e%2fconfig.yaml.ics")[0] == 404
+    assert request(port, "/feeds/unknown.ics")[0] == 404
+    status, _, page = request(port, "/")
+    assert status == 200
+    assert b"1st European Circular Cities Declaration Webinar" in page
+
+
+def test_calfeed_serve_answers_from_its_workers_with_one_etag(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    log = tmp_path / "log"
+    with running(["--config", str(config), "serve", "--workers", "2"], log) as port:
+        deadline = time.monotonic() + STARTUP  # the master loads once, then each worker
+        while log.read_text().count("loaded 6 events") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.read_text().count("Booting worker with pid") == 2
+        check_feeds(port)
+        health = json.loads(request(port, "/healthz")[2])
+        assert health["worker"]["last_heartbeat"] is None  # serve runs the web server alone
+    assert (seed_project / "var" / "calfeed.sqlite3").is_file()
+
+
+def test_calfeed_run_answers_on_waitress(seed_project: Path, tmp_path: Path) -> None:
+    config = seed_project / "config.yaml"
+    with running(["--config", str(config), "run"], tmp_path / "log") as port:
+        check_feeds(port)
+        deadline = time.monotonic() + 10  # run starts the reminder worker beside the server
+        while True:
+            health = json.loads(request(port, "/healthz")[2])
+            if health["worker"]["last_heartbeat"] is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert health["worker"]["last_heartbeat"] is not None, health
+    assert f"calfeed serving on http://127.0.0.1:{port}/" in (tmp_path / "log").read_text()
+
+
+def test_serve_and_run_serve_the_same_bytes(seed_project: Path, tmp_path: Path) -> None:
+    config = seed_project / "config.yaml"
+    with running(["--config", str(config), "serve", "--workers", "2"], tmp_path / "a") as port:
+        served = request(port, "/feeds/procurement.ics")
+    with running(["--config", str(config), "run"], tmp_path / "b") as port:
+        ran = request(port, "/feeds/procurement.ics")
+
+    assert ran[2] == served[2]
+    assert ran[1]["ETag"] == served[1]["ETag"]
+    assert ran[1]["Last-Modified"] == served[1]["Last-Modified"]
