@@ -29,6 +29,7 @@ from datetime import UTC, datetime, time, timedelta
 import icalendar
 
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = 86_400
 _ZERO = timedelta(0)
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -153,9 +154,18 @@ def _timestamp(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(seconds=1)
 
 
+def _local(at: int, tz: zoneinfo.ZoneInfo) -> datetime:
+    """Return the UTC instant ``at`` in ``tz``.
+
+    Arithmetic from a fixed epoch rather than ``datetime.fromtimestamp``, which test clocks
+    such as freezegun replace with a version that gets zones wrong.
+    """
+    return (_EPOCH_UTC + timedelta(seconds=at)).astimezone(tz)
+
+
 def _state_at(tz: zoneinfo.ZoneInfo, at: int) -> _State:
     """Return the state of ``tz`` at the UTC instant ``at``."""
-    local = datetime.fromtimestamp(at, tz)
+    local = _local(at, tz)
     return _State(local.utcoffset() or _ZERO, local.dst() or _ZERO, local.tzname() or "")
 
 
@@ -180,9 +190,8 @@ def _last_day_unchanged(tz: zoneinfo.ZoneInfo, at: int, stop: int, state: _State
     # Daily steps find every state that lasts at least a day; since 1970 the shortest
     # has lasted almost a week. This loop is where building spends its time.
     unchanged = (state.offset, state.dst)
-    fromtimestamp = datetime.fromtimestamp
     while at < stop:
-        local = fromtimestamp(at + _DAY, tz)
+        local = _local(at + _DAY, tz)
         if (local.utcoffset(), local.dst()) != unchanged:
             return at
         at += _DAY
@@ -191,7 +200,7 @@ def _last_day_unchanged(tz: zoneinfo.ZoneInfo, at: int, stop: int, state: _State
 
 def _offsets_at(tz: zoneinfo.ZoneInfo, at: int) -> tuple[timedelta | None, timedelta | None]:
     """Return (utcoffset, dst) of ``tz`` at ``at``: what a transition changes."""
-    local = datetime.fromtimestamp(at, tz)
+    local = _local(at, tz)
     return local.utcoffset(), local.dst()
 
 
