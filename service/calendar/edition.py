@@ -193,6 +193,8 @@ def _unstamped(
     entry: icalendar.Event, zone: str | None, start: datetime, end: datetime
 ) -> _Unstamped:
     data: bytes = entry.to_ical()
+    if b";TZID=" not in data:  # all-day, or written in UTC: no VTIMEZONE needed
+        zone = None
     last_year = (end - timedelta(microseconds=1)).year
     digest = hashlib.sha256(data).hexdigest()
     return _Unstamped(str(entry["uid"]), data, digest, zone, start.year, last_year)

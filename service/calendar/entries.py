@@ -141,12 +141,12 @@ def _add_times(entry: icalendar.Event, start: datetime, end: datetime, all_day: 
 
 
 def _unambiguous(moment: datetime) -> datetime:
-    """Return ``moment``, in UTC if it is the second occurrence of a repeated wall time.
+    """Return ``moment``, in UTC if its wall time happens twice (a clock going back).
 
-    A local time with a TZID that happens twice means its first occurrence to every
-    reader (RFC 5545, 3.3.5); the second one can only be written in UTC.
+    RFC 5545 (3.3.5) says such a local time means its first occurrence, but ical.js
+    (Thunderbird) and libical (Evolution) read the second; only UTC means one instant to all.
     """
     other = moment.replace(fold=1 - moment.fold)
-    if moment.fold == 1 and other.utcoffset() != moment.utcoffset():
+    if other.utcoffset() != moment.utcoffset():
         return moment.astimezone(UTC)
     return moment
