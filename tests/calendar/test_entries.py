@@ -1,0 +1,339 @@
+"""Calendar entries (``service/calendar/entries.py``) as clients read them.
+
+Most tests run on every feed of the seed project and of the edge-case catalog (conftest.py)
+and compare what a client parses with what the YAML says (``parsers.oracle``): UIDs and
+DTSTAMP (PRODUCT.md point 5), the agenda in topic feeds, all-day dates (6), text (7),
+cancelled entries (8), no ORGANIZER or ATTENDEE (9).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import icalendar
+from ical.calendar_stream import IcsCalendarStream
+from parsers import lines
+from parsers.oracle import Entry, Event, ServedFeed
+
+from service.calendar.entries import event_entry, session_entry
+from service.catalog import Catalog
+
+FeedSets = dict[str, dict[str, ServedFeed]]
+TEXT_PROPERTIES = ("SUMMARY", "DESCRIPTION", "LOCATION", "NAME", "X-WR-CALNAME", "X-WR-CALDESC")
+
+
+def parsed_events(feed: ServedFeed) -> dict[str, icalendar.Event]:
+    """Return icalendar's VEVENTs of ``feed`` by UID."""
+    return {str(e["UID"]): e for e in icalendar.Calendar.from_ical(feed.body).events}
+
+
+def by_uid(feed: ServedFeed) -> dict[str, tuple[Entry, Event]]:
+    """Return each expected entry of ``feed`` with its event, by UID."""
+    events = {event.id: event for event in feed.events}
+    return {entry.uid: (entry, events[entry.event_id]) for entry in feed.entries}
+
+
+def text(value: Any) -> str:
+    return str(value) if value is not None else ""
+
+
+# --- 5. UIDs and stamps ------------------------------------------------------------------
+
+
+def test_every_entry_has_one_uid_and_one_dtstamp(feed: ServedFeed) -> None:
+    wrong = []
+    for index, block in enumerate(lines.blocks(feed.body)):
+        names = Counter(line.name for line in block)
+        if names["UID"] != 1 or names["DTSTAMP"] != 1:
+            wrong.append(f"VEVENT {index}: {names['UID']} UID, {names['DTSTAMP']} DTSTAMP")
+
+    assert wrong == []
+
+
+def test_the_feed_holds_each_expected_entry_once(feed: ServedFeed) -> None:
+    uids = [line.value for block in lines.blocks(feed.body) for line in block if line.name == "UID"]
+
+    assert sorted(uids) == sorted(entry.uid for entry in feed.entries)
+
+
+def test_uids_are_identical_on_every_build(
+    feed_sets: FeedSets, build_edge: Callable[[datetime], dict[str, ServedFeed]]
+) -> None:
+    again = build_edge(datetime(2026, 6, 1, 12, tzinfo=UTC))
+
+    def uids(body: bytes) -> list[str]:
+        return [line.value for line in lines.content_lines(body) if line.name == "UID"]
+
+    def without_stamps(body: bytes) -> list[str]:
+        stamps = ("DTSTAMP:", "LAST-MODIFIED:")
+        return [line for line in lines.unfold(body) if not line.startswith(stamps)]
+
+    first = feed_sets["edge"]
+    assert {path: uids(f.body) for path, f in again.items()} == {
+        path: uids(f.body) for path, f in first.items()
+    }
+    assert {path: without_stamps(f.body) for path, f in again.items()} == {
+        path: without_stamps(f.body) for path, f in first.items()
+    }
+
+
+def test_an_events_calendar_relates_each_session_to_the_event(event_feed: ServedFeed) -> None:
+    (event,) = event_feed.events
+    related = {str(e["UID"]): text(e.get("RELATED-TO")) for e in parsed_events(event_feed).values()}
+
+    assert related == {
+        event.entry.uid: "",
+        **{session.uid: event.entry.uid for session in event.sessions},
+    }
+
+
+def test_session_uids_survive_retiming_reordering_and_retitling(
+    write_event: Callable[[str, Any], Path],
+    make_event: Callable[..., dict[str, Any]],
+    load: Callable[[], Catalog],
+    make_publisher: Callable[..., Any],
+) -> None:
+    sessions = [
+        {"start": "14:00", "end": "14:30", "title": "Welcome"},
+        {"id": "panel", "start": "14:30", "end": "15:30", "title": "Panel"},
+        {"start": "15:30", "end": "16:00", "title": "Close"},
+    ]
+    write_event("webinar.yaml", make_event(sessions=sessions))
+    publisher = make_publisher(lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    before = session_times(publisher.publish(load()).event_feed("circular-cities-webinar").body)
+    edited = [
+        {"start": "15:40", "end": "16:00", "title": "Close"},
+        {"id": "panel", "start": "14:20", "end": "15:40", "title": "Panel: what next?"},
+        {"start": "14:00", "end": "14:20", "title": "Welcome"},
+    ]
+    write_event("webinar.yaml", make_event(sessions=edited))
+
+    after = session_times(publisher.publish(load()).event_feed("circular-cities-webinar").body)
+
+    uid = "circular-cities-webinar.{}@events.example.org".format
+    assert {key: times for key, (_, *times) in before.items()} == {
+        uid("welcome"): ["13:00", "13:30"],
+        uid("panel"): ["13:30", "14:30"],
+        uid("close"): ["14:30", "15:00"],
+    }
+    assert {key: times for key, (_, *times) in after.items()} == {
+        uid("welcome"): ["13:00", "13:20"],
+        uid("panel"): ["13:20", "14:40"],
+        uid("close"): ["14:40", "15:00"],
+    }
+    assert "Panel: what next?" in after[uid("panel")][0]
+
+
+def session_times(body: bytes) -> dict[str, tuple[str, str, str]]:
+    """Return uid -> (SUMMARY, start, end in UTC as HH:MM) of the session entries."""
+    found = {}
+    for event in icalendar.Calendar.from_ical(body).events:
+        if "RELATED-TO" in event:
+            start, end = (event[name].dt.astimezone(UTC) for name in ("DTSTART", "DTEND"))
+            found[str(event["UID"])] = (str(event["SUMMARY"]), f"{start:%H:%M}", f"{end:%H:%M}")
+    return found
+
+
+# --- topic feeds: one entry per event, its agenda in the description ----------------------
+
+
+def test_topic_entries_carry_the_agenda_in_the_events_zone(topic_feed: ServedFeed) -> None:
+    parsed = parsed_events(topic_feed)
+    missing = []
+    for event in topic_feed.events:
+        if not event.agenda:
+            continue
+        description = text(parsed[event.entry.uid].get("DESCRIPTION"))
+        if event.zone not in description:
+            missing.append(f"{event.id}: the agenda does not name {event.zone}")
+        for item in event.agenda:
+            wanted = [f"{item.start:%H:%M}", f"{item.end:%H:%M}", item.title, *item.speakers]
+            if event.multi_day:
+                wanted.append(f"{item.start:%d %b}")
+            if not any(all(part in line for part in wanted) for line in description.split("\n")):
+                missing.append(f"{event.id}: no agenda line with {wanted}")
+
+    assert missing == []
+
+
+# --- 6. all-day entries ------------------------------------------------------------------
+
+
+def test_all_day_entries_are_dates_with_an_exclusive_end(feed: ServedFeed) -> None:
+    expected = {entry.uid: entry for entry in feed.entries}
+    wrong = []
+    for block in lines.blocks(feed.body):
+        entry = expected[next(line.value for line in block if line.name == "UID")]
+        for line in block:
+            if line.name not in ("DTSTART", "DTEND"):
+                continue
+            moment = entry.start if line.name == "DTSTART" else entry.end
+            if isinstance(moment, datetime):
+                if line.params.get("VALUE") == "DATE":
+                    wrong.append(f"{entry.uid}: timed, but {line.name} is a DATE")
+            elif line.params != {"VALUE": "DATE"} or line.value != f"{moment:%Y%m%d}":
+                wrong.append(f"{entry.uid}: {line.name} {line.params} {line.value}, not {moment}")
+
+    assert wrong == []
+
+
+def test_the_summit_of_30_nov_to_4_dec_ends_on_5_dec(feed_sets: FeedSets) -> None:
+    summit = feed_sets["edge"]["events/four-day-summit-2026.ics"]
+    seed = feed_sets["seed"]["events/occupational-health-and-safety-summit-2020.ics"]
+
+    (event,) = icalendar.Calendar.from_ical(summit.body).events
+    (seed_event,) = icalendar.Calendar.from_ical(seed.body).events
+    assert (event.DTSTART, event.DTEND) == (date(2026, 11, 30), date(2026, 12, 5))
+    assert (seed_event.DTSTART, seed_event.DTEND) == (date(2020, 11, 30), date(2020, 12, 5))
+
+
+# --- 7. text -----------------------------------------------------------------------------
+
+
+def test_texts_round_trip_through_icalendar(feed: ServedFeed) -> None:
+    parsed = parsed_events(feed)
+    wrong = []
+    for uid, (entry, event) in by_uid(feed).items():
+        got = parsed[uid]
+        wrong += text_mismatches(
+            entry,
+            event,
+            text(got.get("SUMMARY")),
+            text(got.get("DESCRIPTION")),
+            got.get("LOCATION"),
+        )
+
+    assert wrong == []
+
+
+def test_texts_round_trip_through_ical(feed: ServedFeed) -> None:
+    parsed = {e.uid: e for e in IcsCalendarStream.calendar_from_ics(feed.body.decode()).events}
+    wrong = []
+    for uid, (entry, event) in by_uid(feed).items():
+        got = parsed[uid]
+        wrong += text_mismatches(
+            entry, event, got.summary or "", got.description or "", got.location
+        )
+
+    assert wrong == []
+
+
+def text_mismatches(
+    entry: Entry, event: Event, summary: str, description: str, location: Any
+) -> list[str]:
+    """Return how a parsed entry's texts differ from what the YAML says."""
+    raw = event.raw
+    wrong = []
+    if entry.session_id is None and event.status != "cancelled" and summary != entry.title:
+        wrong.append(f"{entry.uid} SUMMARY {summary!r} is not the title {entry.title!r}")
+    if entry.title not in summary:
+        wrong.append(f"{entry.uid} SUMMARY {summary!r} lacks {entry.title!r}")
+    if raw.get("location") is not None and text(location) != raw["location"]:
+        wrong.append(f"{entry.uid} LOCATION {location!r} is not {raw['location']!r}")
+    if entry.session_id is None:
+        for key in ("subtitle", "description"):
+            if raw.get(key) and raw[key].strip() not in description:
+                wrong.append(f"{entry.uid} DESCRIPTION lacks the {key} as written")
+    return wrong
+
+
+def test_texts_are_escaped_on_the_wire(feed: ServedFeed) -> None:
+    parsed = parsed_events(feed)
+    wrong = []
+    for line in lines.content_lines(feed.body):
+        if line.name not in TEXT_PROPERTIES or line.component not in ("VCALENDAR", "VEVENT"):
+            continue
+        try:
+            unescaped = lines.unescape(line.value)
+        except AssertionError as err:
+            wrong.append(f"{line.name}: {err}")
+            continue
+        in_events = (str(e.get(line.name)) == unescaped for e in parsed.values())
+        if line.component == "VEVENT" and not any(in_events):
+            wrong.append(f"{line.name} {unescaped!r} is not what icalendar reads")
+
+    assert wrong == []
+
+
+def test_the_calendar_name_round_trips(feed: ServedFeed) -> None:
+    # icalendar and ical hand NAME and X-WR-CALNAME over still escaped (as unknown
+    # properties), so these are read as RFC 5545 TEXT by parsers.lines.
+    header = {}
+    for line in lines.content_lines(feed.body)[1:]:
+        if line.name == "BEGIN":
+            break
+        header[line.name] = line.value
+    name = feed.project.calendar_name(feed.path)
+    topics = feed.project.topics
+    slugs = feed.path.removeprefix("feeds/").removesuffix(".ics").split("+")
+
+    for prop in ("NAME", "X-WR-CALNAME"):
+        shown = lines.unescape(header[prop])
+        if feed.is_event_feed or feed.path == "feeds/all.ics":
+            assert shown == name
+        else:
+            assert shown.startswith(name)
+            assert [topics[slug] for slug in slugs if topics[slug] not in shown] == []
+
+
+# --- 8. cancelled and tentative ----------------------------------------------------------
+
+
+def test_cancelled_entries_stay_and_say_so(feed: ServedFeed) -> None:
+    parsed = parsed_events(feed)
+    wrong = []
+    for uid, (_, event) in by_uid(feed).items():
+        status = text(parsed[uid].get("STATUS"))
+        summary = text(parsed[uid].get("SUMMARY"))
+        if status != event.status.upper():
+            wrong.append(f"{uid}: STATUS {status}, not {event.status.upper()}")
+        if (event.status == "cancelled") != ("cancelled" in summary.lower()):
+            wrong.append(f"{uid}: {event.status}, SUMMARY {summary!r}")
+
+    assert wrong == []
+
+
+# --- 9. no meeting requests --------------------------------------------------------------
+
+
+def test_no_entry_has_an_organizer_or_attendee(feed: ServedFeed) -> None:
+    names = {line.name for line in lines.content_lines(feed.body)}
+
+    assert names.isdisjoint({"ORGANIZER", "ATTENDEE"})
+
+
+def test_organiser_and_contacts_are_in_the_description(feed: ServedFeed) -> None:
+    parsed = parsed_events(feed)
+    missing = []
+    for event in feed.events:
+        description = text(parsed[event.entry.uid].get("DESCRIPTION"))
+        people = [event.raw.get("organizer") or {}, *event.raw.get("contacts", [])]
+        for person in people:
+            for key, value in person.items():
+                if value not in description:
+                    missing.append(f"{event.id}: {key} {value!r}")
+
+    assert missing == []
+
+
+# --- the pure builders -------------------------------------------------------------------
+
+
+def test_entries_are_built_without_a_revision_and_the_same_every_time(
+    edge_project: Path, load: Callable[[], Catalog]
+) -> None:
+    catalog = load()
+    event = catalog.by_id["conference-over-the-change-2026"]
+    config = catalog.config
+
+    first = [event_entry(event, config).to_ical()]
+    first += [session_entry(event, session, config).to_ical() for session in event.sessions]
+    again = [event_entry(event, config).to_ical()]
+    again += [session_entry(event, session, config).to_ical() for session in event.sessions]
+
+    assert first == again
+    assert [b for b in first if b"SEQUENCE" in b or b"DTSTAMP" in b or b"LAST-MODIFIED" in b] == []
