@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# What the tests use beyond Python: headless Chromium for the pages, and libical (through
+# Debian's python3-gi) and ical.js (through Node) as independent iCalendar readers.
+SYSTEM_PACKAGES := chromium gir1.2-ical-3.0 python3-gi
+ICALJS := tests/calendar/js
 
-.PHONY: run test check lint typecheck golden clean
+.PHONY: run test check lint typecheck system golden clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +29,21 @@ run: $(VENV)/.installed
 check: $(VENV)/.installed
 	$(BIN)/calfeed check
 
+# Installs what is missing when it can (as root, with apt-get); otherwise the tests that
+# need it are skipped and say why.
+system:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "not installed:$$missing (the tests that need them will be skipped)"; fi
+
+$(ICALJS)/node_modules: $(ICALJS)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --silent --prefix $(ICALJS) && touch $@; \
+	else echo "npm not found: the ical.js tests will be skipped"; fi
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
@@ -32,8 +51,12 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: lint typecheck
+test: system $(ICALJS)/node_modules lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Rewrite the golden feeds and mails after an intended change; review the diff.
+golden: $(VENV)/.installed-test
+	CALFEED_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests -k golden -q
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules
