@@ -33,7 +33,7 @@ from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .calendar.edition import Feed
-from .catalog.values import zone
+from .catalog.values import LOCAL_ALIASES, zone
 from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
 from .reminders import outbox
@@ -210,9 +210,9 @@ def _preferences_page(
     tokens = _tokens()
     config = live_catalog().edition.catalog.config
     if form is None:
-        form = signup_form(
-            PreferencesForm, topics=sorted(person.topics), timezone=person.timezone.key
-        )
+        # formdata=None: show what is stored, not the fields of the POST that led here.
+        stored = {"topics": sorted(person.topics), "timezone": person.timezone.key}
+        form = signup_form(PreferencesForm, formdata=None, **stored)
     feed = config.site.base_url + url_for(
         "signup.personal_feed", token=tokens.make("feed", person.id)
     )
@@ -255,8 +255,9 @@ def _page(**values: Any) -> dict[str, Any]:
 
 
 def zone_names() -> list[str]:
-    """Return the IANA zone names a subscriber can choose from."""
-    return sorted(zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"})
+    """Return the IANA zone names a subscriber can choose from (all the form accepts)."""
+    names = zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"}
+    return sorted(names - LOCAL_ALIASES)
 
 
 def _too_many(error: TooManyRequests) -> ResponseReturnValue:

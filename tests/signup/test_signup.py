@@ -1,0 +1,808 @@
+"""The subscriber's pages over HTTP: sign up, confirm, preferences, personal feed, leave.
+
+Each test acts as a visitor does (opens the form, submits it, follows the link in the mail
+the worker delivered to the real Maildir) at a frozen instant, and checks what the visitor
+sees: the pages, the mails, the calendar.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import icalendar
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from freezegun.api import FrozenDateTimeFactory
+from werkzeug.test import TestResponse
+
+from service.reminders.worker import Worker, worker_for
+from service.tables import outbox, subscribers
+from service.tokens import Tokens
+
+from .conftest import (
+    EVENTS,
+    TOPICS,
+    Inbox,
+    MakeApp,
+    Page,
+    confirm,
+    confirmed,
+    csrf_token,
+    link_in,
+    links_in,
+    live,
+    local,
+    manage_path,
+    sign_up,
+    status_of,
+    text_of,
+)
+
+ALICE = "alice@example.org"
+BOB = "bob@example.org"
+CONFIRM_SUBJECT = "Confirm your reminders from Test events"
+MANAGE_SUBJECT = "Your reminders from Test events"
+TOPIC_NAMES = ["Public procurement", "Circular economy", "Supply chains"]
+LOW_LIMITS = {"limit_per_client": "3/hour", "limit_per_address": "2/hour"}
+
+
+def at(text: str) -> datetime:
+    """Return an instant written in UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def token_of(path: str) -> str:
+    return path.rsplit("/", 1)[1]
+
+
+def save_preferences(client: FlaskClient, path: str, topics: list[str], zone: str) -> TestResponse:
+    """Change the boxes and the zone on a preferences page and press Save."""
+    data = {"csrf_token": csrf_token(client, path), "topics": topics, "timezone": zone}
+    return client.post(path, data=data)
+
+
+def refused_link(response: TestResponse, reason: str) -> None:
+    """Check a link was refused with a page that says why and offers to sign up again."""
+    assert 400 <= response.status_code < 500, response.status_code
+    page = Page.of(response)
+    assert page.h1 == "This link does not work"
+    assert f"Sorry: {reason}." in page.text
+    assert page.link("Sign up for reminders") == "/subscribe"
+
+
+def outbox_statuses(app: Flask, address: str) -> list[tuple[str, str]]:
+    """Return (kind, status) of every reminder about an event queued for ``address``."""
+    query = (
+        sa.select(outbox.c.kind, outbox.c.status)
+        .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+        .where(subscribers.c.email == address, outbox.c.event_id != "")
+        .order_by(outbox.c.due_at)
+    )
+    with live(app).engine.connect() as connection:
+        return [(row.kind, row.status) for row in connection.execute(query)]
+
+
+def subscriber_count(app: Flask) -> int:
+    with live(app).engine.connect() as connection:
+        count: int = connection.execute(
+            sa.select(sa.func.count()).select_from(subscribers)
+        ).scalar_one()
+    return count
+
+
+# The form
+
+
+def test_the_form_offers_the_topics_the_time_zones_and_a_csrf_token(client: FlaskClient) -> None:
+    response = client.get("/subscribe")
+
+    assert response.status_code == 200
+    page = Page.of(response)
+    assert page.h1 == "Get reminders by email"
+    form = page.one("form", class_="signup")
+    assert (form.attrs["method"], form.attrs["action"]) == ("post", "/subscribe")
+    labels = {label.attrs.get("for"): label.text for label in form.find_all("label")}
+    assert labels[form.one("input", name="email").attrs["id"]] == "Email address"
+    boxes = form.find_all("input", name="topics")
+    assert [box.attrs["type"] for box in boxes] == ["checkbox"] * 3
+    assert [box.attrs["value"] for box in boxes] == list(TOPICS)
+    assert [labels[box.attrs["id"]] for box in boxes] == TOPIC_NAMES
+    assert page.checked("topics") == []
+    zone = form.one("input", name="timezone")
+    assert labels[zone.attrs["id"]] == "Your time zone"
+    assert zone.attrs["list"] == "zones"
+    assert "data-guess-zone" in zone.attrs  # zone.js fills in the browser's zone
+    offered = [option.attrs["value"] for option in page.one("datalist", id="zones").elements()]
+    assert {"Europe/Brussels", "America/New_York", "Asia/Tokyo", "UTC"} <= set(offered)
+    assert len(offered) > 300 and offered == sorted(offered)
+    assert "localtime" not in offered and "Factory" not in offered
+    token = form.one("input", name="csrf_token")
+    assert token.attrs["type"] == "hidden" and len(token.attrs["value"]) > 20
+    assert page.buttons() == ["Send me reminders"]
+
+
+@pytest.mark.parametrize(
+    ("path", "chosen"),
+    [
+        ("/subscribe?topic=supply-chains", ["supply-chains"]),
+        ("/topics/circular-economy", ["circular-economy"]),
+    ],
+)
+def test_a_topic_link_or_page_offers_the_form_with_its_topic_checked(
+    client: FlaskClient, path: str, chosen: list[str]
+) -> None:
+    page = Page.of(client.get(path))
+
+    form = page.one("form", class_="signup")
+    assert form.attrs["action"] == "/subscribe"
+    assert page.checked("topics") == chosen
+    assert page.value("csrf_token")
+    assert page.find_all("datalist", id="zones")
+
+
+@pytest.mark.parametrize("case", ["missing", "forged", "from another visitor"])
+def test_a_sign_up_without_its_csrf_token_is_refused_and_stores_nothing(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, case: str
+) -> None:
+    data: dict[str, Any] = {"email": ALICE, "topics": ["procurement"], "timezone": "UTC"}
+    if case == "forged":
+        csrf_token(client)  # the visitor has a session, but the token is made up
+        data["csrf_token"] = "IjRmZjY3MGI2NWI3ZGYwMmJjNjcyYzRlN2Q2ZjAwNTUwIg.Z.x"
+    elif case == "from another visitor":
+        data["csrf_token"] = csrf_token(app.test_client())
+
+    response = client.post("/subscribe", data=data)
+
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    worker.sweep()
+    assert inbox.all() == []
+    assert subscriber_count(app) == 0
+
+
+def test_an_empty_form_says_what_each_field_needs(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    data = {"csrf_token": csrf_token(client), "email": "", "timezone": ""}
+
+    response = client.post("/subscribe", data=data)
+
+    assert response.status_code == 400
+    page = Page.of(response)
+    assert page.h1 == "Get reminders by email"
+    assert page.one(id="email-error").text == "Enter your email address."
+    assert page.one(id="topics-error").text == "Choose at least one topic."
+    assert page.one(id="timezone-error").text == "Choose your time zone."
+    email = page.one("input", name="email")
+    assert email.attrs["aria-invalid"] == "true"
+    assert email.attrs["aria-describedby"] == "email-error"
+    worker.sweep()
+    assert inbox.all() == [] and subscriber_count(app) == 0
+
+
+def test_wrong_fields_are_explained_and_the_form_keeps_what_was_typed(
+    app: Flask, client: FlaskClient
+) -> None:
+    response = sign_up(
+        client, "alice.example.org", ("procurement", "supply-chains"), "Europe/Brusels"
+    )
+
+    assert response.status_code == 400
+    page = Page.of(response)
+    assert page.errors == [
+        "Enter a valid email address, like name@example.org.",
+        "unknown time zone 'Europe/Brusels'; did you mean 'Europe/Brussels'?",
+    ]
+    assert page.value("email") == "alice.example.org"
+    assert page.checked("topics") == ["procurement", "supply-chains"]
+    assert page.value("timezone") == "Europe/Brusels"
+    assert page.one("input", name="timezone").attrs["aria-describedby"] == "timezone-error"
+    assert page.value("csrf_token")  # a new try needs no reload
+    assert subscriber_count(app) == 0
+
+
+def test_every_time_zone_the_form_offers_is_one_it_accepts(
+    client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    offered = Page.of(client.get("/subscribe")).one("datalist", id="zones").elements()
+    names = [option.attrs["value"] for option in offered]
+    preferences = manage_path(confirmed(client, worker, inbox, ALICE))
+    token = csrf_token(client, preferences)
+
+    refused = {}
+    for name in names:
+        if "/" in name:  # Area/City names are the IANA norm; the legacy ones are the risk
+            continue
+        data = {"csrf_token": token, "topics": ["procurement"], "timezone": name}
+        response = client.post(preferences, data=data)
+        if response.status_code != 200:
+            refused[name] = Page.of(response).errors
+
+    assert refused == {}
+
+
+# One answer for everybody, and the mail that follows
+
+
+def test_the_answer_is_the_same_for_a_new_a_pending_and_a_confirmed_address(
+    app: Flask, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    def answer(response: TestResponse) -> tuple[int, bytes]:
+        body = re.sub(rb'(name="csrf_token"[^>]*value=")[^"]*', rb"\1", response.get_data())
+        return response.status_code, body
+
+    new = sign_up(app.test_client(), ALICE)
+    worker.sweep()
+    clock.tick(timedelta(minutes=10))
+    pending = sign_up(app.test_client(), ALICE, ("supply-chains",), "Asia/Tokyo")
+    worker.sweep()
+    assert confirm(app.test_client(), link_in(inbox.latest(ALICE), "confirm")).status_code == 200
+    clock.tick(timedelta(minutes=10))
+    known = sign_up(app.test_client(), ALICE, ("circular-economy",), "UTC")
+    worker.sweep()
+
+    page = Page.of(new)
+    assert page.h1 == "Check your inbox"
+    assert f"We sent a mail to {ALICE}." in page.text
+    assert answer(new) == answer(pending) == answer(known)
+    # Only the owner of the address learns which case it was, from the mail.
+    assert inbox.subjects(ALICE) == [CONFIRM_SUBJECT, CONFIRM_SUBJECT, MANAGE_SUBJECT]
+
+
+def test_a_confirmed_address_gets_a_link_to_its_preferences_instead_of_a_confirmation(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    confirmed(client, worker, inbox, ALICE, ("procurement",), "Europe/Brussels")
+    clock.tick(timedelta(minutes=10))
+
+    stranger = sign_up(app.test_client(), ALICE, ("circular-economy",), "UTC")
+    worker.sweep()
+
+    assert stranger.status_code == 200
+    mail = inbox.latest(ALICE)
+    assert str(mail["Subject"]) == MANAGE_SUBJECT
+    assert "already receives reminders" in text_of(mail)
+    assert "Public procurement" in text_of(mail)
+    assert links_in(mail, "confirm") == []
+    page = Page.of(client.get(link_in(mail, "preferences")))
+    assert page.h1 == "Your reminders"
+    # The stranger's choices changed nothing: that takes the owner's link.
+    assert page.checked("topics") == ["procurement"]
+    assert page.value("timezone") == "Europe/Brussels"
+    assert status_of(app, ALICE) == "confirmed"
+
+
+# Confirming
+
+
+def test_opening_the_confirmation_link_shows_a_button_and_confirms_nothing(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    sign_up(client, ALICE)
+    worker.sweep()
+    mail = inbox.latest(ALICE)
+    assert str(mail["Subject"]) == CONFIRM_SUBJECT
+    path = link_in(mail, "confirm")
+
+    for _ in range(2):  # link scanners in mail systems open links, sometimes twice
+        response = client.get(path)
+        assert response.status_code == 200
+        page = Page.of(response)
+        assert page.h1 == "Confirm your reminders"
+        form = page.one("form", method="post")
+        assert "action" not in form.attrs  # it posts back to the link itself
+        assert form.one("button", type="submit").text == "Confirm my reminders"
+
+    assert status_of(app, ALICE) == "pending"
+
+
+def test_pressing_the_confirm_button_confirms_and_shows_the_preferences(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    sign_up(client, ALICE, ("procurement", "supply-chains"), "America/New_York")
+    worker.sweep()
+
+    response = confirm(client, link_in(inbox.latest(ALICE), "confirm"))
+
+    assert response.status_code == 200
+    page = Page.of(response)
+    assert page.h1 == "Your reminders"
+    assert page.one(class_="saved").text == "Your reminders are confirmed."
+    assert f"Reminders go to {ALICE}." in page.text
+    assert page.checked("topics") == ["procurement", "supply-chains"]
+    assert page.value("timezone") == "America/New_York"
+    assert status_of(app, ALICE) == "confirmed"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_expired_confirmation_link_says_so_and_offers_to_sign_up_again(
+    app: Flask,
+    client: FlaskClient,
+    worker: Worker,
+    inbox: Inbox,
+    clock: FrozenDateTimeFactory,
+    method: str,
+) -> None:
+    sign_up(client, ALICE)
+    worker.sweep()
+    path = link_in(inbox.latest(ALICE), "confirm")
+    clock.tick(timedelta(hours=71))
+    assert client.get(path).status_code == 200  # still good within 72 hours
+    clock.tick(timedelta(hours=2))  # 73 hours after the mail
+
+    if method == "GET":
+        response = client.get(path)
+    else:
+        response = client.post(path, data={"csrf_token": csrf_token(client)})
+
+    refused_link(response, "this link has expired")
+    assert status_of(app, ALICE) == "pending"
+
+
+def forgeries(token: str, other_id: int) -> dict[str, str]:
+    """Return ways to forge a link from a genuine token."""
+    payload, stamp, signature = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["s"] = other_id
+    retargeted = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+    return {
+        "signature changed": f"{payload}.{stamp}.{flipped}",
+        "pointed at someone else": f"{retargeted.rstrip(b'=').decode()}.{stamp}.{signature}",
+        "signed with another key": Tokens("not this site's key").make(data["p"], other_id),
+        "made up": "hello",
+        "cut short": token[:-5],
+    }
+
+
+@pytest.mark.parametrize("route", ["confirm", "preferences", "unsubscribe"])
+def test_a_forged_or_tampered_link_is_refused(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, route: str
+) -> None:
+    sign_up(client, ALICE)
+    worker.sweep()
+    pages = {"confirm": link_in(inbox.latest(ALICE), "confirm")}
+    preferences = confirm(client, pages["confirm"])
+    pages["preferences"] = manage_path(Page.of(preferences))
+    pages["unsubscribe"] = Page.of(preferences).link("Unsubscribe from all reminders")
+    confirmed(app.test_client(), worker, inbox, BOB)
+    with live(app).engine.connect() as connection:
+        bob = connection.execute(
+            sa.select(subscribers.c.id).where(subscribers.c.email == BOB)
+        ).scalar_one()
+
+    for how, forged in forgeries(token_of(pages[route]), bob).items():
+        response = client.get(f"/{route}/{forged}")
+        assert response.status_code == 400, how
+        refused_link(response, "this link is not valid")
+        if route == "unsubscribe":
+            assert app.test_client().post(f"/unsubscribe/{forged}").status_code == 400, how
+        if route == "confirm":
+            posted = client.post(f"/confirm/{forged}", data={"csrf_token": csrf_token(client)})
+            assert posted.status_code == 400, how
+
+    assert status_of(app, ALICE) == status_of(app, BOB) == "confirmed"
+
+
+def test_a_link_made_for_another_purpose_is_refused(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    sign_up(client, ALICE)
+    worker.sweep()
+    mail = inbox.latest(ALICE)
+    confirm_token = token_of(link_in(mail, "confirm"))
+    # Every mail carries an unsubscribe link, the confirmation mail too.
+    unsubscribe_token = token_of(local(mail["List-Unsubscribe"].strip("<>")))
+
+    on_confirm = client.post(
+        f"/confirm/{unsubscribe_token}", data={"csrf_token": csrf_token(client)}
+    )
+
+    refused_link(on_confirm, "this link is not valid")
+    refused_link(client.get(f"/confirm/{unsubscribe_token}"), "this link is not valid")
+    assert status_of(app, ALICE) == "pending"
+
+    page = Page.of(confirm(client, f"/confirm/{confirm_token}"))
+    manage_token = token_of(manage_path(page))
+    # The personal feed's address is shared with calendar apps: it must open nothing else.
+    feed_token = token_of(page.link("Download .ics")).removesuffix(".ics")
+    for route, token in [
+        ("confirm", manage_token),
+        ("confirm", feed_token),
+        ("preferences", confirm_token),
+        ("preferences", unsubscribe_token),
+        ("preferences", feed_token),
+        ("unsubscribe", confirm_token),
+        ("unsubscribe", manage_token),
+        ("unsubscribe", feed_token),
+    ]:
+        refused_link(client.get(f"/{route}/{token}"), "this link is not valid")
+    assert app.test_client().post(f"/unsubscribe/{feed_token}").status_code == 400
+    one_click = app.test_client().post(f"/unsubscribe/{confirm_token}")
+    refused_link(one_click, "this link is not valid")
+    assert client.get(f"/feeds/personal/{unsubscribe_token}.ics").status_code == 404
+    assert status_of(app, ALICE) == "confirmed"
+
+
+# Reminders
+
+
+def test_only_confirmed_subscribers_get_reminders_and_only_those_due_after_confirming(
+    client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    # The forum starts 10 March 13:00 UTC; its registration closes 8 March 22:59 UTC.
+    assert sign_up(client, ALICE).status_code == 200
+    assert sign_up(client, BOB).status_code == 200  # Bob never confirms
+    worker.sweep()
+    clock.move_to(at("2030-03-03 13:00"))  # 7 days before the start: nobody confirmed yet
+    worker.sweep()
+    clock.move_to(at("2030-03-04 09:00"))
+    assert confirm(client, link_in(inbox.latest(ALICE), "confirm")).status_code == 200
+    worker.sweep()
+    clock.move_to(at("2030-03-07 22:59"))  # 1 day before registration closes
+    worker.sweep()
+    clock.move_to(at("2030-03-10 12:00"))  # 1 hour before the start
+    worker.sweep()
+
+    assert inbox.subjects(ALICE) == [
+        CONFIRM_SUBJECT,
+        "Registration closes in 1 day: Procurement forum",
+        "Starts in 1 hour: Procurement forum",
+    ]
+    assert inbox.subjects(BOB) == [CONFIRM_SUBJECT]
+
+
+# Preferences and the personal feed
+
+
+def test_preferences_change_topics_and_time_zone(
+    client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    path = manage_path(confirmed(client, worker, inbox, ALICE, ("procurement",), "Europe/Brussels"))
+
+    response = save_preferences(client, path, ["circular-economy", "supply-chains"], "Asia/Tokyo")
+
+    assert response.status_code == 200
+    page = Page.of(response)
+    assert page.one(class_="saved").text == "Your preferences are saved."
+    assert page.checked("topics") == ["circular-economy", "supply-chains"]
+    assert page.value("timezone") == "Asia/Tokyo"
+    again = Page.of(client.get(path))
+    assert again.checked("topics") == ["circular-economy", "supply-chains"]
+    assert again.value("timezone") == "Asia/Tokyo"
+    assert again.find_all(class_="saved") == []
+    # The next reminder follows: the summit (supply chains), in Tokyo time; no forum any more.
+    clock.move_to(at("2030-03-08 08:00"))  # 7 days before the summit
+    worker.sweep()
+    mail = inbox.latest(ALICE)
+    assert str(mail["Subject"]) == "Starts in 7 days: Supply chain summit"
+    assert "Fri 15 Mar 2030, 17:00–19:00 JST (Asia/Tokyo)" in text_of(mail)
+    assert not any("Procurement forum" in subject for subject in inbox.subjects(ALICE))
+
+
+@pytest.mark.parametrize(
+    ("topics", "zone", "errors"),
+    [
+        ([], "Asia/Tokyo", ["Choose at least one topic."]),
+        (["supply-chains"], "", ["Choose your time zone."]),
+        (["supply-chains"], "Mars/Olympus_Mons", ["unknown time zone 'Mars/Olympus_Mons'"]),
+        (["supply-chains"], "CEST", ["'CEST' is an abbreviation"]),
+        (["nope"], "Asia/Tokyo", ["'nope' is not a valid choice"]),
+    ],
+)
+def test_bad_preferences_are_explained_and_change_nothing(
+    client: FlaskClient,
+    worker: Worker,
+    inbox: Inbox,
+    topics: list[str],
+    zone: str,
+    errors: list[str],
+) -> None:
+    path = manage_path(confirmed(client, worker, inbox, ALICE, ("procurement",), "Europe/Brussels"))
+
+    response = save_preferences(client, path, topics, zone)
+
+    assert response.status_code == 400
+    page = Page.of(response)
+    assert page.h1 == "Your reminders"
+    assert len(page.errors) == len(errors)
+    for shown, expected in zip(page.errors, errors, strict=True):
+        assert shown.startswith(expected), shown
+    assert page.find_all(class_="saved") == []
+    # What was chosen stays, to be corrected (a made-up topic has no box to show).
+    assert page.checked("topics") == [topic for topic in topics if topic in TOPICS]
+    assert page.value("timezone") == zone
+    stored = Page.of(client.get(path))
+    assert stored.checked("topics") == ["procurement"]
+    assert stored.value("timezone") == "Europe/Brussels"
+
+
+def test_preferences_without_the_csrf_token_are_refused(
+    client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    path = manage_path(confirmed(client, worker, inbox, ALICE, ("procurement",), "UTC"))
+
+    response = client.post(path, data={"topics": ["supply-chains"], "timezone": "Asia/Tokyo"})
+
+    assert response.status_code == 400
+    stored = Page.of(client.get(path))
+    assert stored.checked("topics") == ["procurement"]
+    assert stored.value("timezone") == "UTC"
+
+
+def summaries(body: bytes) -> set[str]:
+    calendar = icalendar.Calendar.from_ical(body)
+    return {str(event["SUMMARY"]) for event in calendar.walk("VEVENT")}
+
+
+def test_the_personal_feed_has_the_subscribers_topics_and_follows_their_changes(
+    client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    page = confirmed(client, worker, inbox, ALICE, ("procurement", "supply-chains"))
+    feed = local(page.link("Download .ics"))
+    assert re.fullmatch(r"/feeds/personal/[^/]+\.ics", feed)
+    assert page.link("Apple Calendar / Outlook (webcal)") == f"webcal://events.example.org{feed}"
+
+    response = client.get(feed)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert summaries(response.data) == {"Procurement forum", "Supply chain summit"}
+    save_preferences(client, manage_path(page), ["circular-economy"], "UTC")
+    assert summaries(client.get(feed).data) == {"Circular webinar"}
+
+
+def test_the_personal_feed_is_gone_after_unsubscribing(
+    client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    page = confirmed(client, worker, inbox, ALICE)
+    feed = local(page.link("Download .ics"))
+    assert client.get(feed).status_code == 200
+
+    client.post(page.link("Unsubscribe from all reminders"))
+
+    assert client.get(feed).status_code == 404
+    assert client.get(feed.replace(".ics", "x.ics")).status_code == 404
+
+
+# Leaving
+
+
+def test_the_unsubscribe_page_asks_for_a_click_and_opening_it_changes_nothing(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    preferences = confirmed(client, worker, inbox, ALICE)
+    path = preferences.link("Unsubscribe from all reminders")
+
+    for _ in range(2):
+        response = client.get(path)
+        assert response.status_code == 200
+        page = Page.of(response)
+        assert page.h1 == "Unsubscribe"
+        form = page.one("form", method="post")
+        assert "action" not in form.attrs
+        assert form.one("button").text == "Unsubscribe"
+    assert status_of(app, ALICE) == "confirmed"
+    assert client.get(manage_path(preferences)).status_code == 200
+
+    pressed = client.post(path)  # the form has no fields: the button posts nothing else
+
+    assert pressed.status_code == 200
+    done = Page.of(pressed)
+    assert done.h1 == "Unsubscribed"
+    assert "You will get no more mail from us." in done.text
+    assert done.link("Sign up for reminders") == "/subscribe"
+    gone = client.get(manage_path(preferences))
+    assert gone.status_code == 410
+    assert "These reminders are not active any more." in Page.of(gone).text
+
+
+def test_one_click_unsubscribe_needs_no_csrf_token_and_withdraws_queued_reminders(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    confirmed(client, worker, inbox, ALICE)
+    confirmed(app.test_client(), worker, inbox, BOB)
+    worker.sweep()  # queues the forum's 7-day reminder (due 3 March, 13:00 UTC) for both
+    assert outbox_statuses(app, ALICE) == [("start", "planned")]
+    mail = inbox.latest(ALICE)
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = mail["List-Unsubscribe"].strip("<>")
+
+    # What Gmail's servers send for "Unsubscribe": no cookie, no CSRF token.
+    response = app.test_client().post(
+        local(url),
+        data="List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200
+    assert Page.of(response).h1 == "Unsubscribed"
+    assert outbox_statuses(app, ALICE) == [("start", "withdrawn")]
+    clock.move_to(at("2030-03-03 13:00"))
+    worker.sweep()
+    clock.move_to(at("2030-03-10 12:00"))
+    worker.sweep()
+    assert inbox.subjects(ALICE) == [CONFIRM_SUBJECT]
+    assert inbox.subjects(BOB) == [
+        CONFIRM_SUBJECT,
+        "Starts in 7 days: Procurement forum",
+        "Starts in 1 hour: Procurement forum",
+    ]
+
+
+def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    page = confirmed(client, worker, inbox, ALICE)
+    confirm_path = link_in(inbox.latest(ALICE), "confirm")
+    client.post(page.link("Unsubscribe from all reminders"))
+
+    response = confirm(client, confirm_path)
+
+    assert response.status_code == 410
+    assert Page.of(response).h1 == "This link does not work"
+    assert status_of(app, ALICE) == "unsubscribed"
+
+
+def test_signing_up_again_after_leaving_takes_a_new_confirmation(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    page = confirmed(client, worker, inbox, ALICE, ("procurement",))
+    client.post(page.link("Unsubscribe from all reminders"))
+    clock.tick(timedelta(minutes=10))
+
+    again = sign_up(client, ALICE, ("supply-chains",), "Asia/Tokyo")
+    worker.sweep()
+
+    assert Page.of(again).h1 == "Check your inbox"
+    assert inbox.subjects(ALICE) == [CONFIRM_SUBJECT, CONFIRM_SUBJECT]
+    assert client.get(manage_path(page)).status_code == 410  # not back before confirming
+    back = Page.of(confirm(client, link_in(inbox.latest(ALICE), "confirm")))
+    assert back.one(class_="saved").text == "Your reminders are confirmed."
+    stored = Page.of(client.get(manage_path(back)))
+    assert stored.checked("topics") == ["supply-chains"]
+    assert stored.value("timezone") == "Asia/Tokyo"
+
+
+# Rate limits
+
+
+def test_more_sign_ups_for_one_address_than_allowed_get_a_readable_429(
+    make_app: MakeApp, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    app = make_app(signup=LOW_LIMITS)  # 3 an hour from one client, 2 an hour for one address
+
+    def from_client(number: int, address: str) -> TestResponse:
+        client = app.test_client()
+        return sign_up(client, address, environ_base={"REMOTE_ADDR": f"203.0.113.{number}"})
+
+    assert from_client(1, ALICE).status_code == 200
+    assert from_client(2, ALICE).status_code == 200
+    refused = from_client(3, "ALICE@example.org")
+
+    assert refused.status_code == 429
+    page = Page.of(refused)
+    assert page.h1 == "Slow down"
+    assert "Too many sign-up requests. Please wait a while and try again." in page.text
+    assert from_client(3, BOB).status_code == 200  # that client and other addresses may go on
+    clock.tick(timedelta(hours=1, seconds=1))
+    assert from_client(4, ALICE).status_code == 200
+
+
+def test_more_sign_ups_from_one_client_than_allowed_get_a_readable_429(
+    make_app: MakeApp, inbox: Inbox
+) -> None:
+    app = make_app(signup=LOW_LIMITS)
+    client = app.test_client()
+    for number in range(3):
+        assert sign_up(client, f"person{number}@example.org").status_code == 200
+
+    refused = sign_up(client, "person3@example.org")
+
+    assert refused.status_code == 429
+    page = Page.of(refused)
+    assert page.h1 == "Slow down"
+    assert "Too many sign-up requests. Please wait a while and try again." in page.text
+    elsewhere = sign_up(
+        app.test_client(), "person3@example.org", environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    assert elsewhere.status_code == 200
+    worker_for(live(app)).sweep()
+    assert [len(inbox.to(f"person{number}@example.org")) for number in range(4)] == [1, 1, 1, 1]
+
+
+# Escaping
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(1)>'
+HOSTILE_TITLE = f"Title {SCRIPT} {IMG}"
+HOSTILE_TOPIC = f"Topic {SCRIPT} {IMG}"
+
+
+def assert_inert(body: str, *shown: str) -> Page:
+    """Check a page runs no injected script and shows ``shown`` literally, as text."""
+    assert SCRIPT not in body and "<img" not in body
+    page = Page(body)
+    assert [s.attrs for s in page.find_all("script") if "src" not in s.attrs] == []
+    assert page.find_all("img") == []
+    assert [e.tag for e in page.elements() if "onerror" in e.attrs] == []
+    for text in shown:
+        assert text in page.text
+    return page
+
+
+@pytest.fixture
+def hostile_app(make_app: MakeApp) -> Flask:
+    """An app whose topic name and event title carry markup."""
+    topics = {**TOPICS, "hostile": {"name": HOSTILE_TOPIC}}
+    event = {**EVENTS[0], "id": "hostile-event", "title": HOSTILE_TITLE, "topics": ["hostile"]}
+    event["location"] = IMG
+    return make_app(topics=topics, events=(*EVENTS, event))
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/topics/hostile", "/events/hostile-event", "/subscribe", "/subscribe?topic=hostile"],
+)
+def test_titles_and_topic_names_are_escaped_on_the_pages(hostile_app: Flask, path: str) -> None:
+    response = hostile_app.test_client().get(path)
+
+    assert response.status_code == 200
+    shown = [HOSTILE_TOPIC] if path.startswith("/subscribe") else [HOSTILE_TITLE, HOSTILE_TOPIC]
+    assert_inert(response.get_data(as_text=True), *shown)
+
+
+def test_topic_names_are_escaped_on_the_preferences_and_the_form_with_errors(
+    hostile_app: Flask, inbox: Inbox
+) -> None:
+    client = hostile_app.test_client()
+    worker = worker_for(live(hostile_app))
+
+    page = confirmed(client, worker, inbox, ALICE, ("hostile",))
+    with_errors = sign_up(client, "bob.example.org", ("hostile",))
+
+    preferences = client.get(manage_path(page)).get_data(as_text=True)
+    assert assert_inert(preferences, HOSTILE_TOPIC).checked("topics") == ["hostile"]
+    html = inbox.latest(ALICE).get_body(("html",))
+    assert html is not None
+    assert_inert(html.get_content(), HOSTILE_TOPIC)  # the confirmation mail names the topic
+    assert with_errors.status_code == 400
+    assert assert_inert(with_errors.get_data(as_text=True), HOSTILE_TOPIC).errors
+
+
+@pytest.mark.parametrize(
+    ("address", "zone", "topic"),
+    [
+        (SCRIPT, "UTC", "procurement"),
+        (f"x{IMG}@example.org", "UTC", "procurement"),
+        (ALICE, IMG, "procurement"),
+        (ALICE, "UTC", SCRIPT),
+    ],
+)
+def test_what_a_visitor_typed_is_never_reflected_unescaped(
+    client: FlaskClient, address: str, zone: str, topic: str
+) -> None:
+    response = sign_up(client, address, (topic,), zone)
+
+    assert response.status_code == 400
+    page = assert_inert(response.get_data(as_text=True))
+    assert page.errors
+    assert page.value("email") == address
+    assert page.value("timezone") == zone
+
+
+def test_an_accepted_address_with_odd_characters_is_shown_as_typed(client: FlaskClient) -> None:
+    address = "o'neil&{x}@example.org"
+
+    response = sign_up(client, address)
+
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "o&#39;neil&amp;{x}@example.org" in body
+    assert f"We sent a mail to {address}." in assert_inert(body).text
