@@ -39,6 +39,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def precise_now() -> datetime:
+    """Return the current time in UTC to the microsecond, for timing what is due."""
+    return datetime.now(UTC)
+
+
 class RevisionStore:
     """Revisions of content hashes, by key (an entry UID or a feed path)."""
 

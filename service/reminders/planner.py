@@ -46,8 +46,16 @@ def plan(engine: sa.Engine, catalog: Catalog, now: datetime) -> PlanResult:
         subscriber_store.sync_configured(connection, catalog.config.subscribers, now)
         people = subscriber_store.confirmed(connection)
         wanted = desired(catalog, people, now)
-        planned = _insert(connection, wanted, now)
-        withdrawn = _withdraw(connection, catalog, wanted, {p.id for p in people}, now)
+        stored = _stored(connection, now)
+        planned = _insert(connection, [(k, due) for k, due in wanted.items() if k not in stored])
+        stale = [(key, row_id) for key, (row_id, status) in stored.items() if status == "planned"]
+        stale = [(key, row_id) for key, row_id in stale if key not in wanted]
+        withdrawn = _withdraw(connection, catalog, stale, {p.id for p in people})
+        # A reminder withdrawn earlier applies again (an event moved back, a topic re-chosen).
+        again = [
+            i for key, (i, status) in stored.items() if status == "withdrawn" and key in wanted
+        ]
+        planned += _restore(connection, again)
         notices = _cancellation_notices(connection, catalog, {p.id for p in people}, now)
     return PlanResult(planned, withdrawn, notices)
 
@@ -102,74 +110,61 @@ def _audience(event: Event, by_topic: dict[str, list[Subscriber]]) -> list[Subsc
     return list(seen.values())
 
 
-def _insert(connection: sa.Connection, wanted: dict[Key, datetime], now: datetime) -> int:
-    rows = [
-        {
-            "subscriber_id": key[0],
-            "event_id": key[1],
-            "kind": key[2],
-            "offset_seconds": key[3],
-            "target_at": key[4],
-            "due_at": due,
-            "status": "planned",
-            "attempts": 0,
-        }
-        for key, due in wanted.items()
-    ]
-    existing = _existing_keys(connection, {key[1] for key in wanted})
-    rows = [row for row, key in zip(rows, wanted, strict=True) if key not in existing]
-    for start in range(0, len(rows), _BATCH):
-        statement = insert(connection, outbox).on_conflict_do_nothing()
-        connection.execute(statement, rows[start : start + _BATCH])
-    return len(rows)
-
-
-def _existing_keys(connection: sa.Connection, event_ids: set[str]) -> set[Key]:
-    if not event_ids:
-        return set()
-    found: set[Key] = set()
-    ids = sorted(event_ids)
-    for start in range(0, len(ids), _BATCH):
-        rows = connection.execute(
-            sa.select(
-                outbox.c.subscriber_id,
-                outbox.c.event_id,
-                outbox.c.kind,
-                outbox.c.offset_seconds,
-                outbox.c.target_at,
-            ).where(outbox.c.event_id.in_(ids[start : start + _BATCH]))
-        )
-        found.update((r[0], r[1], r[2], r[3], r[4]) for r in rows)
-    return found
-
-
-def _withdraw(
-    connection: sa.Connection,
-    catalog: Catalog,
-    wanted: dict[Key, datetime],
-    confirmed: set[int],
-    now: datetime,
-) -> int:
-    """Withdraw planned reminders that no longer apply (their target still ahead)."""
+def _stored(connection: sa.Connection, now: datetime) -> dict[Key, tuple[int, str]]:
+    """Return the id and status of every reminder in the outbox whose target is ahead."""
     rows = connection.execute(
         sa.select(
-            outbox.c.id,
             outbox.c.subscriber_id,
             outbox.c.event_id,
             outbox.c.kind,
             outbox.c.offset_seconds,
             outbox.c.target_at,
-        ).where(
-            outbox.c.status == "planned",
-            outbox.c.target_at > now,
-            outbox.c.kind.in_(["start", "deadline"]),
-        )
+            outbox.c.id,
+            outbox.c.status,
+        ).where(outbox.c.target_at > now, outbox.c.kind.in_(["start", "deadline"]))
     )
+    return {(r[0], r[1], r[2], r[3], r[4]): (r[5], r[6]) for r in rows}
+
+
+def _insert(connection: sa.Connection, items: list[tuple[Key, datetime]]) -> int:
+    for start in range(0, len(items), _BATCH):
+        rows = [
+            {
+                "subscriber_id": key[0],
+                "event_id": key[1],
+                "kind": key[2],
+                "offset_seconds": key[3],
+                "target_at": key[4],
+                "due_at": due,
+                "status": "planned",
+                "attempts": 0,
+            }
+            for key, due in items[start : start + _BATCH]
+        ]
+        connection.execute(insert(connection, outbox).on_conflict_do_nothing(), rows)
+    return len(items)
+
+
+def _restore(connection: sa.Connection, ids: list[int]) -> int:
+    for start in range(0, len(ids), _BATCH):
+        connection.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(ids[start : start + _BATCH]), outbox.c.status == "withdrawn")
+            .values(status="planned", detail=None)
+        )
+    return len(ids)
+
+
+def _withdraw(
+    connection: sa.Connection,
+    catalog: Catalog,
+    stale: list[tuple[Key, int]],
+    confirmed: set[int],
+) -> int:
+    """Withdraw planned reminders that no longer apply, saying why."""
     reasons: dict[str, list[int]] = defaultdict(list)
-    for row in rows:
-        key = (row.subscriber_id, row.event_id, row.kind, row.offset_seconds, row.target_at)
-        if key not in wanted:
-            reasons[_why(row.event_id, row.subscriber_id, catalog, confirmed)].append(row.id)
+    for key, row_id in stale:
+        reasons[_why(key[1], key[0], catalog, confirmed)].append(row_id)
     for reason, ids in reasons.items():
         for start in range(0, len(ids), _BATCH):
             connection.execute(
@@ -177,7 +172,7 @@ def _withdraw(
                 .where(outbox.c.id.in_(ids[start : start + _BATCH]), outbox.c.status == "planned")
                 .values(status="withdrawn", detail=reason)
             )
-    return sum(len(ids) for ids in reasons.values())
+    return len(stale)
 
 
 def _why(event_id: str, subscriber_id: int, catalog: Catalog, confirmed: set[int]) -> str:
@@ -207,15 +202,17 @@ def _cancellation_notices(
         )
         .distinct()
     )
-    wanted = {
-        (
-            row.subscriber_id,
-            row.event_id,
-            "cancelled",
-            0,
-            cancelled[row.event_id].start.astimezone(UTC),
-        ): now
-        for row in rows
-        if row.subscriber_id in confirmed
-    }
-    return _insert(connection, wanted, now)
+    already = set(
+        tuple(row)
+        for row in connection.execute(
+            sa.select(outbox.c.subscriber_id, outbox.c.event_id).where(
+                outbox.c.event_id.in_(sorted(cancelled)), outbox.c.kind == "cancelled"
+            )
+        )
+    )
+    notices: list[tuple[Key, datetime]] = []
+    for row in rows:
+        if row.subscriber_id in confirmed and (row.subscriber_id, row.event_id) not in already:
+            start = cancelled[row.event_id].start.astimezone(UTC)
+            notices.append(((row.subscriber_id, row.event_id, "cancelled", 0, start), now))
+    return _insert(connection, notices)

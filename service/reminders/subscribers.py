@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ..catalog.models import Subscriber as ConfiguredSubscriber
+from ..database import insert
 from ..tables import outbox, subscribers
 
 
@@ -36,43 +37,44 @@ def sync_configured(
     """Bring the config subscribers in the database in line with config.yaml."""
     by_email = {s.email.lower(): s for s in listed}
     rows = connection.execute(
-        sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
-            subscribers.c.source == "config"
+        sa.select(
+            subscribers.c.id,
+            subscribers.c.email,
+            subscribers.c.status,
+            subscribers.c.source,
+            subscribers.c.timezone,
+            subscribers.c.topics,
         )
     ).all()
     stored = {row.email: row for row in rows}
+    new = []
     for email, sub in by_email.items():
         values = {"timezone": sub.timezone.key, "topics": " ".join(sub.topics)}
         row = stored.get(email)
         if row is None:
-            exists = connection.execute(
-                sa.select(subscribers.c.id).where(subscribers.c.email == email)
-            ).first()
-            if exists is None:  # a self-service subscriber of that address keeps their own row
-                connection.execute(
-                    subscribers.insert().values(
-                        email=email,
-                        status="confirmed",
-                        source="config",
-                        created_at=now,
-                        confirmed_at=now,
-                        **values,
-                    )
-                )
+            new.append({"email": email, "status": "confirmed", "source": "config", **values})
+        elif row.source != "config":
+            continue  # a self-service subscriber of that address keeps their own settings
         elif row.status == "removed":
             connection.execute(
                 subscribers.update()
                 .where(subscribers.c.id == row.id)
                 .values(status="confirmed", confirmed_at=now, **values)
             )
-        elif row.status == "confirmed":
+        elif row.status == "confirmed" and (row.timezone, row.topics) != tuple(values.values()):
             connection.execute(
                 subscribers.update().where(subscribers.c.id == row.id).values(**values)
             )
+    if new:
+        # Another worker may be inserting the same people right now: the first one wins.
+        connection.execute(
+            insert(connection, subscribers).on_conflict_do_nothing(),
+            [{**row, "created_at": now, "confirmed_at": now} for row in new],
+        )
     gone = [
         row.id
         for email, row in stored.items()
-        if email not in by_email and row.status == "confirmed"
+        if row.source == "config" and row.status == "confirmed" and email not in by_email
     ]
     if gone:
         connection.execute(
@@ -92,6 +94,23 @@ def get(connection: sa.Connection, subscriber_id: int) -> Subscriber | None:
         sa.select(subscribers).where(subscribers.c.id == subscriber_id)
     ).first()
     return _subscriber(row) if row else None
+
+
+_STATUS = sa.select(subscribers.c.status).where(subscribers.c.id == sa.bindparam("id"))
+
+
+def status(connection: sa.Connection, subscriber_id: int) -> str | None:
+    """Return a subscriber's status as stored right now, or None if there is no such one."""
+    found: str | None = connection.execute(_STATUS, {"id": subscriber_id}).scalar()
+    return found
+
+
+def get_many(connection: sa.Connection, ids: set[int]) -> dict[int, Subscriber]:
+    """Return the subscribers with these ids, by id."""
+    if not ids:
+        return {}
+    rows = connection.execute(sa.select(subscribers).where(subscribers.c.id.in_(sorted(ids))))
+    return {row.id: _subscriber(row) for row in rows}
 
 
 def unsubscribe(connection: sa.Connection, subscriber_id: int, now: datetime) -> bool:
