@@ -94,9 +94,10 @@ def duration(value: Any) -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """Write a duration the way operators write it: ``7d``, ``90m``, ``1w``."""
+    """Write a duration the way operators write it: ``7d``, ``1h``, ``90m``."""
     seconds = int(value.total_seconds())
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
+    # Days rather than weeks: "7d" is how reminder offsets are usually written.
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"

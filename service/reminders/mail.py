@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -26,6 +27,23 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+# Stand-ins for what differs between the recipients of one reminder. A mail is composed once
+# with them, flattened, and personalised by replacing them in the bytes: the text parts are
+# 8-bit, so nothing in the body encodes or folds them.
+TO = "recipient@placeholder.invalid"
+MESSAGE_ID = "<message-id@placeholder.invalid>"
+UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
+
+
+def personalise(data: bytes, to: str, message_id: str, unsubscribe_url: str) -> bytes:
+    """Return a mail composed with the stand-ins, made out to one recipient."""
+    return (
+        data.replace(TO.encode(), to.encode())
+        .replace(MESSAGE_ID.encode(), message_id.encode())
+        .replace(UNSUBSCRIBE.encode(), unsubscribe_url.encode())
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +107,7 @@ def compose(
     message = _message(subject(reminder, ahead), reminder.email, config, message_id, now)
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(_templates.get_template("reminder.txt").render(context))
-    message.add_alternative(
-        _templates.get_template("reminder.html").render(context), subtype="html"
-    )
+    _add_bodies(message, "reminder", context)
     message.add_attachment(
         ics,
         maintype="text",
@@ -178,10 +193,16 @@ def compose_account(
     message = _message(f"{title} from {config.site.title}", email, config, message_id, now)
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(_templates.get_template("account.txt").render(context))
-    html = _templates.get_template("account.html").render(context)
-    message.add_alternative(html, subtype="html")
+    _add_bodies(message, "account", context)
     return message
+
+
+def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -> None:
+    """Add the plain text and HTML parts, 8-bit so that ``personalise`` can find its stand-ins."""
+    text = _templates.get_template(f"{template}.txt").render(context)
+    message.set_content(text, cte="8bit")
+    html = _templates.get_template(f"{template}.html").render(context)
+    message.add_alternative(html, subtype="html", cte="8bit")
 
 
 def _message(subject: str, to: str, config: Config, message_id: str, now: datetime) -> EmailMessage:

@@ -120,6 +120,49 @@ def finish(
     return bool(result.rowcount)
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A claimed reminder handed to the mail server."""
+
+    claimed: Claimed
+    sent_at: datetime
+    message_id: str
+
+
+_RECORD_SENT = (
+    outbox.update()
+    .where(
+        outbox.c.id == sa.bindparam("row_id"),
+        outbox.c.status == "sending",
+        outbox.c.claimed_by == sa.bindparam("worker"),
+    )
+    .values(
+        status="sent",
+        lease_until=None,
+        attempts=sa.bindparam("new_attempts"),
+        sent_at=sa.bindparam("at"),
+        message_id=sa.bindparam("mid"),
+    )
+)
+
+
+def record_sent(connection: sa.Connection, sent: list[Sent], worker: str) -> int:
+    """Record sent reminders in one statement; return how many this worker still held."""
+    if not sent:
+        return 0
+    rows = [
+        {
+            "row_id": s.claimed.id,
+            "worker": worker,
+            "new_attempts": s.claimed.attempts + 1,
+            "at": s.sent_at,
+            "mid": s.message_id,
+        }
+        for s in sent
+    ]
+    return int(connection.execute(_RECORD_SENT, rows).rowcount)
+
+
 def next_due(connection: sa.Connection) -> datetime | None:
     """Return when the next planned reminder (or retry, or lease end) comes due."""
     planned = sa.select(

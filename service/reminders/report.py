@@ -13,6 +13,7 @@ from ..catalog.values import format_duration
 from ..tables import outbox, subscribers
 from . import planner
 from . import subscribers as subscriber_store
+from .outbox import ACCOUNT_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class Line:
     detail: str | None = None
 
     def __str__(self) -> str:
+        if self.kind in ACCOUNT_KINDS:
+            what = "confirmation mail" if self.kind == "confirm" else "preferences mail"
+            detail = f"  [{self.detail}]" if self.detail else ""
+            return f"{self.at:%Y-%m-%d %H:%M} UTC  {self.email}  {what}{detail}"
         if self.kind == "cancelled":
             what = "cancellation notice"
         else:
@@ -45,7 +50,8 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
         subscriber_store.sync_configured(connection, catalog.config.subscribers, now)
         people = {p.id: p for p in subscriber_store.confirmed(connection)}
         done = set(
-            connection.execute(
+            tuple(row)
+            for row in connection.execute(
                 sa.select(
                     outbox.c.subscriber_id,
                     outbox.c.event_id,
@@ -53,7 +59,7 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
                     outbox.c.offset_seconds,
                     outbox.c.target_at,
                 ).where(outbox.c.status.not_in(["planned", "sending"]))
-            ).tuples()
+            )
         )
     wanted = planner.desired(catalog, people.values(), now, horizon=None)
     lines = [

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import parseaddr
+
+import sqlalchemy as sa
 
 from ..catalog import Event
 from ..live import LiveCatalog
-from ..revisions import Clock, utc_now
+from ..revisions import Clock, precise_now
 from ..tokens import Tokens
-from . import outbox
+from . import mail, outbox
 from . import subscribers as subscriber_store
 from .mail import Reminder, account_message_id, compose, compose_account, message_id
 from .outbox import Claimed
@@ -28,6 +33,10 @@ from .transports import Connection, DeliveryError, Transport
 
 log = logging.getLogger(__name__)
 RETRY_FIRST = timedelta(seconds=30)
+# Each sent mail is recorded before the next one goes: a crash then sends again at most the
+# mail in flight. Recording in groups would be faster, and would send a whole group twice.
+RECORD_EVERY = 1
+RECORD_WITHIN = timedelta(seconds=1)
 RETRY_LONGEST = timedelta(hours=1)
 
 
@@ -52,12 +61,15 @@ class Sender:
         tokens: Tokens,
         worker: str,
         *,
-        clock: Clock = utc_now,
+        clock: Clock = precise_now,
         batch: int = 100,
         lease: timedelta = outbox.LEASE,
     ) -> None:
         self.live, self.transport, self.tokens = live, transport, tokens
         self.worker, self.clock, self.batch, self.lease = worker, clock, batch, lease
+        self._sent: list[outbox.Sent] = []
+        self._envelope_from = ""
+        self._db: sa.Connection | None = None
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
@@ -77,51 +89,84 @@ class Sender:
 
     def _send_batch(self, claimed: list[Claimed], result: Outcome) -> bool:
         """Send one claimed batch on one connection; False if the connection failed."""
+        with self.live.engine.connect() as db:
+            people = subscriber_store.get_many(db, {row.subscriber_id for row in claimed})
+        self._envelope_from = parseaddr(self.live.edition.catalog.config.mail.sender)[1]
+        prepared: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
         pending = list(claimed)
         try:
-            with self.transport.connect() as connection:
+            with self.transport.connect() as connection, self._recording():
                 while pending:
-                    self._deliver(pending[0], connection, result)
+                    row = pending[0]
+                    self._deliver(row, people.get(row.subscriber_id), connection, result, prepared)
                     pending.pop(0)
         except DeliveryError as err:
             # The server went away: the rest of the batch waits for the next attempt.
-            log.warning("mail server unavailable, %d reminders wait: %s", len(pending), err)
+            log.warning("mail server unavailable, %d mails wait: %s", len(pending), err)
             result.errors.append(str(err))
             for row in pending:
                 self._retry(row, err, result, attempted=row is pending[0])
             return False
         return True
 
-    def _deliver(self, row: Claimed, connection: Connection, result: Outcome) -> None:
+    def _deliver(
+        self,
+        row: Claimed,
+        person: Subscriber | None,
+        connection: Connection,
+        result: Outcome,
+        prepared: dict[tuple[object, ...], bytes],
+    ) -> None:
         now = self.clock()
-        with self.live.engine.connect() as db:
-            person = subscriber_store.get(db, row.subscriber_id)
-        built = self._compose(row, person, now)
+        if person is not None and self._db is not None:
+            # Read again right before sending: someone may have left since the batch began.
+            current = subscriber_store.status(self._db, person.id)
+            self._db.commit()  # end the read, so the next one sees what changed meanwhile
+            person = replace(person, status=current or "")
+        built = self._compose(row, person, now, prepared)
         if isinstance(built, str):
             status = "skipped" if built == _PASSED else "withdrawn"
             self._finish(row, status, detail=built)
             result.dropped += 1
             return
-        message, identity = built
+        data, identity = built
+        assert person is not None
         try:
-            connection.send(message)
+            connection.send_raw(self._envelope_from, person.email, data)
         except DeliveryError as err:
             if err.temporary and str(err).startswith("connection:"):
                 raise  # the connection is gone: the caller retries the whole rest
             if err.temporary:
                 self._retry(row, err, result, attempted=True)
             else:
-                log.error("mail %d to %s failed: %s", row.id, message["To"], err)
+                log.error("mail %d to %s failed: %s", row.id, person.email, err)
                 self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
                 result.failed += 1
             return
-        self._finish(row, "sent", attempts=row.attempts + 1, sent_at=now, message_id=identity)
+        self._sent.append(outbox.Sent(row, now, identity))
         result.sent += 1
+        if len(self._sent) >= RECORD_EVERY or now - self._sent[0].sent_at > RECORD_WITHIN:
+            self._record_sent()
+
+    @contextmanager
+    def _recording(self) -> Iterator[None]:
+        """Hold one database connection for the batch; record what was sent when it ends."""
+        with self.live.engine.connect() as db:
+            self._db = db
+            try:
+                yield
+            finally:
+                self._record_sent()
+                self._db = None
 
     def _compose(
-        self, row: Claimed, person: Subscriber | None, now: datetime
-    ) -> tuple[EmailMessage, str] | str:
-        """Return the mail and its Message-ID, or why it must not be sent any more."""
+        self,
+        row: Claimed,
+        person: Subscriber | None,
+        now: datetime,
+        prepared: dict[tuple[object, ...], bytes],
+    ) -> tuple[bytes, str] | str:
+        """Return the mail's bytes and its Message-ID, or why it must not be sent any more."""
         if person is None:
             return "subscriber left"
         edition = self.live.edition
@@ -147,25 +192,32 @@ class Sender:
                 message_id=identity,
                 now=now,
             )
-            return message, identity
+            return message.as_bytes(policy=SMTP), identity
         event = edition.catalog.by_id.get(row.event_id)
         reason = _no_longer_applies(row, person, event, now)
         if reason is not None:
             return reason
         assert event is not None  # _no_longer_applies returned a reason otherwise
         reminder = Reminder(
-            person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
+            mail.TO, person.timezone, event, row.kind, row.offset_seconds, row.target_at
         )
-        identity = message_id(person.id, reminder, config)
-        message = compose(
-            reminder,
-            config,
-            ics=edition.event_feed(event.id).body,
-            unsubscribe_url=unsubscribe_url,
-            message_id=identity,
-            now=now,
-        )
-        return message, identity
+        # Everyone in one zone gets the same mail but for the stand-ins: compose it once.
+        ahead = mail.remaining(row.target_at - now)
+        reminder_key = (row.event_id, row.kind, row.offset_seconds, row.target_at)
+        key = (id(edition), *reminder_key, person.timezone.key, ahead)
+        data = prepared.get(key)
+        if data is None:
+            message = compose(
+                reminder,
+                config,
+                ics=edition.event_feed(event.id).body,
+                unsubscribe_url=mail.UNSUBSCRIBE,
+                message_id=mail.MESSAGE_ID,
+                now=now,
+            )
+            data = prepared[key] = message.as_bytes(policy=SMTP)
+        identity = message_id(person.id, reminder, config)  # the same for any address
+        return mail.personalise(data, person.email, identity, unsubscribe_url), identity
 
     def _retry(self, row: Claimed, err: DeliveryError, result: Outcome, attempted: bool) -> None:
         attempts = row.attempts + 1 if attempted else row.attempts
@@ -176,6 +228,17 @@ class Sender:
             return
         self._finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
         result.retried += 1
+
+    def _record_sent(self) -> None:
+        sent, self._sent = self._sent, []
+        if self._db is not None:
+            held = outbox.record_sent(self._db, sent, self.worker)
+            self._db.commit()
+        else:
+            with self.live.engine.begin() as connection:
+                held = outbox.record_sent(connection, sent, self.worker)
+        if held != len(sent):
+            log.warning("%d sent reminders had been taken over", len(sent) - held)
 
     def _finish(self, row: Claimed, status: str, **values: object) -> None:
         with self.live.engine.begin() as connection:

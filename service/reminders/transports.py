@@ -15,6 +15,8 @@ import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +34,8 @@ class DeliveryError(CalfeedError):
 
 class Connection(Protocol):
     def send(self, message: EmailMessage) -> None: ...
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> None: ...
 
 
 class Transport(Protocol):
@@ -56,8 +60,11 @@ class _MaildirConnection:
         self.box = box
 
     def send(self, message: EmailMessage) -> None:
+        self.send_raw(str(message["From"]), str(message["To"]), message.as_bytes(policy=SMTP))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> None:
         try:
-            self.box.add(mailbox.MaildirMessage(message))
+            self.box.add(data)
         except OSError as err:
             raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
 
@@ -107,8 +114,14 @@ class _SmtpConnection:
         self.client = client
 
     def send(self, message: EmailMessage) -> None:
+        _, sender = parseaddr(str(message["From"]))
+        self.send_raw(sender, str(message["To"]), message.as_bytes(policy=SMTP))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes) -> None:
+        # Text parts go out as 8-bit UTF-8: say so where the server understands it.
+        options = ["BODY=8BITMIME"] if self.client.has_extn("8bitmime") else []
         try:
-            refused = self.client.send_message(message)
+            refused = self.client.sendmail(sender, [recipient], data, mail_options=options)
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
         if refused:  # some recipients refused while others were accepted

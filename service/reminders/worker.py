@@ -25,7 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..database import insert
 from ..live import LiveCatalog
-from ..revisions import Clock, utc_now
+from ..revisions import Clock, precise_now
 from ..tables import workers
 from ..tokens import Tokens, secret_key
 from . import outbox, planner
@@ -44,7 +44,7 @@ class Worker:
         transport: Transport,
         tokens: Tokens,
         *,
-        clock: Clock = utc_now,
+        clock: Clock = precise_now,
         sweep_every: float = 30.0,
         lease: timedelta = outbox.LEASE,
         name: str | None = None,
@@ -105,6 +105,7 @@ class Worker:
         with self._lock:
             if not self.active:
                 return None
+            self.live.refresh()  # an edit since the sweep (a cancelled event) counts now
             return self._send()
 
     def _send(self) -> Outcome:
