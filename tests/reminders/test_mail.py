@@ -1,0 +1,359 @@
+"""What a subscriber receives (``service/reminders/mail.py``): parts, times, headers, golden.
+
+The golden files hold the text and HTML parts of one reminder, composed at a fixed time with
+a fixed key. Refresh them after an intended change with::
+
+    CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+
+from service.live import LiveCatalog
+from service.reminders.mail import Reminder, compose, message_id
+from service.tokens import TokenError, Tokens
+
+from .conftest import BASE_URL, Calfeed, check_mail, utc
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mail"
+NEW_YORK = {
+    "email": "nora@example.org",
+    "topics": ["circular-economy"],
+    "timezone": "America/New_York",
+}
+WEBINAR: dict[str, object] = {
+    "title": "Circular Cities Declaration Webinar",
+    "subtitle": "Introducing the Declaration and sharing inspiring examples",
+    "topics": ["circular-economy", "procurement"],
+    "timezone": "Europe/Brussels",
+    "start": "2026-10-28T14:00",  # Europe is on winter time since 25 Oct, New York not until 1 Nov
+    "end": "2026-10-28T16:00",
+    "location": "Online",
+    "registration": {"url": "https://example.org/register", "deadline": "2026-10-27T23:59"},
+}
+
+
+def without_registration(start: str) -> dict[str, object]:
+    """Return the webinar's fields without a registration, starting at ``start`` for 2 hours."""
+    end = (datetime.fromisoformat(start) + timedelta(hours=2)).isoformat(timespec="minutes")
+    fields = {key: value for key, value in WEBINAR.items() if key != "registration"}
+    return {**fields, "start": start, "end": end}
+
+
+def composed(
+    live: LiveCatalog,
+    event_id: str,
+    *,
+    zone: str = "America/New_York",
+    kind: str = "start",
+    offset: timedelta = timedelta(days=1),
+    subscriber_id: int = 7,
+    now: datetime,
+    tokens: Tokens | None = None,
+) -> EmailMessage:
+    """Compose a reminder the way the sender does."""
+    edition = live.edition
+    config = edition.catalog.config
+    event = edition.catalog.by_id[event_id]
+    target = event.start if kind != "deadline" else event.registration.deadline  # type: ignore[union-attr]
+    reminder = Reminder(
+        "nora@example.org",
+        ZoneInfo(zone),
+        event,
+        kind,
+        int(offset.total_seconds()),
+        target.astimezone(UTC),  # type: ignore[union-attr]
+    )
+    token = (tokens or Tokens("golden-key")).make("unsubscribe", subscriber_id)
+    return compose(
+        reminder,
+        config,
+        ics=edition.event_feed(event_id).body,
+        unsubscribe_url=f"{config.site.base_url}/unsubscribe/{token}",
+        message_id=message_id(subscriber_id, reminder, config),
+        now=now,
+    )
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """Return the text and HTML a mail client shows."""
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def live(calfeed: Calfeed, clock: FrozenDateTimeFactory) -> LiveCatalog:
+    """Return a live catalog on a project holding the webinar."""
+    calfeed.configure([NEW_YORK])
+    calfeed.event("webinar", **WEBINAR)
+    return calfeed.open()
+
+
+def test_a_reminder_shows_times_in_the_subscribers_zone_with_the_events_beside_them_across_dst(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure([NEW_YORK])
+    calfeed.event("webinar", **WEBINAR)
+    calfeed.event("next-webinar", **without_registration(start="2026-11-04T14:00"))
+    calfeed.sweep()
+
+    clock.move_to("2026-10-21 13:00:00")  # 7 days before: both zones still on summer time
+    (week_before,) = calfeed.sweep()
+    clock.move_to("2026-10-28 12:00:00")  # 1 hour before: Europe on winter time, New York not
+    (hour_before,) = calfeed.sweep()
+    clock.move_to("2026-10-28 13:00:00")
+    (next_week,) = calfeed.sweep()  # 7 days before the 4 Nov webinar: both on winter time
+
+    for received in (week_before, hour_before):
+        text, html = received.text(), received.html()
+        when = (
+            "Wed 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
+            "Wed 28 Oct 2026, 14:00–16:00 CET (Europe/Brussels)"
+        )
+        assert f"When: {when}" in text
+        assert when in html
+        deadline = (
+            "Tue 27 Oct 2026, 18:59 EDT (America/New_York); "
+            "Tue 27 Oct 2026, 23:59 CET (Europe/Brussels)"
+        )
+        assert f"Registration closes: {deadline}" in text
+        check_mail(received, "webinar", calfeed.tokens)
+    assert week_before.subject == "Starts in 7 days: Circular Cities Declaration Webinar"
+    assert hour_before.subject == "Starts in 1 hour: Circular Cities Declaration Webinar"
+    assert (
+        "When: Wed 04 Nov 2026, 08:00–10:00 EST (America/New_York); "
+        "Wed 04 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+    ) in next_week.text()
+
+
+def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    people = [
+        {"email": "nora@example.org", "topics": ["procurement"], "timezone": "America/New_York"},
+        {"email": "ken@example.org", "topics": ["procurement"], "timezone": "Asia/Tokyo"},
+        {"email": "bea@example.org", "topics": ["procurement"], "timezone": "Europe/Brussels"},
+        {"email": "sam@example.org", "topics": ["procurement"], "timezone": "America/New_York"},
+    ]
+    calfeed.configure(people)
+    calfeed.event("webinar", **without_registration("2026-11-10T14:00"))
+    calfeed.sweep()
+    clock.move_to("2026-11-03 13:00:00")
+    received = {m.to: m for m in calfeed.sweep()}
+
+    brussels = "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+    expected = {
+        "nora@example.org": f"Tue 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
+        "sam@example.org": f"Tue 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
+        "ken@example.org": f"Tue 10 Nov 2026, 22:00 JST – Wed 11 Nov 2026, 00:00 JST "
+        f"(Asia/Tokyo); {brussels}",
+        "bea@example.org": brussels,
+    }
+    assert sorted(received) == sorted(expected)
+    ids = {row["email"]: row["message_id"] for row in calfeed.outbox()}
+    for address, mail in received.items():
+        assert mail.message["To"] == address
+        assert f"When: {expected[address]}\n" in mail.text()
+        assert mail.message_id == ids[address]
+        header = mail.message["List-Unsubscribe"]
+        token = header.removeprefix(f"<{BASE_URL}/unsubscribe/").removesuffix(">")
+        assert calfeed.tokens.check("unsubscribe", token) == calfeed.subscriber_id(address)
+        assert f"Unsubscribe with one click: {BASE_URL}/unsubscribe/{token}" in mail.text()
+        assert f'href="{BASE_URL}/unsubscribe/{token}"' in mail.html()
+        check_mail(mail, "webinar", calfeed.tokens)
+    assert len({m.message_id for m in received.values()}) == 4
+
+
+@pytest.mark.parametrize(
+    ("start", "zone", "expected"),
+    [
+        pytest.param(
+            "2026-03-18T14:00",
+            "America/New_York",
+            "Wed 18 Mar 2026, 09:00–11:00 EDT (America/New_York); "
+            "Wed 18 Mar 2026, 14:00–16:00 CET (Europe/Brussels)",
+            id="new-york-already-on-summer-time",
+        ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "America/New_York",
+            "Mon 30 Mar 2026, 08:00–10:00 EDT (America/New_York); "
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            id="both-on-summer-time",
+        ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "Asia/Tokyo",
+            "Mon 30 Mar 2026, 21:00–23:00 JST (Asia/Tokyo); "
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            id="tokyo",
+        ),
+        pytest.param(
+            "2026-03-30T23:30",
+            "Australia/Sydney",
+            "Tue 31 Mar 2026, 08:30–10:30 AEDT (Australia/Sydney); "
+            "Mon 30 Mar 2026, 23:30 CEST – Tue 31 Mar 2026, 01:30 CEST (Europe/Brussels)",
+            id="sydney-next-day",
+        ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "Europe/Brussels",
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            id="same-zone-written-once",
+        ),
+    ],
+)
+def test_times_are_written_in_the_subscribers_zone(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, start: str, zone: str, expected: str
+) -> None:
+    calfeed.configure([NEW_YORK])
+    calfeed.event("webinar", **without_registration(start))
+    live = calfeed.open()
+
+    message = composed(live, "webinar", zone=zone, now=utc("2026-03-01 09:00"))
+
+    text, html = parts(message)
+    assert f"When: {expected}" in text
+    assert expected in html
+
+
+def test_every_mail_is_text_and_html_with_the_events_ics_and_one_click_unsubscribe(
+    live: LiveCatalog,
+) -> None:
+    tokens = Tokens("a-key")
+    message = composed(
+        live, "webinar", subscriber_id=42, now=utc("2026-10-27 13:00"), tokens=tokens
+    )
+
+    assert message.get_content_type() == "multipart/mixed"
+    alternative = next(iter(message.iter_parts()))
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content_type() == "text/calendar"
+    assert attachment.get_filename() == "webinar.ics"
+    assert attachment.get_param("method") == "PUBLISH"
+    calendar = icalendar.Calendar.from_ical(attachment.get_content())
+    assert calendar["METHOD"] == "PUBLISH"
+    (entry,) = calendar.walk("VEVENT")
+    assert str(entry["UID"]) == "webinar@events.example.org"
+    assert entry.decoded("DTSTART") == datetime(
+        2026, 10, 28, 14, tzinfo=ZoneInfo("Europe/Brussels")
+    )
+
+    unsubscribe = message["List-Unsubscribe"]
+    assert unsubscribe.startswith(f"<{BASE_URL}/unsubscribe/") and unsubscribe.endswith(">")
+    token = unsubscribe[len(f"<{BASE_URL}/unsubscribe/") : -1]
+    assert tokens.check("unsubscribe", token) == 42
+    with pytest.raises(TokenError):
+        Tokens("another-key").check("unsubscribe", token)
+    with pytest.raises(TokenError):
+        tokens.check("confirm", token)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == "Test events <reminders.events.example.org>"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["From"] == "calfeed <calfeed@localhost>"
+    assert message["To"] == "nora@example.org"
+    text, html = parts(message)
+    assert f"{BASE_URL}/unsubscribe/{token}" in text
+    assert f'href="{BASE_URL}/unsubscribe/{token}"' in html
+
+
+def test_the_same_reminder_composed_again_has_the_same_message_id(live: LiveCatalog) -> None:
+    first = composed(live, "webinar", now=utc("2026-10-27 13:00"))
+    again = composed(live, "webinar", now=utc("2026-10-27 13:04"))  # resent after a crash
+    other_offset = composed(live, "webinar", offset=timedelta(hours=1), now=utc("2026-10-28 12:00"))
+    other_person = composed(live, "webinar", subscriber_id=8, now=utc("2026-10-27 13:00"))
+    deadline = composed(live, "webinar", kind="deadline", now=utc("2026-10-26 12:00"))
+
+    assert first["Message-ID"] == again["Message-ID"]
+    assert first["Date"] != again["Date"]
+    ids = {m["Message-ID"] for m in (first, other_offset, other_person, deadline)}
+    assert len(ids) == 4
+
+
+def test_the_message_id_sent_is_the_one_the_outbox_records(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure([NEW_YORK])
+    calfeed.event("webinar", **WEBINAR)
+    calfeed.sweep()
+    clock.move_to("2026-10-21 13:00:00")
+    (received,) = calfeed.sweep()
+
+    (row,) = [r for r in calfeed.outbox() if r["status"] == "sent"]
+    assert row["message_id"] == received.message_id
+
+
+def test_text_is_shown_as_written_and_html_escapes_it(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure([NEW_YORK])
+    calfeed.event(
+        "webinar", **{**WEBINAR, "title": "R&D <Procurement> – Łódź", "location": "A & B"}
+    )
+    message = composed(calfeed.open(), "webinar", now=utc("2026-10-27 13:00"))
+
+    text, html = parts(message)
+    assert "R&D <Procurement> – Łódź starts in 1 day." in text
+    assert "<strong>R&amp;D &lt;Procurement&gt; – Łódź</strong> starts in 1 day." in html
+    assert "<td>A &amp; B</td>" in html
+    assert message["Subject"] == "Starts in 1 day: R&D <Procurement> – Łódź"
+
+
+@pytest.mark.parametrize(
+    ("kind", "offset", "now", "subject", "opening"),
+    [
+        ("start", timedelta(days=7), "2026-10-21 13:00", "Starts in 7 days", "starts in 7 days."),
+        ("start", timedelta(hours=1), "2026-10-28 12:00", "Starts in 1 hour", "starts in 1 hour."),
+        (
+            "deadline",
+            timedelta(days=1),
+            "2026-10-26 11:00",
+            "Registration closes in 1 day",
+            "Registration for Circular Cities Declaration Webinar closes in 1 day.",
+        ),
+        ("cancelled", timedelta(0), "2026-10-27 09:00", "Cancelled", "has been cancelled."),
+    ],
+)
+def test_subject_and_opening_say_what_the_reminder_is_about(
+    live: LiveCatalog, kind: str, offset: timedelta, now: str, subject: str, opening: str
+) -> None:
+    message = composed(live, "webinar", kind=kind, offset=offset, now=utc(now))
+
+    assert message["Subject"] == f"{subject}: Circular Cities Declaration Webinar"
+    text, _ = parts(message)
+    assert opening in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("part", ["txt", "html"])
+def test_golden_reminder_parts(calfeed: Calfeed, clock: FrozenDateTimeFactory, part: str) -> None:
+    # What Nora's mail client shows of the reminder the worker sent her, byte for byte.
+    clock.move_to("2026-10-20 09:00:00")
+    calfeed.configure([NEW_YORK], reminders={"before_start": ["1d"]})
+    calfeed.event("circular-cities-webinar-2026-10", **WEBINAR)
+    calfeed.sweep()
+    clock.move_to("2026-10-27 13:00:00")
+    (received,) = calfeed.sweep()
+    got = received.text() if part == "txt" else received.html()
+
+    path = GOLDEN / f"reminder.{part}"
+    if os.environ.get("CALFEED_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with CALFEED_UPDATE_GOLDEN=1 to write it"
+    assert got == path.read_text(encoding="utf-8"), (
+        f"the {part} part differs from {path.name}; if intended, refresh with "
+        "CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden"
+    )

@@ -1,0 +1,181 @@
+"""Transports (``service/reminders/transports.py``): a real Maildir, a real SMTP server.
+
+A failure must be classified the way the sender relies on: a 4xx reply or a lost
+connection is temporary (try again), a 5xx reply is permanent and keeps the server's words.
+"""
+
+from __future__ import annotations
+
+import email
+import mailbox
+import smtplib
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+
+from service.errors import CalfeedError
+from service.live import LiveCatalog
+from service.reminders.transports import DeliveryError, SmtpTransport, transport_for
+from service.reminders.worker import worker_for
+from service.tokens import Tokens, secret_key
+
+from .conftest import Calfeed, Received, SmtpGuard, SmtpServer, check_mail, free_port, utc
+
+
+def note(to: str = "ann@example.org", subject: str = "Hello") -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Events <events@example.org>"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content("Body text: Łódź – 14:00\n")
+    return message
+
+
+def test_maildir_delivery_is_readable_by_a_mail_client(
+    calfeed: Calfeed,
+    clock: FrozenDateTimeFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CALFEED_SECRET_KEY", "maildir-test-key")
+    calfeed.configure(
+        [
+            {"email": "ann@example.org", "topics": ["procurement"]},
+            {"email": "bob@example.org", "topics": ["procurement"], "timezone": "Asia/Tokyo"},
+        ],
+        mail={"from": "Events <events@example.org>", "transport": "maildir", "maildir": "var/mail"},
+    )
+    calfeed.event("webinar", title="Circular Cities Webinar")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # relative paths start at config.yaml, not here
+    live = LiveCatalog(calfeed.root / "config.yaml")
+    try:
+        worker = worker_for(live, name="maildir-worker")
+        worker.sweep()
+        clock.move_to("2026-11-03 13:00:00")
+        outcome = worker.sweep()
+    finally:
+        live.close()
+
+    assert outcome is not None and outcome.sent == 2
+    assert not (elsewhere / "var").exists()
+    box = mailbox.Maildir(calfeed.root / "var" / "mail", create=False)
+    messages = [box.get_message(key) for key in box.keys()]
+    assert len(messages) == 2
+    assert all(m.get_subdir() == "new" for m in messages)  # unread, as a client expects
+    tokens = Tokens(secret_key(calfeed.root / "var"))
+    by_address = {}
+    for key in box.keys():
+        data = box.get_bytes(key)
+        to = email.message_from_bytes(data, policy=policy.default)["To"]
+        received = Received("", (to,), data, utc("2026-11-03 13:00"))
+        check_mail(received, "webinar", tokens)
+        by_address[to] = received
+    assert sorted(by_address) == ["ann@example.org", "bob@example.org"]
+    assert by_address["ann@example.org"].message["From"] == "Events <events@example.org>"
+    assert (
+        "When: Tue 10 Nov 2026, 22:00 JST – Wed 11 Nov 2026, 00:00 JST (Asia/Tokyo); "
+        "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+    ) in by_address["bob@example.org"].text()
+
+
+def test_smtp_hands_the_mail_over_with_its_envelope(smtp: SmtpServer) -> None:
+    with smtp.transport().connect() as connection:
+        connection.send(note("ann@example.org", "First"))
+        connection.send(note("bob@example.org", "Second"))
+
+    (first, second) = smtp.sink.wait_for(2, timeout=5)
+    assert (first.mail_from, first.rcpt_tos, first.subject) == (
+        "events@example.org",
+        ("ann@example.org",),
+        "First",
+    )
+    assert second.rcpt_tos == ("bob@example.org",)
+    assert first.text() == "Body text: Łódź – 14:00\n"
+
+
+def test_a_4xx_reply_is_a_temporary_failure_and_the_connection_goes_on(
+    smtp: SmtpServer,
+) -> None:
+    smtp.sink.fail_next(1, "451 4.7.1 Greylisted, please try again later")
+    with smtp.transport().connect() as connection:
+        with pytest.raises(DeliveryError) as failure:
+            connection.send(note(subject="Greylisted"))
+        connection.send(note(subject="Accepted"))
+
+    assert failure.value.temporary
+    assert str(failure.value) == "451 4.7.1 Greylisted, please try again later"
+    assert smtp.sink.subjects == ["Accepted"]
+
+
+def test_a_5xx_reply_is_a_permanent_failure_with_the_servers_words(smtp: SmtpServer) -> None:
+    smtp.sink.refused["nobody@example.org"] = "550 5.1.1 <nobody@example.org>: User unknown"
+    with smtp.transport().connect() as connection:
+        with pytest.raises(DeliveryError) as failure:
+            connection.send(note("nobody@example.org"))
+
+    assert not failure.value.temporary
+    assert str(failure.value) == "550 5.1.1 <nobody@example.org>: User unknown"
+    assert smtp.sink.messages == []
+
+
+def test_a_dropped_connection_is_a_temporary_connection_failure(smtp: SmtpServer) -> None:
+    smtp.sink.drop_next(1)
+    with pytest.raises(DeliveryError) as failure:
+        with smtp.transport().connect() as connection:
+            connection.send(note())
+
+    assert failure.value.temporary
+    assert str(failure.value).startswith("connection:")
+    assert smtp.sink.messages == []
+
+
+def test_a_refused_connection_is_a_temporary_connection_failure(smtp_guard: SmtpGuard) -> None:
+    port = free_port()  # nothing listens there
+    smtp_guard.allowed.add(("127.0.0.1", port))
+    with pytest.raises(DeliveryError) as failure:
+        with SmtpTransport("127.0.0.1", port, timeout=5).connect():
+            pass
+
+    assert failure.value.temporary
+    assert str(failure.value).startswith("connection:")
+
+
+def test_the_guard_fails_a_test_that_would_mail_a_real_host(smtp_guard: SmtpGuard) -> None:
+    with pytest.raises(pytest.fail.Exception, match="real SMTP connection"):
+        with SmtpTransport("mail.example.org", 25, timeout=1).connect():
+            pass
+    with pytest.raises(pytest.fail.Exception, match="real SMTP connection"):
+        smtplib.SMTP("localhost", 587, timeout=1)
+
+    assert smtp_guard.violations == ["smtplib to mail.example.org:25", "smtplib to localhost:587"]
+    smtp_guard.violations.clear()  # this test provoked them on purpose
+
+
+def test_smtp_settings_come_from_config_yaml_and_the_password_from_the_environment(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure(
+        [],
+        mail={
+            "transport": "smtp",
+            "smtp": {"host": "127.0.0.1", "port": 2525, "username": "u", "password_env": "PW_X"},
+        },
+    )
+    live = calfeed.open()
+    settings = live.edition.catalog.config.mail
+
+    with pytest.raises(CalfeedError, match=r"mail.smtp.password_env: \$PW_X is not set"):
+        transport_for(settings, environ={})
+    transport = transport_for(settings, environ={"PW_X": "s3cret"})
+    assert isinstance(transport, SmtpTransport)
+    assert (transport.host, transport.port, transport.username, transport.password) == (
+        "127.0.0.1",
+        2525,
+        "u",
+        "s3cret",
+    )

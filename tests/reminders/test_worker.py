@@ -1,0 +1,184 @@
+"""The worker (``service/reminders/worker.py``): on time, one sender on SQLite, fresh edits.
+
+Two tests run on the real clock with APScheduler started (kept to a few seconds); the rest
+call ``sweep()`` and ``wake()`` the way the scheduler does, under frozen time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from freezegun.api import FrozenDateTimeFactory
+
+from service.reminders.worker import worker_for
+from service.tables import outbox, workers
+from service.tokens import Tokens
+
+from .conftest import Calfeed, check_mail, utc
+
+ANN = {"email": "ann@example.org", "topics": ["procurement"]}
+TITLE = "Circular Cities Webinar"
+
+
+def wait_until(condition: Any, timeout: float) -> bool:
+    """Poll ``condition`` every 20 ms for at most ``timeout`` real seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def beating(calfeed: Calfeed) -> list[str]:
+    with calfeed.engine.connect() as connection:
+        return list(connection.execute(sa.select(workers.c.name)).scalars())
+
+
+def test_a_reminder_leaves_within_half_a_second_of_its_due_time(calfeed: Calfeed) -> None:
+    # Real clock. The sweep runs every 30 s, so only the wake job can make this in time. The
+    # worker starts 1.1 s before the due time, at .90 of a second: an error of a fraction of
+    # a second in when the wake job runs would show. The job runs at the due instant, so the
+    # mail arrives in milliseconds; 0.5 s leaves room for a slow machine (PRODUCT.md: "within
+    # a few seconds"; the worker's docstring: "within a second or so").
+    due = datetime.fromtimestamp(math.ceil(time.time() + 2.5), UTC)
+    start = datetime.fromtimestamp(math.ceil((due + timedelta(hours=1)).timestamp() / 60) * 60, UTC)
+    offset = int((start - due).total_seconds())
+    calfeed.configure([ANN], reminders={"before_start": [f"{offset}s"]})
+    calfeed.event(
+        "webinar",
+        title=TITLE,
+        timezone="UTC",
+        start=start.strftime("%Y-%m-%dT%H:%M"),
+        end=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    )
+    worker = calfeed.worker
+    assert worker.sweep_every == 30.0
+    start_at = due - timedelta(seconds=1.1)
+    assert datetime.now(UTC) < start_at, "the set-up took too long for this timing test"
+    assert wait_until(lambda: datetime.now(UTC) >= start_at, timeout=3)
+
+    worker.start()
+    try:
+        received = calfeed.smtp.sink.wait_for(1, timeout=4)
+    finally:
+        worker.stop()
+
+    assert len(received) == 1, f"nothing arrived by {due} + 3 s"
+    late = received[0].at - due
+    assert timedelta(0) <= late <= timedelta(seconds=0.5), f"arrived {late} after its due time"
+    assert received[0].subject == f"Starts in 1 hour: {TITLE}"
+    check_mail(received[0], "webinar", calfeed.tokens)
+
+
+def test_a_second_worker_on_sqlite_stands_by_and_takes_over_when_the_first_stops(
+    calfeed: Calfeed,
+) -> None:
+    # Real clock, with the first worker's scheduler running.
+    calfeed.configure([ANN])
+    calfeed.event("webinar", title=TITLE, start="2030-11-10T14:00", end="2030-11-10T16:00")
+    first = calfeed.make_worker("worker-a")
+    first.start()
+    try:
+        assert wait_until(lambda: "worker-a" in beating(calfeed), timeout=5)
+        second = calfeed.make_worker("worker-b")
+        assert second.sweep() is None  # the first is beating: stand by
+        assert second.wake() is None
+        assert beating(calfeed) == ["worker-a"]
+    finally:
+        first.stop()
+
+    assert beating(calfeed) == []
+    outcome = second.sweep()
+    assert outcome is not None and outcome.errors == []
+    assert beating(calfeed) == ["worker-b"]
+
+
+def test_a_standby_worker_sends_once_the_first_stops_beating(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure([ANN])
+    calfeed.event("webinar", title=TITLE)
+    first = calfeed.make_worker("worker-a")
+    assert first.sweep() is not None
+    clock.tick(1)
+    second = calfeed.make_worker("worker-b")
+    assert second.sweep() is None
+
+    clock.move_to("2026-11-03 13:00:00")
+    assert first.sweep() is not None  # sends the 7-day reminder
+    clock.move_to("2026-11-03 13:01:00")
+    assert second.sweep() is None  # the first beat a minute ago: still standing by
+
+    # The first worker dies. Its last heartbeat ages; the second takes over.
+    clock.move_to("2026-11-09 13:00:00")
+    outcome = second.sweep()
+    assert outcome is not None and outcome.sent == 1
+
+    assert [(m.to, m.subject) for m in calfeed.smtp.sink.messages] == [
+        ("ann@example.org", f"Starts in 7 days: {TITLE}"),
+        ("ann@example.org", f"Starts in 1 day: {TITLE}"),
+    ]
+    with calfeed.engine.connect() as connection:
+        senders = connection.execute(
+            sa.select(outbox.c.offset_seconds, outbox.c.claimed_by)
+            .where(outbox.c.status == "sent")
+            .order_by(outbox.c.due_at)
+        ).all()
+    assert [tuple(row) for row in senders] == [
+        (7 * 86400, "worker-a"),
+        (86400, "worker-b"),
+    ]
+
+
+def test_wake_sends_nothing_for_an_event_cancelled_since_the_last_sweep(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    # `calfeed worker` has no file watcher: between two sweeps (30 s apart) only wake() runs.
+    calfeed.configure([ANN])
+    calfeed.event("webinar", title=TITLE)
+    worker = calfeed.worker
+    worker.sweep()
+    clock.move_to("2026-11-03 12:59:40")
+    assert worker.sweep() is not None  # the 7-day reminder is planned for 13:00
+
+    clock.move_to("2026-11-03 12:59:50")
+    calfeed.event("webinar", title=TITLE, status="cancelled")  # the operator cancels it
+    clock.move_to("2026-11-03 13:00:00")
+    worker.wake()  # the wake job at the reminder's due time, before the next sweep
+
+    assert calfeed.smtp.sink.subjects == []
+    clock.move_to("2026-11-03 13:00:10")
+    worker.sweep()
+    assert calfeed.smtp.sink.subjects == []  # and no cancellation notice: nobody was reminded
+
+
+def test_worker_for_mails_through_the_smtp_server_config_yaml_names(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALFEED_SECRET_KEY", "worker-for-key")
+    calfeed.configure(
+        [ANN],
+        mail={
+            "from": "Events <events@example.org>",
+            "transport": "smtp",
+            "smtp": {"host": calfeed.smtp.host, "port": calfeed.smtp.port, "starttls": False},
+        },
+    )
+    calfeed.event("webinar", title=TITLE)
+    worker = worker_for(calfeed.open(), name="configured")
+    worker.sweep()
+    clock.move_to("2026-11-03 13:00:00")
+    outcome = worker.sweep()
+
+    assert outcome is not None and outcome.sent == 1
+    (received,) = calfeed.smtp.sink.messages
+    assert (received.mail_from, received.rcpt_tos) == ("events@example.org", ("ann@example.org",))
+    assert received.message["From"] == "Events <events@example.org>"
+    check_mail(received, "webinar", Tokens("worker-for-key"))
+    assert utc("2026-11-03 13:00") == datetime.now(UTC)
