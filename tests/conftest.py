@@ -7,16 +7,20 @@ Every test gets its own project folder (a minimal valid ``config.yaml`` and an e
 from __future__ import annotations
 
 import copy
+import os
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from service.catalog import Catalog, load_catalog
 from service.errors import CatalogError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 MINIMAL_CONFIG: dict[str, Any] = {
     "site": {
@@ -131,3 +135,43 @@ def load(project: Path) -> Callable[[], Catalog]:
             pytest.fail(f"the project should load, but:\n{err}")
 
     return run
+
+
+# A real browser: Debian's Chromium, headless, driven by Playwright (never a downloaded build).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _browser_missing() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Return headless Chromium, or skip (fail with CALFEED_REQUIRE_BROWSER=1) without it."""
+    reason = _browser_missing()
+    if reason is not None:
+        if os.environ.get("CALFEED_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CALFEED_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(f"browser tests need Chromium and Playwright: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

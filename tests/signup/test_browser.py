@@ -10,7 +10,6 @@ skip, saying why; with ``CALFEED_REQUIRE_BROWSER=1`` they fail instead.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -32,15 +31,6 @@ from .conftest import SETTINGS, Inbox, live, text_of
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ALICE = "alice@example.org"
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -56,34 +46,6 @@ FORUM = {
     "start": FORUM_START.strftime("%Y-%m-%dT%H:%M"),
     "end": (FORUM_START + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
 }
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.is_file():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the playwright package is not installed (pip install playwright)"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Return headless Chromium, or skip (fail with CALFEED_REQUIRE_BROWSER=1) without it."""
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CALFEED_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CALFEED_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(f"browser tests need Chromium and Playwright: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class _Later:
