@@ -20,6 +20,14 @@ from ..tables import outbox
 LEASE = timedelta(minutes=5)
 # Mails about a subscription rather than an event: a link to confirm, or to one's preferences.
 ACCOUNT_KINDS = ("confirm", "manage")
+# What makes a reminder unique: who, which event, which kind, how long before, before what.
+KEY_COLUMNS = (
+    outbox.c.subscriber_id,
+    outbox.c.event_id,
+    outbox.c.kind,
+    outbox.c.offset_seconds,
+    outbox.c.target_at,
+)
 
 
 @dataclass(frozen=True, slots=True)

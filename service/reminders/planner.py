@@ -22,6 +22,7 @@ from ..catalog import Catalog, Event
 from ..database import insert
 from ..tables import outbox
 from . import subscribers as subscriber_store
+from .outbox import KEY_COLUMNS
 from .subscribers import Subscriber
 
 HORIZON = timedelta(days=2)
@@ -113,15 +114,9 @@ def _audience(event: Event, by_topic: dict[str, list[Subscriber]]) -> list[Subsc
 def _stored(connection: sa.Connection, now: datetime) -> dict[Key, tuple[int, str]]:
     """Return the id and status of every reminder in the outbox whose target is ahead."""
     rows = connection.execute(
-        sa.select(
-            outbox.c.subscriber_id,
-            outbox.c.event_id,
-            outbox.c.kind,
-            outbox.c.offset_seconds,
-            outbox.c.target_at,
-            outbox.c.id,
-            outbox.c.status,
-        ).where(outbox.c.target_at > now, outbox.c.kind.in_(["start", "deadline"]))
+        sa.select(*KEY_COLUMNS, outbox.c.id, outbox.c.status).where(
+            outbox.c.target_at > now, outbox.c.kind.in_(["start", "deadline"])
+        )
     )
     return {(r[0], r[1], r[2], r[3], r[4]): (r[5], r[6]) for r in rows}
 

@@ -13,7 +13,7 @@ from ..catalog.values import format_duration
 from ..tables import outbox, subscribers
 from . import planner
 from . import subscribers as subscriber_store
-from .outbox import ACCOUNT_KINDS
+from .outbox import ACCOUNT_KINDS, KEY_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +52,7 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
         done = set(
             tuple(row)
             for row in connection.execute(
-                sa.select(
-                    outbox.c.subscriber_id,
-                    outbox.c.event_id,
-                    outbox.c.kind,
-                    outbox.c.offset_seconds,
-                    outbox.c.target_at,
-                ).where(outbox.c.status.not_in(["planned", "sending"]))
+                sa.select(*KEY_COLUMNS).where(outbox.c.status.not_in(["planned", "sending"]))
             )
         )
     wanted = planner.desired(catalog, people.values(), now, horizon=None)
