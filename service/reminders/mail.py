@@ -102,6 +102,8 @@ def compose(
         "topics": [config.topics[slug].name for slug in event.topics],
         "page_url": event_page(event, config),
         "ics_url": event_page(event, config) + ".ics",
+        # A link to register is only worth showing while registration is open.
+        "register_url": _open_registration(event, now),
         "unsubscribe_url": unsubscribe_url,
     }
     message = _message(subject(reminder, ahead), reminder.email, config, message_id, now)
@@ -116,6 +118,15 @@ def compose(
         params={"method": "PUBLISH", "charset": "utf-8"},
     )
     return message
+
+
+def _open_registration(event: Event, now: datetime) -> str | None:
+    registration = event.registration
+    if registration is None or registration.url is None or event.status == "cancelled":
+        return None
+    if registration.deadline is not None and registration.deadline <= now:
+        return None
+    return registration.url
 
 
 def subject(reminder: Reminder, remaining_text: str) -> str:

@@ -357,3 +357,18 @@ def test_golden_reminder_parts(calfeed: Calfeed, clock: FrozenDateTimeFactory, p
         f"the {part} part differs from {path.name}; if intended, refresh with "
         "CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden"
     )
+
+
+def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfeed) -> None:
+    calfeed.configure([NEW_YORK])
+    calfeed.event("webinar", **WEBINAR)  # registration closes 2026-10-27 23:59 in Brussels
+    live = calfeed.open()
+
+    before = composed(live, "webinar", now=utc("2026-10-27 13:00"))
+    after = composed(live, "webinar", offset=timedelta(hours=1), now=utc("2026-10-28 12:00"))
+
+    for message, shown in ((before, True), (after, False)):
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert ("Register: https://example.org/register" in text) is shown
+        assert ('href="https://example.org/register"' in html) is shown
