@@ -37,13 +37,41 @@ MESSAGE_ID = "<message-id@placeholder.invalid>"
 UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
 
 
-def personalise(data: bytes, to: str, message_id: str, unsubscribe_url: str) -> bytes:
-    """Return a mail composed with the stand-ins, made out to one recipient."""
-    return (
+WHEN = "when.placeholder.invalid"
+DEADLINE = "deadline.placeholder.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    """An event's times as one subscriber reads them: in their zone, the event's beside."""
+
+    when: str
+    deadline: str | None
+
+
+def times_in(event: Event, zone: ZoneInfo) -> Times:
+    """Return the event's times (and registration deadline) written for ``zone``."""
+    deadline = event.registration.deadline if event.registration else None
+    return Times(when(event, zone), when_instant(deadline, event, zone) if deadline else None)
+
+
+def stand_in_times(event: Event) -> Times:
+    """Return stand-ins for the times, to compose one mail for every zone."""
+    has_deadline = event.registration is not None and event.registration.deadline is not None
+    return Times(WHEN, DEADLINE if has_deadline else None)
+
+
+def personalise(data: bytes, to: str, message_id: str, unsubscribe_url: str, times: Times) -> bytes:
+    """Return a mail composed with the stand-ins, made out to one recipient in their zone."""
+    data = (
         data.replace(TO.encode(), to.encode())
         .replace(MESSAGE_ID.encode(), message_id.encode())
         .replace(UNSUBSCRIBE.encode(), unsubscribe_url.encode())
+        .replace(WHEN.encode(), times.when.encode())
     )
+    if times.deadline is not None:
+        data = data.replace(DEADLINE.encode(), times.deadline.encode())
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +114,23 @@ def compose(
     unsubscribe_url: str,
     message_id: str,
     now: datetime,
+    times: Times | None = None,
 ) -> EmailMessage:
-    """Build the mail for ``reminder`` as it would be sent at ``now``."""
+    """Build the mail for ``reminder`` as it would be sent at ``now``.
+
+    ``times`` replaces the event's times in the subscriber's zone (the stand-ins, when one
+    mail is composed for every zone).
+    """
     event = reminder.event
     ahead = remaining(reminder.target_at - now)
+    times = times or times_in(event, reminder.timezone)
     context = {
         "site": config.site,
         "event": event,
         "kind": reminder.kind,
         "remaining": ahead,
-        "when": when(event, reminder.timezone),
-        "deadline": when_instant(event.registration.deadline, event, reminder.timezone)
-        if event.registration and event.registration.deadline
-        else None,
+        "when": times.when,
+        "deadline": times.deadline,
         "topics": [config.topics[slug].name for slug in event.topics],
         "page_url": event_page(event, config),
         "ics_url": event_page(event, config) + ".ics",

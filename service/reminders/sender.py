@@ -70,6 +70,7 @@ class Sender:
         self._sent: list[outbox.Sent] = []
         self._envelope_from = ""
         self._db: sa.Connection | None = None
+        self._times: dict[tuple[int, str, str], mail.Times] = {}  # per edition, event, zone
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
@@ -92,6 +93,7 @@ class Sender:
         with self.live.engine.connect() as db:
             people = subscriber_store.get_many(db, {row.subscriber_id for row in claimed})
         self._envelope_from = parseaddr(self.live.edition.catalog.config.mail.sender)[1]
+        self._times.clear()
         prepared: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
         pending = list(claimed)
         try:
@@ -201,10 +203,9 @@ class Sender:
         reminder = Reminder(
             mail.TO, person.timezone, event, row.kind, row.offset_seconds, row.target_at
         )
-        # Everyone in one zone gets the same mail but for the stand-ins: compose it once.
+        # Everyone gets the same mail but for the stand-ins: compose it once per reminder.
         ahead = mail.remaining(row.target_at - now)
-        reminder_key = (row.event_id, row.kind, row.offset_seconds, row.target_at)
-        key = (id(edition), *reminder_key, person.timezone.key, ahead)
+        key = (id(edition), row.event_id, row.kind, row.offset_seconds, row.target_at, ahead)
         data = prepared.get(key)
         if data is None:
             message = compose(
@@ -214,10 +215,16 @@ class Sender:
                 unsubscribe_url=mail.UNSUBSCRIBE,
                 message_id=mail.MESSAGE_ID,
                 now=now,
+                times=mail.stand_in_times(event),
             )
             data = prepared[key] = message.as_bytes(policy=SMTP)
+        zone_key = (id(edition), row.event_id, person.timezone.key)
+        times = self._times.get(zone_key)
+        if times is None:
+            times = self._times[zone_key] = mail.times_in(event, person.timezone)
         identity = message_id(person.id, reminder, config)  # the same for any address
-        return mail.personalise(data, person.email, identity, unsubscribe_url), identity
+        data = mail.personalise(data, person.email, identity, unsubscribe_url, times)
+        return data, identity
 
     def _retry(self, row: Claimed, err: DeliveryError, result: Outcome, attempted: bool) -> None:
         attempts = row.attempts + 1 if attempted else row.attempts
