@@ -154,21 +154,16 @@ _RECORD_SENT = (
 )
 
 
-def record_sent(connection: sa.Connection, sent: list[Sent], worker: str) -> int:
-    """Record sent reminders in one statement; return how many this worker still held."""
-    if not sent:
-        return 0
-    rows = [
-        {
-            "row_id": s.claimed.id,
-            "worker": worker,
-            "new_attempts": s.claimed.attempts + 1,
-            "at": s.sent_at,
-            "mid": s.message_id,
-        }
-        for s in sent
-    ]
-    return int(connection.execute(_RECORD_SENT, rows).rowcount)
+def record_sent(connection: sa.Connection, sent: Sent, worker: str) -> bool:
+    """Record a reminder as sent, if this worker still holds it."""
+    values = {
+        "row_id": sent.claimed.id,
+        "worker": worker,
+        "new_attempts": sent.claimed.attempts + 1,
+        "at": sent.sent_at,
+        "mid": sent.message_id,
+    }
+    return bool(connection.execute(_RECORD_SENT, values).rowcount)
 
 
 def next_due(connection: sa.Connection) -> datetime | None:

@@ -33,10 +33,6 @@ from .transports import Connection, DeliveryError, Transport
 
 log = logging.getLogger(__name__)
 RETRY_FIRST = timedelta(seconds=30)
-# Each sent mail is recorded before the next one goes: a crash then sends again at most the
-# mail in flight. Recording in groups would be faster, and would send a whole group twice.
-RECORD_EVERY = 1
-RECORD_WITHIN = timedelta(seconds=1)
 RETRY_LONGEST = timedelta(hours=1)
 
 
@@ -67,7 +63,6 @@ class Sender:
     ) -> None:
         self.live, self.transport, self.tokens = live, transport, tokens
         self.worker, self.clock, self.batch, self.lease = worker, clock, batch, lease
-        self._sent: list[outbox.Sent] = []
         self._envelope_from = ""
         self._db: sa.Connection | None = None
         self._times: dict[tuple[int, str, str], mail.Times] = {}  # per edition, event, zone
@@ -97,7 +92,7 @@ class Sender:
         prepared: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
         pending = list(claimed)
         try:
-            with self.transport.connect() as connection, self._recording():
+            with self.transport.connect() as connection, self._holding_connection():
                 while pending:
                     row = pending[0]
                     self._deliver(row, people.get(row.subscriber_id), connection, result, prepared)
@@ -145,20 +140,18 @@ class Sender:
                 self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
                 result.failed += 1
             return
-        self._sent.append(outbox.Sent(row, now, identity))
+        # Recorded before the next mail goes: a crash sends again at most the one in flight.
+        self._record_sent(outbox.Sent(row, now, identity))
         result.sent += 1
-        if len(self._sent) >= RECORD_EVERY or now - self._sent[0].sent_at > RECORD_WITHIN:
-            self._record_sent()
 
     @contextmanager
-    def _recording(self) -> Iterator[None]:
-        """Hold one database connection for the batch; record what was sent when it ends."""
+    def _holding_connection(self) -> Iterator[None]:
+        """Hold one database connection for the checks and records of a batch."""
         with self.live.engine.connect() as db:
             self._db = db
             try:
                 yield
             finally:
-                self._record_sent()
                 self._db = None
 
     def _compose(
@@ -236,16 +229,12 @@ class Sender:
         self._finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
         result.retried += 1
 
-    def _record_sent(self) -> None:
-        sent, self._sent = self._sent, []
-        if self._db is not None:
-            held = outbox.record_sent(self._db, sent, self.worker)
-            self._db.commit()
-        else:
-            with self.live.engine.begin() as connection:
-                held = outbox.record_sent(connection, sent, self.worker)
-        if held != len(sent):
-            log.warning("%d sent reminders had been taken over", len(sent) - held)
+    def _record_sent(self, sent: outbox.Sent) -> None:
+        assert self._db is not None  # set for the whole batch
+        held = outbox.record_sent(self._db, sent, self.worker)
+        self._db.commit()
+        if not held:
+            log.warning("reminder %d was taken over by another worker", sent.claimed.id)
 
     def _finish(self, row: Claimed, status: str, **values: object) -> None:
         with self.live.engine.begin() as connection:
