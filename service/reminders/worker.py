@@ -57,7 +57,6 @@ class Worker:
         self.started_at = clock()
         self.active = False
         self._lock = threading.Lock()
-        self._planned_for: object = None
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -88,8 +87,7 @@ class Worker:
             if not self._heartbeat():
                 return None
             self.live.refresh()
-            edition = self.live.edition
-            result = planner.plan(self.live.engine, edition.catalog, self.clock())
+            result = planner.plan(self.live.engine, self.live.edition.catalog, self.clock())
             if result.planned or result.withdrawn or result.notices:
                 log.info(
                     "planned %d, withdrew %d, %d cancellation notices",
@@ -97,7 +95,6 @@ class Worker:
                     result.withdrawn,
                     result.notices,
                 )
-            self._planned_for = edition
             return self._send()
 
     def wake(self) -> Outcome | None:
