@@ -16,6 +16,7 @@ from .calendar.edition import ALL
 from .catalog import Config, Event
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .live import live_catalog
+from .signup import SignupForm, signup_form, zone_names
 
 bp = Blueprint("pages", __name__)
 
@@ -46,8 +47,6 @@ def topic(slug: str) -> str:
     events = [event for event in catalog.events if slug in event.topics]
     upcoming, past = _split(events, live.clock())
     name = f"{catalog.config.site.title}: {found.name}"
-    from .signup import SignupForm, signup_form, zone_names
-
     return render_template(
         "topic.html",
         catalog=catalog,
