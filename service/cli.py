@@ -70,6 +70,8 @@ def _log_to_stderr() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler logs every run of every job; its warnings and errors are what matter.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 host_option = click.option(
