@@ -43,14 +43,7 @@ def main(ctx: click.Context, config_path: Path) -> None:
 
 
 def _load(config_path: Path) -> Catalog:
-    if not config_path.is_file():
-        raise click.ClickException(f"{config_path}: no such configuration file")
-    try:
-        return load_catalog(config_path)
-    except CatalogError as err:
-        for problem in err.problems:
-            click.echo(str(problem), err=True)
-        raise click.ClickException(f"{_count(len(err.problems), 'problem')} found") from err
+    return _checked(load_catalog, _existing(config_path))
 
 
 def _count(number: int, noun: str) -> str:
@@ -59,11 +52,7 @@ def _count(number: int, noun: str) -> str:
 
 def _app(config_path: Path, **settings: object) -> Flask:
     """Create the app, turning a bad catalog or database into a readable error."""
-    _load(config_path)  # report every problem as a list before anything starts
-    try:
-        return create_app(config_path, settings)
-    except CalfeedError as err:
-        raise click.ClickException(str(err)) from err
+    return _checked(create_app, _existing(config_path), settings)
 
 
 def _log_to_stderr() -> None:
@@ -153,8 +142,7 @@ def worker(config_path: Path) -> None:
     from .reminders.worker import worker_for
 
     _log_to_stderr()
-    _load(config_path)
-    live = _checked(LiveCatalog, config_path)
+    live = _checked(LiveCatalog, _existing(config_path))
     running = _checked(worker_for, live)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -195,9 +183,22 @@ def reminders(config_path: Path, limit: int) -> None:
     engine.dispose()
 
 
+def _existing(config_path: Path) -> Path:
+    if not config_path.is_file():
+        raise click.ClickException(f"{config_path}: no such configuration file")
+    return config_path
+
+
 def _checked(function: Callable[..., T], *args: object) -> T:
-    """Call ``function``; a CalfeedError becomes a readable error instead of a stack trace."""
+    """Call ``function``; a CalfeedError becomes a readable error instead of a stack trace.
+
+    Problems in the operator's files are listed one per line, as ``calfeed check`` does.
+    """
     try:
         return function(*args)
+    except CatalogError as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{_count(len(err.problems), 'problem')} found") from err
     except CalfeedError as err:
         raise click.ClickException(str(err)) from err
