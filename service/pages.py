@@ -13,6 +13,7 @@ from datetime import date, datetime
 from flask import Blueprint, Flask, abort, render_template
 
 from .calendar.edition import ALL
+from .calendar.entries import event_page
 from .catalog import Config, Event
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .live import live_catalog
@@ -92,7 +93,7 @@ def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
 
 def _details(event: Event, config: Config) -> str:
     text = event.subtitle or ""
-    return f"{text}\n\n{config.site.base_url}/events/{event.id}".strip()
+    return f"{text}\n\n{event_page(event, config)}".strip()
 
 
 def when(event: Event) -> str:
