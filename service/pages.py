@@ -15,9 +15,10 @@ from flask import Blueprint, Flask, abort, render_template
 from .calendar.edition import ALL
 from .calendar.entries import event_page
 from .catalog import Config, Event
+from .catalog.values import zone_choices
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .live import live_catalog
-from .signup import SignupForm, signup_form, zone_names
+from .signup import SignupForm, signup_form
 
 bp = Blueprint("pages", __name__)
 
@@ -53,7 +54,7 @@ def topic(slug: str) -> str:
         catalog=catalog,
         topic=found,
         form=signup_form(SignupForm, topics=[slug]),
-        zones=zone_names(),
+        zones=zone_choices(),
         months=_by_month(upcoming),
         past=list(reversed(past)),
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),

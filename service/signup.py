@@ -8,7 +8,6 @@ since mail clients send it). A GET never changes anything, because link scanners
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +32,7 @@ from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .calendar.edition import Feed
-from .catalog.values import LOCAL_ALIASES, zone
+from .catalog.values import zone, zone_choices
 from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
 from .reminders import outbox
@@ -251,13 +250,7 @@ def _tokens() -> Tokens:
 
 def _page(**values: Any) -> dict[str, Any]:
     live: LiveCatalog = live_catalog()
-    return {"catalog": live.edition.catalog, "zones": zone_names(), **values}
-
-
-def zone_names() -> list[str]:
-    """Return the IANA zone names a subscriber can choose from (all the form accepts)."""
-    names = zoneinfo.available_timezones() - {"localtime", "posixrules", "Factory"}
-    return sorted(names - LOCAL_ALIASES)
+    return {"catalog": live.edition.catalog, "zones": zone_choices(), **values}
 
 
 def _too_many(error: TooManyRequests) -> ResponseReturnValue:

@@ -45,6 +45,12 @@ def _zone_names() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules", "Factory"}
 
 
+@cache
+def zone_choices() -> tuple[str, ...]:
+    """Return, sorted, every zone name ``zone`` accepts on its own (no CET-style alias)."""
+    return tuple(sorted(_zone_names() - LOCAL_ALIASES))
+
+
 def zone(value: Any, local: zoneinfo.ZoneInfo | None = None) -> zoneinfo.ZoneInfo:
     """Return the IANA zone named ``value``; CET, CEST and MET mean ``local`` when given."""
     if not isinstance(value, str):
