@@ -141,12 +141,7 @@ def _insert(connection: sa.Connection, items: list[tuple[Key, datetime]]) -> int
 
 
 def _restore(connection: sa.Connection, ids: list[int]) -> int:
-    for start in range(0, len(ids), _BATCH):
-        connection.execute(
-            outbox.update()
-            .where(outbox.c.id.in_(ids[start : start + _BATCH]), outbox.c.status == "withdrawn")
-            .values(status="planned", detail=None)
-        )
+    _move(connection, ids, "withdrawn", "planned", None)
     return len(ids)
 
 
@@ -161,13 +156,20 @@ def _withdraw(
     for key, row_id in stale:
         reasons[_why(key[1], key[0], catalog, confirmed)].append(row_id)
     for reason, ids in reasons.items():
-        for start in range(0, len(ids), _BATCH):
-            connection.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(ids[start : start + _BATCH]), outbox.c.status == "planned")
-                .values(status="withdrawn", detail=reason)
-            )
+        _move(connection, ids, "planned", "withdrawn", reason)
     return len(stale)
+
+
+def _move(
+    connection: sa.Connection, ids: list[int], old: str, new: str, detail: str | None
+) -> None:
+    """Move the rows ``ids`` still in status ``old`` to ``new``, a batch at a time."""
+    for start in range(0, len(ids), _BATCH):
+        connection.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(ids[start : start + _BATCH]), outbox.c.status == old)
+            .values(status=new, detail=detail)
+        )
 
 
 def _why(event_id: str, subscriber_id: int, catalog: Catalog, confirmed: set[int]) -> str:
