@@ -78,14 +78,28 @@ def claim(
     connection: sa.Connection, worker: str, now: datetime, limit: int, lease: timedelta = LEASE
 ) -> list[Claimed]:
     """Claim up to ``limit`` due reminders (or ones whose lease ran out), oldest first."""
-    claimable = sa.or_(
-        sa.and_(
-            outbox.c.status == "planned",
-            outbox.c.due_at <= now,
-            sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
-        ),
-        sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+    expired = sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now)
+    ready = sa.and_(
+        outbox.c.status == "planned",
+        outbox.c.due_at <= now,
+        sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
     )
+    claimed: list[Claimed] = []
+    # One condition at a time: each walks the (status, due_at) index in order, so a claim
+    # reads only the rows it takes, however long the backlog.
+    for claimable in (expired, ready):
+        if len(claimed) < limit:
+            claimed += _claim(connection, claimable, worker, now + lease, limit - len(claimed))
+    return sorted(claimed, key=lambda c: (c.due_at, c.id))
+
+
+def _claim(
+    connection: sa.Connection,
+    claimable: sa.ColumnElement[bool],
+    worker: str,
+    lease_until: datetime,
+    limit: int,
+) -> list[Claimed]:
     chosen = (
         sa.select(outbox.c.id)
         .where(claimable)
@@ -97,7 +111,7 @@ def claim(
     rows = connection.execute(
         outbox.update()
         .where(outbox.c.id.in_(chosen))
-        .values(status="sending", lease_until=now + lease, claimed_by=worker)
+        .values(status="sending", lease_until=lease_until, claimed_by=worker)
         .returning(
             outbox.c.id,
             outbox.c.subscriber_id,
@@ -109,7 +123,7 @@ def claim(
             outbox.c.attempts,
         )
     ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.due_at, c.id))
+    return [Claimed(*row) for row in rows]
 
 
 def finish(
