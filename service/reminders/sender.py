@@ -1,16 +1,19 @@
 """The sender: claim due reminders, check they still apply, mail them, record the outcome.
 
-Each outcome is committed right after its mail is handed over, so a crash can at worst send
-again the few mails in flight (with the same Message-ID). Before sending, the subscriber and
-the event are read again: someone who left, an event cancelled, moved or removed since
-planning gets nothing. A temporary failure is retried with exponential backoff and jitter; a
-permanent one is recorded as failed with the server's reply.
+Before each mail, the subscriber and the event are read again: someone who left, an event
+cancelled, moved or removed since planning gets nothing. A mail the server accepted is
+recorded before the next mail's data goes, so a crash can at worst send again the one mail in
+flight (with the same Message-ID). That bookkeeping, and composing the mail, happen while the
+server reads the envelope: the sender keeps pace with a bare SMTP loop. A temporary failure
+is retried with exponential backoff and jitter; a permanent one is recorded as failed with
+the server's reply.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -20,6 +23,7 @@ from email.utils import parseaddr
 
 import sqlalchemy as sa
 
+from ..calendar.edition import Edition
 from ..catalog import Event
 from ..live import LiveCatalog
 from ..revisions import Clock, precise_now
@@ -65,7 +69,9 @@ class Sender:
         self.worker, self.clock, self.batch, self.lease = worker, clock, batch, lease
         self._envelope_from = ""
         self._db: sa.Connection | None = None
+        self._accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
         self._times: dict[tuple[int, str, str], mail.Times] = {}  # per edition, event, zone
+        self._composed: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
@@ -89,60 +95,108 @@ class Sender:
             people = subscriber_store.get_many(db, {row.subscriber_id for row in claimed})
         self._envelope_from = parseaddr(self.live.edition.catalog.config.mail.sender)[1]
         self._times.clear()
-        prepared: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
-        pending = list(claimed)
-        try:
-            with self.transport.connect() as connection, self._holding_connection():
-                while pending:
-                    row = pending[0]
-                    self._deliver(row, people.get(row.subscriber_id), connection, result, prepared)
-                    pending.pop(0)
-        except DeliveryError as err:
-            # The server went away: the rest of the batch waits for the next attempt.
-            log.warning("mail server unavailable, %d mails wait: %s", len(pending), err)
-            result.errors.append(str(err))
-            for row in pending:
-                self._retry(row, err, result, attempted=row is pending[0])
-            return False
+        self._composed.clear()
+        pending = deque(claimed)  # not yet sent or dropped, oldest first
+        with self._holding_connection():
+            try:
+                try:
+                    with self.transport.connect() as connection:
+                        while pending:
+                            row = pending[0]
+                            self._deliver(row, people.get(row.subscriber_id), connection, result)
+                            pending.popleft()
+                finally:
+                    self._record_accepted()  # whatever stopped the batch
+            except DeliveryError as err:
+                # The server went away: the rest of the batch waits for the next attempt.
+                log.warning("mail server unavailable, %d mails wait: %s", len(pending), err)
+                result.errors.append(str(err))
+                for row in pending:
+                    self._retry(row, err, result, attempted=row is pending[0])
+                return False
         return True
 
     def _deliver(
-        self,
-        row: Claimed,
-        person: Subscriber | None,
-        connection: Connection,
-        result: Outcome,
-        prepared: dict[tuple[object, ...], bytes],
+        self, row: Claimed, person: Subscriber | None, connection: Connection, result: Outcome
     ) -> None:
-        now = self.clock()
-        if person is not None and self._db is not None:
+        """Send ``row``'s mail if it is still due, and settle the row."""
+        edition = self.live.edition
+        reason: str | None = None  # why the mail is no longer due
+        built: _Mail | None = None
+
+        def still_due() -> bool:
+            nonlocal reason, edition
+            reason, edition = self._settle(row, person)
+            return reason is None
+
+        def compose() -> bytes:
+            nonlocal built
+            assert person is not None  # _still_due returned a reason otherwise
+            built = self._render(row, person, edition)
+            return built.data
+
+        try:
+            if person is None:
+                handed = still_due()
+            else:
+                handed = connection.send(self._envelope_from, person.email, still_due, compose)
+        except DeliveryError as err:
+            self._record_accepted()  # in case the server failed before ``still_due`` ran
+            if reason is not None:
+                self._drop(row, reason, result)
+            else:
+                self._failed(row, err, result)
+            return
+        if handed:
+            assert built is not None
+            # Recorded before the next mail's data goes: a crash sends again at most this one.
+            self._accepted = outbox.Sent(row, self.clock(), built.message_id)
+            result.sent += 1
+        else:
+            assert reason is not None
+            self._drop(row, reason, result)
+
+    def _settle(self, row: Claimed, person: Subscriber | None) -> tuple[str | None, Edition]:
+        """Record the last mail sent; then say why ``row`` is no longer due (None: it is).
+
+        Returns the edition of the catalog that was checked, to compose the mail from.
+        """
+        self._record_accepted(commit=False)
+        assert self._db is not None  # held for the whole batch
+        if person is not None:
             # Read again right before sending: someone may have left since the batch began.
             current = subscriber_store.status(self._db, person.id)
-            self._db.commit()  # end the read, so the next one sees what changed meanwhile
             person = replace(person, status=current or "")
-        built = self._compose(row, person, now, prepared)
-        if isinstance(built, str):
-            status = "skipped" if built == _PASSED else "withdrawn"
-            self._finish(row, status, detail=built)
-            result.dropped += 1
+        self._db.commit()  # keep the record; the next read sees what changed meanwhile
+        edition = self.live.edition
+        event = edition.catalog.by_id.get(row.event_id)
+        return _still_due(row, person, event, self.clock()), edition
+
+    def _record_accepted(self, commit: bool = True) -> None:
+        """Record the mail the server accepted last, if that is not done yet."""
+        sent, self._accepted = self._accepted, None
+        if sent is None:
             return
-        data, identity = built
-        assert person is not None
-        try:
-            connection.send_raw(self._envelope_from, person.email, data)
-        except DeliveryError as err:
-            if err.temporary and str(err).startswith("connection:"):
-                raise  # the connection is gone: the caller retries the whole rest
-            if err.temporary:
-                self._retry(row, err, result, attempted=True)
-            else:
-                log.error("mail %d to %s failed: %s", row.id, person.email, err)
-                self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
-                result.failed += 1
+        assert self._db is not None  # held for the whole batch
+        if not outbox.record_sent(self._db, sent, self.worker):
+            log.warning("reminder %d was taken over by another worker", sent.claimed.id)
+        if commit:
+            self._db.commit()
+
+    def _drop(self, row: Claimed, reason: str, result: Outcome) -> None:
+        self._finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
+        result.dropped += 1
+
+    def _failed(self, row: Claimed, err: DeliveryError, result: Outcome) -> None:
+        """Settle a mail the server did not take."""
+        if err.temporary and str(err).startswith("connection:"):
+            raise err  # the connection is gone: the caller retries the whole rest
+        if err.temporary:
+            self._retry(row, err, result, attempted=True)
             return
-        # Recorded before the next mail goes: a crash sends again at most the one in flight.
-        self._record_sent(outbox.Sent(row, now, identity))
-        result.sent += 1
+        log.error("mail %d failed: %s", row.id, err)
+        self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
+        result.failed += 1
 
     @contextmanager
     def _holding_connection(self) -> Iterator[None]:
@@ -154,24 +208,13 @@ class Sender:
             finally:
                 self._db = None
 
-    def _compose(
-        self,
-        row: Claimed,
-        person: Subscriber | None,
-        now: datetime,
-        prepared: dict[tuple[object, ...], bytes],
-    ) -> tuple[bytes, str] | str:
-        """Return the mail's bytes and its Message-ID, or why it must not be sent any more."""
-        if person is None:
-            return "subscriber left"
-        edition = self.live.edition
+    def _render(self, row: Claimed, person: Subscriber, edition: Edition) -> _Mail:
+        """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
+        now = self.clock()
         config = edition.catalog.config
         token = self.tokens.make("unsubscribe", person.id)
         unsubscribe_url = f"{config.site.base_url}/unsubscribe/{token}"
         if row.kind in outbox.ACCOUNT_KINDS:
-            reason = _account_mail_applies(row, person, now)
-            if reason is not None:
-                return reason
             identity = account_message_id(person.id, row.kind, row.target_at, config)
             purpose = "confirm" if row.kind == "confirm" else "manage"
             path = "confirm" if row.kind == "confirm" else "preferences"
@@ -187,19 +230,15 @@ class Sender:
                 message_id=identity,
                 now=now,
             )
-            return message.as_bytes(policy=SMTP), identity
-        event = edition.catalog.by_id.get(row.event_id)
-        reason = _no_longer_applies(row, person, event, now)
-        if reason is not None:
-            return reason
-        assert event is not None  # _no_longer_applies returned a reason otherwise
+            return _Mail(message.as_bytes(policy=SMTP), identity)
+        event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
             mail.TO, person.timezone, event, row.kind, row.offset_seconds, row.target_at
         )
         # Everyone gets the same mail but for the stand-ins: compose it once per reminder.
         ahead = mail.remaining(row.target_at - now)
         key = (id(edition), row.event_id, row.kind, row.offset_seconds, row.target_at, ahead)
-        data = prepared.get(key)
+        data = self._composed.get(key)
         if data is None:
             message = compose(
                 reminder,
@@ -210,14 +249,14 @@ class Sender:
                 now=now,
                 times=mail.stand_in_times(event),
             )
-            data = prepared[key] = message.as_bytes(policy=SMTP)
+            data = self._composed[key] = message.as_bytes(policy=SMTP)
         zone_key = (id(edition), row.event_id, person.timezone.key)
         times = self._times.get(zone_key)
         if times is None:
             times = self._times[zone_key] = mail.times_in(event, person.timezone)
         identity = message_id(person.id, reminder, config)  # the same for any address
         data = mail.personalise(data, person.email, identity, unsubscribe_url, times)
-        return data, identity
+        return _Mail(data, identity)
 
     def _retry(self, row: Claimed, err: DeliveryError, result: Outcome, attempted: bool) -> None:
         attempts = row.attempts + 1 if attempted else row.attempts
@@ -229,13 +268,6 @@ class Sender:
         self._finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
         result.retried += 1
 
-    def _record_sent(self, sent: outbox.Sent) -> None:
-        assert self._db is not None  # set for the whole batch
-        held = outbox.record_sent(self._db, sent, self.worker)
-        self._db.commit()
-        if not held:
-            log.warning("reminder %d was taken over by another worker", sent.claimed.id)
-
     def _finish(self, row: Claimed, status: str, **values: object) -> None:
         with self.live.engine.begin() as connection:
             if not outbox.finish(connection, row, self.worker, status, **values):
@@ -245,15 +277,27 @@ class Sender:
 _PASSED = "what it announced has passed"
 
 
-def _no_longer_applies(
+@dataclass(frozen=True, slots=True)
+class _Mail:
+    """A mail made out to its recipient."""
+
+    data: bytes
+    message_id: str
+
+
+def _still_due(
     row: Claimed, person: Subscriber | None, event: Event | None, now: datetime
 ) -> str | None:
-    """Return why a claimed reminder must not be sent now, or None if it still applies."""
-    if person is None or person.status != "confirmed":
+    """Return why a claimed mail must not be sent now, or None if it still applies."""
+    if row.kind in outbox.ACCOUNT_KINDS:
+        wanted = "pending" if row.kind == "confirm" else "confirmed"
+        if person is None or person.status != wanted:
+            return "no longer needed"
+    elif person is None or person.status != "confirmed":
         return "subscriber left"
-    if event is None:
+    elif event is None:
         return "event removed"
-    if row.kind == "cancelled":
+    elif row.kind == "cancelled":
         if event.status != "cancelled":
             return "event no longer cancelled"
     elif event.status == "cancelled":
@@ -264,16 +308,6 @@ def _no_longer_applies(
             target = event.registration.deadline if event.registration else None
         if target is None or target.astimezone(UTC) != row.target_at:
             return "event moved"
-    if row.target_at <= now:
-        return _PASSED
-    return None
-
-
-def _account_mail_applies(row: Claimed, person: Subscriber, now: datetime) -> str | None:
-    """Return why a confirmation or preferences mail must not be sent now, or None."""
-    wanted = "pending" if row.kind == "confirm" else "confirmed"
-    if person.status != wanted:
-        return "no longer needed"
     if row.target_at <= now:
         return _PASSED
     return None

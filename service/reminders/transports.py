@@ -12,7 +12,7 @@ import mailbox
 import os
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -33,9 +33,23 @@ class DeliveryError(CalfeedError):
 
 
 class Connection(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        still_due: Callable[[], bool],
+        compose: Callable[[], bytes],
+    ) -> bool:
+        """Send one mail if ``still_due()``, made of ``compose()``'s bytes; True if sent.
 
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> None: ...
+        Over SMTP both run while the server reads the envelope (``still_due`` its MAIL FROM,
+        ``compose`` its RCPT TO), so the sender's own work for a mail adds no wait.
+        """
+        ...
+
+    def send_message(self, message: EmailMessage) -> None:
+        """Send a composed mail to its To address."""
+        ...
 
 
 class Transport(Protocol):
@@ -59,14 +73,24 @@ class _MaildirConnection:
     def __init__(self, box: mailbox.Maildir) -> None:
         self.box = box
 
-    def send(self, message: EmailMessage) -> None:
-        self.send_raw(str(message["From"]), str(message["To"]), message.as_bytes(policy=SMTP))
-
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> None:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        still_due: Callable[[], bool],
+        compose: Callable[[], bytes],
+    ) -> bool:
+        if not still_due():
+            return False
         try:
-            self.box.add(data)
+            self.box.add(compose())
         except OSError as err:
             raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
+        return True
+
+    def send_message(self, message: EmailMessage) -> None:
+        data = message.as_bytes(policy=SMTP)
+        self.send(str(message["From"]), str(message["To"]), lambda: True, lambda: data)
 
 
 class SmtpTransport:
@@ -112,21 +136,52 @@ class SmtpTransport:
 class _SmtpConnection:
     def __init__(self, client: smtplib.SMTP) -> None:
         self.client = client
-
-    def send(self, message: EmailMessage) -> None:
-        _, sender = parseaddr(str(message["From"]))
-        self.send_raw(sender, str(message["To"]), message.as_bytes(policy=SMTP))
-
-    def send_raw(self, sender: str, recipient: str, data: bytes) -> None:
         # Text parts go out as 8-bit UTF-8: say so where the server understands it.
-        options = ["BODY=8BITMIME"] if self.client.has_extn("8bitmime") else []
+        self.options = " BODY=8BITMIME" if client.has_extn("8bitmime") else ""
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        still_due: Callable[[], bool],
+        compose: Callable[[], bytes],
+    ) -> bool:
+        client = self.client
         try:
-            refused = self.client.sendmail(sender, [recipient], data, mail_options=options)
+            # Each command goes out first; the caller's work runs while the server answers.
+            client.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{self.options}")
+            due = still_due()
+            code, reply = client.getreply()
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            if not due:
+                client.rset()
+                return False
+            client.putcmd("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+            data = compose()
+            code, reply = client.getreply()
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+            code, reply = client.data(data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as err:
+            self._reset_quietly()  # end the transaction: the connection serves the next mail
+            raise _classified(err) from err
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
-        if refused:  # some recipients refused while others were accepted
-            code, reply = next(iter(refused.values()))
-            raise DeliveryError(f"{code} {reply.decode(errors='replace')}", temporary=code < 500)
+        return True
+
+    def send_message(self, message: EmailMessage) -> None:
+        _, sender = parseaddr(str(message["From"]))
+        data = message.as_bytes(policy=SMTP)
+        self.send(sender, str(message["To"]), lambda: True, lambda: data)
+
+    def _reset_quietly(self) -> None:
+        try:
+            self.client.rset()
+        except (OSError, smtplib.SMTPException):
+            pass  # a dropped connection shows on the next command
 
 
 def _classified(err: Exception) -> DeliveryError:

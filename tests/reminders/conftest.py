@@ -151,7 +151,7 @@ class MailSink:
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.on_message: Callable[[Received], None] | None = None
-        self.refused: dict[str, str] = {}  # address -> the reply to every RCPT of it
+        self.refused: dict[str, str] = {}  # address -> the reply to every MAIL or RCPT of it
         self._plan: deque[str] = deque()  # "drop" or an SMTP reply, one per coming message
         self._changed = threading.Condition()
 
@@ -188,6 +188,15 @@ class MailSink:
         return [m.subject for m in self.messages]
 
     # aiosmtpd hooks.
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return self.refused[address]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]

@@ -85,8 +85,8 @@ def test_maildir_delivery_is_readable_by_a_mail_client(
 
 def test_smtp_hands_the_mail_over_with_its_envelope(smtp: SmtpServer) -> None:
     with smtp.transport().connect() as connection:
-        connection.send(note("ann@example.org", "First"))
-        connection.send(note("bob@example.org", "Second"))
+        connection.send_message(note("ann@example.org", "First"))
+        connection.send_message(note("bob@example.org", "Second"))
 
     (first, second) = smtp.sink.wait_for(2, timeout=5)
     assert (first.mail_from, first.rcpt_tos, first.subject) == (
@@ -104,8 +104,8 @@ def test_a_4xx_reply_is_a_temporary_failure_and_the_connection_goes_on(
     smtp.sink.fail_next(1, "451 4.7.1 Greylisted, please try again later")
     with smtp.transport().connect() as connection:
         with pytest.raises(DeliveryError) as failure:
-            connection.send(note(subject="Greylisted"))
-        connection.send(note(subject="Accepted"))
+            connection.send_message(note(subject="Greylisted"))
+        connection.send_message(note(subject="Accepted"))
 
     assert failure.value.temporary
     assert str(failure.value) == "451 4.7.1 Greylisted, please try again later"
@@ -116,18 +116,52 @@ def test_a_5xx_reply_is_a_permanent_failure_with_the_servers_words(smtp: SmtpSer
     smtp.sink.refused["nobody@example.org"] = "550 5.1.1 <nobody@example.org>: User unknown"
     with smtp.transport().connect() as connection:
         with pytest.raises(DeliveryError) as failure:
-            connection.send(note("nobody@example.org"))
+            connection.send_message(note("nobody@example.org"))
 
     assert not failure.value.temporary
     assert str(failure.value) == "550 5.1.1 <nobody@example.org>: User unknown"
     assert smtp.sink.messages == []
 
 
+def test_a_refused_sender_is_a_failure_with_the_servers_words(smtp: SmtpServer) -> None:
+    smtp.sink.refused["events@example.org"] = "553 5.7.1 Sender address rejected"
+    composed: list[str] = []
+
+    def compose() -> bytes:
+        composed.append("ann")
+        return note().as_bytes(policy=policy.SMTP)
+
+    with smtp.transport().connect() as connection:
+        with pytest.raises(DeliveryError) as failure:
+            connection.send("events@example.org", "ann@example.org", lambda: True, compose)
+
+    assert not failure.value.temporary
+    assert str(failure.value) == "553 5.7.1 Sender address rejected"
+    assert composed == []
+    assert smtp.sink.messages == []
+
+
+def test_a_mail_no_longer_due_when_its_envelope_goes_is_not_sent_and_the_connection_goes_on(
+    smtp: SmtpServer,
+) -> None:
+    def compose() -> bytes:
+        raise AssertionError("a mail that is no longer due was composed")
+
+    with smtp.transport().connect() as connection:
+        sent = connection.send("events@example.org", "ann@example.org", lambda: False, compose)
+        connection.send_message(note("bob@example.org", "Still due"))
+
+    assert sent is False
+    assert [(m.rcpt_tos, m.subject) for m in smtp.sink.messages] == [
+        (("bob@example.org",), "Still due")
+    ]
+
+
 def test_a_dropped_connection_is_a_temporary_connection_failure(smtp: SmtpServer) -> None:
     smtp.sink.drop_next(1)
     with pytest.raises(DeliveryError) as failure:
         with smtp.transport().connect() as connection:
-            connection.send(note())
+            connection.send_message(note())
 
     assert failure.value.temporary
     assert str(failure.value).startswith("connection:")
