@@ -14,9 +14,6 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -45,10 +42,6 @@ class Connection(Protocol):
         Over SMTP both run while the server reads the envelope (``still_due`` its MAIL FROM,
         ``compose`` its RCPT TO), so the sender's own work for a mail adds no wait.
         """
-        ...
-
-    def send_message(self, message: EmailMessage) -> None:
-        """Send a composed mail to its To address."""
         ...
 
 
@@ -87,10 +80,6 @@ class _MaildirConnection:
         except OSError as err:
             raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
         return True
-
-    def send_message(self, message: EmailMessage) -> None:
-        data = message.as_bytes(policy=SMTP)
-        self.send(str(message["From"]), str(message["To"]), lambda: True, lambda: data)
 
 
 class SmtpTransport:
@@ -171,11 +160,6 @@ class _SmtpConnection:
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
         return True
-
-    def send_message(self, message: EmailMessage) -> None:
-        _, sender = parseaddr(str(message["From"]))
-        data = message.as_bytes(policy=SMTP)
-        self.send(sender, str(message["To"]), lambda: True, lambda: data)
 
     def _reset_quietly(self) -> None:
         try:
