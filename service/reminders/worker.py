@@ -2,9 +2,10 @@
 
 APScheduler 3 drops a date job from its store before running it and must not share a job
 store between processes, so it holds nothing that matters: a periodic sweep (heartbeat,
-plan, send) and one "wake" job at the next due instant, both rebuilt from the database at
-start. That way a reminder leaves within a second or so of its due time, not at the next
-sweep.
+plan, send), one "wake" job at the next due instant, and a frequent look at that instant
+for mail another process queued (a sign-up on a separate web server), all rebuilt from the
+database at start. That way a reminder leaves within a second or so of its due time, and a
+confirmation mail within seconds of the sign-up, not at the next sweep.
 
 Several workers may share a PostgreSQL database. On SQLite one worker sends at a time: a
 second one stands by until the first stops sending heartbeats.
@@ -46,12 +47,13 @@ class Worker:
         *,
         clock: Clock = precise_now,
         sweep_every: float = 30.0,
+        look_every: float = 3.0,
         lease: timedelta = outbox.LEASE,
         name: str | None = None,
     ) -> None:
         self.live = live
         self.clock = clock
-        self.sweep_every = sweep_every
+        self.sweep_every, self.look_every = sweep_every, look_every
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.started_at = clock()
@@ -71,6 +73,8 @@ class Worker:
             id="sweep",
             next_run_time=datetime.now(UTC),
         )
+        if self.look_every < self.sweep_every:
+            self._scheduler.add_job(self.look, "interval", seconds=self.look_every, id="look")
         self._scheduler.start()
         self.live.on_change(self.wake_soon)
         log.info("reminder worker %s started", self.name)
@@ -104,6 +108,16 @@ class Worker:
                 return None
             self.live.refresh()  # an edit since the sweep (a cancelled event) counts now
             return self._send()
+
+    def look(self) -> None:
+        """Wake at the next due instant, which another process may have brought forward."""
+        if not self._lock.acquire(blocking=False):
+            return  # a sweep or wake is running; it sets the next wake-up when done
+        try:
+            if self.active:
+                self._schedule_wake()
+        finally:
+            self._lock.release()
 
     def _send(self) -> Outcome:
         outcome = self.sender.send_due()

@@ -10,11 +10,14 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from freezegun.api import FrozenDateTimeFactory
 
+from service.reminders import outbox as outbox_store
+from service.reminders import subscribers as subscriber_store
 from service.reminders.worker import worker_for
 from service.tables import outbox, workers
 from service.tokens import Tokens
@@ -74,6 +77,37 @@ def test_a_reminder_leaves_within_half_a_second_of_its_due_time(calfeed: Calfeed
     assert timedelta(0) <= late <= timedelta(seconds=0.5), f"arrived {late} after its due time"
     assert received[0].subject == f"Starts in 1 hour: {TITLE}"
     check_mail(received[0], "webinar", calfeed.tokens)
+
+
+def test_a_sign_up_taken_by_a_separate_web_process_is_mailed_within_seconds(
+    calfeed: Calfeed,
+) -> None:
+    # Real clock. With `calfeed serve` and `calfeed worker` apart, the web process only writes
+    # the confirmation into the outbox. The sweep runs every 30 s; the look finds it sooner.
+    calfeed.configure([])
+    worker = calfeed.make_worker("worker-b", look_every=0.3)
+    web = sa.create_engine(calfeed.engine.url)  # the web process's own database connection
+    worker.start()
+    try:
+        assert wait_until(lambda: worker.active, timeout=3), "the worker never swept"
+        time.sleep(0.5)  # well after the first sweep, so only a look can find the sign-up
+        with web.begin() as connection:
+            now = datetime.now(UTC)
+            person, _ = subscriber_store.request(
+                connection, "nina@example.org", ["procurement"], ZoneInfo("Europe/Oslo"), now
+            )
+            outbox_store.queue_account_mail(
+                connection, person.id, "confirm", now, timedelta(hours=72)
+            )
+        received = calfeed.smtp.sink.wait_for(1, timeout=5)
+    finally:
+        worker.stop()
+        web.dispose()
+
+    assert [m.to for m in received] == ["nina@example.org"]
+    assert received[0].subject.startswith("Confirm your reminders")
+    late = received[0].at - now
+    assert late <= timedelta(seconds=1.5), f"the confirmation took {late}"
 
 
 def test_a_second_worker_on_sqlite_stands_by_and_takes_over_when_the_first_stops(
