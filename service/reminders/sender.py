@@ -137,7 +137,8 @@ class Sender:
 
         try:
             if person is None:
-                handed = still_due()
+                still_due()  # keeps the books; a subscriber no longer stored gets nothing
+                handed = False
             else:
                 handed = connection.send(self._envelope_from, person.email, still_due, compose)
         except DeliveryError as err:
@@ -145,7 +146,8 @@ class Sender:
             if reason is not None:
                 self._drop(row, reason, result)
             else:
-                self._failed(row, err, result)
+                assert person is not None  # only a mail to someone can fail
+                self._failed(row, person.email, err, result)
             return
         if handed:
             assert built is not None
@@ -187,14 +189,14 @@ class Sender:
         self._finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
         result.dropped += 1
 
-    def _failed(self, row: Claimed, err: DeliveryError, result: Outcome) -> None:
-        """Settle a mail the server did not take."""
+    def _failed(self, row: Claimed, to: str, err: DeliveryError, result: Outcome) -> None:
+        """Settle a mail to ``to`` that the server did not take."""
         if err.temporary and str(err).startswith("connection:"):
             raise err  # the connection is gone: the caller retries the whole rest
         if err.temporary:
             self._retry(row, err, result, attempted=True)
             return
-        log.error("mail %d failed: %s", row.id, err)
+        log.error("mail %d to %s failed: %s", row.id, to, err)
         self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
         result.failed += 1
 
