@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ..catalog.models import MailSettings
 from ..errors import CalfeedError
@@ -127,6 +127,7 @@ class _SmtpConnection:
         self.client = client
         # Text parts go out as 8-bit UTF-8: say so where the server understands it.
         self.options = " BODY=8BITMIME" if client.has_extn("8bitmime") else ""
+        self.utf8 = client.has_extn("smtputf8")
 
     def send(
         self,
@@ -135,37 +136,64 @@ class _SmtpConnection:
         still_due: Callable[[], bool],
         compose: Callable[[], bytes],
     ) -> bool:
-        client = self.client
+        options = self.options
+        self.client.command_encoding = "ascii"
+        if not (sender.isascii() and recipient.isascii()):
+            if not self.utf8:
+                raise DeliveryError(
+                    f"{recipient}: the mail server does not take addresses beyond ASCII "
+                    "(no SMTPUTF8)",
+                    temporary=False,
+                )
+            options += " SMTPUTF8"
+            self.client.command_encoding = "utf-8"
+        # Each command goes out first; the caller's work runs while the server answers it.
+        self._put("mail", f"FROM:{smtplib.quoteaddr(sender)}{options}")
+        due = still_due()
+        self._expect(250)
+        if not due:
+            self._put("rset", "")
+            self._expect(250)
+            return False
+        self._put("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+        data = compose()
+        self._expect(250, 251)
         try:
-            # Each command goes out first; the caller's work runs while the server answers.
-            client.putcmd("mail", f"FROM:{smtplib.quoteaddr(sender)}{self.options}")
-            due = still_due()
-            code, reply = client.getreply()
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, sender)
-            if not due:
-                client.rset()
-                return False
-            client.putcmd("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
-            data = compose()
-            code, reply = client.getreply()
-            if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            code, reply = client.data(data)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, reply)
-        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as err:
-            self._reset_quietly()  # end the transaction: the connection serves the next mail
-            raise _classified(err) from err
+            code, reply = self.client.data(data)
+        except smtplib.SMTPDataError as err:  # DATA itself was refused
+            self._refused(err.smtp_code, err.smtp_error)
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
+        if code != 250:
+            self._refused(code, reply)
         return True
 
-    def _reset_quietly(self) -> None:
+    def _put(self, command: str, argument: str) -> None:
         try:
-            self.client.rset()
-        except (OSError, smtplib.SMTPException):
-            pass  # a dropped connection shows on the next command
+            self.client.putcmd(command, argument)
+        except (OSError, smtplib.SMTPException) as err:
+            raise _classified(err) from err
+
+    def _expect(self, *codes: int) -> None:
+        try:
+            code, reply = self.client.getreply()
+        except (OSError, smtplib.SMTPException) as err:
+            raise _classified(err) from err
+        if code not in codes:
+            self._refused(code, reply)
+
+    def _refused(self, code: int, reply: bytes | str) -> NoReturn:
+        """Raise the server's refusal, leaving the connection ready for the next mail."""
+        text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+        failure = DeliveryError(f"{code} {text}", temporary=code < 500)
+        if code == 421:  # the server is closing the connection
+            self.client.close()
+            raise DeliveryError(f"connection: {failure}", temporary=True) from failure
+        try:
+            self.client.rset()  # end the transaction
+        except (OSError, smtplib.SMTPException) as err:
+            raise DeliveryError(f"connection: {failure}, then {err}", temporary=True) from err
+        raise failure
 
 
 def _classified(err: Exception) -> DeliveryError:

@@ -15,6 +15,7 @@ from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from freezegun.api import FrozenDateTimeFactory
 
 from service.errors import CalfeedError
@@ -23,7 +24,16 @@ from service.reminders.transports import Connection, DeliveryError, SmtpTranspor
 from service.reminders.worker import worker_for
 from service.tokens import Tokens, secret_key
 
-from .conftest import Calfeed, Received, SmtpGuard, SmtpServer, check_mail, free_port, utc
+from .conftest import (
+    Calfeed,
+    MailSink,
+    Received,
+    SmtpGuard,
+    SmtpServer,
+    check_mail,
+    free_port,
+    utc,
+)
 
 
 def note(to: str = "ann@example.org", subject: str = "Hello") -> EmailMessage:
@@ -163,6 +173,54 @@ def test_a_mail_no_longer_due_when_its_envelope_goes_is_not_sent_and_the_connect
     assert [(m.rcpt_tos, m.subject) for m in smtp.sink.messages] == [
         (("bob@example.org",), "Still due")
     ]
+
+
+def test_an_error_while_composing_is_raised_as_it_is_not_taken_for_a_lost_connection(
+    smtp: SmtpServer,
+) -> None:
+    def compose() -> bytes:
+        raise PermissionError("the template folder cannot be read")
+
+    with smtp.transport().connect() as connection:
+        with pytest.raises(PermissionError, match="template folder"):
+            connection.send("events@example.org", "ann@example.org", lambda: True, compose)
+
+    assert smtp.sink.messages == []
+
+
+def test_an_address_beyond_ascii_goes_out_where_the_server_takes_smtputf8(
+    smtp: SmtpServer,
+) -> None:
+    with smtp.transport().connect() as connection:
+        send(connection, note("jörg@example.org", "Grüße"))
+        send(connection, note("bob@example.org", "Next"))
+
+    first, second = smtp.sink.wait_for(2, timeout=5)
+    assert (first.rcpt_tos, first.subject) == (("jörg@example.org",), "Grüße")
+    assert second.rcpt_tos == ("bob@example.org",)
+
+
+def test_an_address_beyond_ascii_fails_for_good_where_the_server_cannot_take_it(
+    smtp_guard: SmtpGuard,
+) -> None:
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False)
+    controller.start()
+    smtp_guard.allowed.add(("127.0.0.1", controller.port))
+    try:
+        with SmtpTransport("127.0.0.1", controller.port, timeout=10).connect() as connection:
+            with pytest.raises(DeliveryError) as failure:
+                send(connection, note("jörg@example.org", "Not deliverable here"))
+            send(connection, note("bob@example.org", "Next"))
+        received = sink.wait_for(1, timeout=5)
+    finally:
+        controller.stop()
+
+    assert not failure.value.temporary
+    assert str(failure.value) == (
+        "jörg@example.org: the mail server does not take addresses beyond ASCII (no SMTPUTF8)"
+    )
+    assert [m.rcpt_tos for m in received] == [("bob@example.org",)]
 
 
 def test_a_dropped_connection_is_a_temporary_connection_failure(smtp: SmtpServer) -> None:
