@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import parseaddr
 
 import sqlalchemy as sa
@@ -70,7 +70,7 @@ class Sender:
         self._envelope_from = ""
         self._db: sa.Connection | None = None
         self._accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
-        self._times: dict[tuple[int, str, str], mail.Times] = {}  # per edition, event, zone
+        self._times: dict[tuple[Edition, str, str], mail.Times] = {}  # by edition, event, zone
         self._composed: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
 
     def send_due(self) -> Outcome:
@@ -106,7 +106,9 @@ class Sender:
                             self._deliver(row, people.get(row.subscriber_id), connection, result)
                             pending.popleft()
                 finally:
-                    self._record_accepted()  # whatever stopped the batch
+                    assert self._db is not None
+                    self._db.rollback()  # whatever stopped the batch, from a clean state
+                    self._record_accepted()
             except DeliveryError as err:
                 # The server went away: the rest of the batch waits for the next attempt.
                 log.warning("mail server unavailable, %d mails wait: %s", len(pending), err)
@@ -163,27 +165,31 @@ class Sender:
 
         Returns the edition of the catalog that was checked, to compose the mail from.
         """
-        self._record_accepted(commit=False)
         assert self._db is not None  # held for the whole batch
+        if self._accepted is not None:
+            self._write_sent(self._accepted)
         if person is not None:
             # Read again right before sending: someone may have left since the batch began.
             current = subscriber_store.status(self._db, person.id)
             person = replace(person, status=current or "")
         self._db.commit()  # keep the record; the next read sees what changed meanwhile
+        self._accepted = None
         edition = self.live.edition
         event = edition.catalog.by_id.get(row.event_id)
         return _still_due(row, person, event, self.clock()), edition
 
-    def _record_accepted(self, commit: bool = True) -> None:
+    def _record_accepted(self) -> None:
         """Record the mail the server accepted last, if that is not done yet."""
-        sent, self._accepted = self._accepted, None
-        if sent is None:
-            return
-        assert self._db is not None  # held for the whole batch
+        if self._accepted is not None:
+            assert self._db is not None  # held for the whole batch
+            self._write_sent(self._accepted)
+            self._db.commit()
+            self._accepted = None
+
+    def _write_sent(self, sent: outbox.Sent) -> None:
+        assert self._db is not None
         if not outbox.record_sent(self._db, sent, self.worker):
             log.warning("reminder %d was taken over by another worker", sent.claimed.id)
-        if commit:
-            self._db.commit()
 
     def _drop(self, row: Claimed, reason: str, result: Outcome) -> None:
         self._finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
@@ -232,14 +238,16 @@ class Sender:
                 message_id=identity,
                 now=now,
             )
-            return _Mail(message.as_bytes(policy=SMTP), identity)
+            # An address beyond ASCII goes out with SMTPUTF8: the header may say it as it is.
+            policy = SMTP if person.email.isascii() else SMTPUTF8
+            return _Mail(message.as_bytes(policy=policy), identity)
         event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
             mail.TO, person.timezone, event, row.kind, row.offset_seconds, row.target_at
         )
         # Everyone gets the same mail but for the stand-ins: compose it once per reminder.
         ahead = mail.remaining(row.target_at - now)
-        key = (id(edition), row.event_id, row.kind, row.offset_seconds, row.target_at, ahead)
+        key = (edition, row.event_id, row.kind, row.offset_seconds, row.target_at, ahead)
         data = self._composed.get(key)
         if data is None:
             message = compose(
@@ -252,7 +260,7 @@ class Sender:
                 times=mail.stand_in_times(event),
             )
             data = self._composed[key] = message.as_bytes(policy=SMTP)
-        zone_key = (id(edition), row.event_id, person.timezone.key)
+        zone_key = (edition, row.event_id, person.timezone.key)
         times = self._times.get(zone_key)
         if times is None:
             times = self._times[zone_key] = mail.times_in(event, person.timezone)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from freezegun.api import FrozenDateTimeFactory
 
@@ -149,6 +150,55 @@ def test_after_a_dropped_connection_the_rest_of_the_batch_waits_and_each_is_sent
     clock.move_to(utc(DUE) + timedelta(minutes=10))
     assert calfeed.sweep() == []
     assert len(calfeed.smtp.sink.messages) == 3
+
+
+def test_a_server_closing_with_421_costs_an_attempt_only_to_the_mail_it_refused(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    ready(calfeed, clock, [ANN, BOB, CAROL])
+    calfeed.smtp.sink.fail_next(1, "421 4.3.2 Service shutting down, closing channel")
+
+    assert calfeed.sweep() == []
+    rows = calfeed.outbox()
+    assert {r["status"] for r in rows} == {"planned"}
+    assert sorted(r["attempts"] for r in rows) == [0, 0, 1]
+    (refused,) = [r for r in rows if r["attempts"] == 1]
+    assert refused["detail"] == "connection: 421 4.3.2 Service shutting down, closing channel"
+
+    clock.move_to(utc(DUE) + timedelta(seconds=37))
+    sent = calfeed.sweep()
+    assert sorted(m.to for m in sent) == ["ann@example.org", "bob@example.org", "carol@example.org"]
+    assert len(calfeed.smtp.sink.messages) == 3
+
+
+def test_a_database_failure_mid_batch_keeps_the_record_of_the_mail_already_accepted(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    ready(calfeed, clock, [ANN, BOB])
+    other = sa.create_engine(calfeed.engine.url)
+
+    def subscribers_vanish(_: str) -> None:
+        # The next read of a subscriber fails: a real error from the database.
+        with other.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE subscribers RENAME TO subscribers_away")
+
+    seen = _in_the_middle_of_the_batch(calfeed, subscribers_vanish)
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="subscribers"):
+            calfeed.sweep()
+        with other.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE subscribers_away RENAME TO subscribers")
+    finally:
+        other.dispose()
+
+    (first,) = seen
+    row = row_of(calfeed, first)
+    assert (row["status"], row["message_id"]) == ("sent", calfeed.smtp.sink.messages[0].message_id)
+    (other_row,) = [r for r in calfeed.outbox() if r["email"] != first]
+    assert other_row["status"] == "sending"  # taken again once its lease ends
+    clock.move_to(utc(DUE) + timedelta(minutes=6))
+    assert [m.to for m in calfeed.sweep()] == [other_row["email"]]
+    assert len(calfeed.smtp.sink.messages) == 2
 
 
 def test_a_mail_server_that_cannot_be_reached_delays_the_batch(
