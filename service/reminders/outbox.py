@@ -79,18 +79,28 @@ def claim(
 ) -> list[Claimed]:
     """Claim up to ``limit`` due reminders (or ones whose lease ran out), oldest first."""
     expired = sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now)
-    ready = sa.and_(
+    claimed: list[Claimed] = []
+    # One condition at a time: each walks the (status, due_at) index in order, so a claim
+    # reads only the rows it takes, however long the backlog.
+    for claimable in (expired, _ready(now)):
+        if len(claimed) < limit:
+            claimed += _claim(connection, claimable, worker, now + lease, limit - len(claimed))
+    return sorted(claimed, key=lambda c: (c.due_at, c.id))
+
+
+def any_due(connection: sa.Connection, now: datetime) -> bool:
+    """Tell whether a planned reminder (or account mail) is due at ``now``."""
+    found = connection.execute(sa.select(outbox.c.id).where(_ready(now)).limit(1)).first()
+    return found is not None
+
+
+def _ready(now: datetime) -> sa.ColumnElement[bool]:
+    """Planned, due, and not waiting for a retry: what a sender may take (index order)."""
+    return sa.and_(
         outbox.c.status == "planned",
         outbox.c.due_at <= now,
         sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now),
     )
-    claimed: list[Claimed] = []
-    # One condition at a time: each walks the (status, due_at) index in order, so a claim
-    # reads only the rows it takes, however long the backlog.
-    for claimable in (expired, ready):
-        if len(claimed) < limit:
-            claimed += _claim(connection, claimable, worker, now + lease, limit - len(claimed))
-    return sorted(claimed, key=lambda c: (c.due_at, c.id))
 
 
 def _claim(

@@ -2,9 +2,9 @@
 
 APScheduler 3 drops a date job from its store before running it and must not share a job
 store between processes, so it holds nothing that matters: a periodic sweep (heartbeat,
-plan, send), one "wake" job at the next due instant, and a frequent look at that instant
-for mail another process queued (a sign-up on a separate web server), all rebuilt from the
-database at start. That way a reminder leaves within a second or so of its due time, and a
+plan, send), one "wake" job at the next due instant, and a frequent, cheap look for mail
+another process queued (a sign-up on a separate web server), all rebuilt from the database
+at start. That way a reminder leaves within a second or so of its due time, and a
 confirmation mail within seconds of the sign-up, not at the next sweep.
 
 Several workers may share a PostgreSQL database. On SQLite one worker sends at a time: a
@@ -110,12 +110,16 @@ class Worker:
             return self._send()
 
     def look(self) -> None:
-        """Wake at the next due instant, which another process may have brought forward."""
+        """Wake now if another process queued mail that is due (a sign-up, say)."""
         if not self._lock.acquire(blocking=False):
             return  # a sweep or wake is running; it sets the next wake-up when done
         try:
-            if self.active:
-                self._schedule_wake()
+            if not self.active or not self._scheduler.running:
+                return
+            with self.live.engine.connect() as connection:
+                due = outbox.any_due(connection, self.clock())
+            if due:
+                self._scheduler.add_job(self.wake, "date", id="wake", replace_existing=True)
         finally:
             self._lock.release()
 
