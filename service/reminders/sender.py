@@ -3,8 +3,9 @@
 Before each mail, the subscriber and the event are read again: someone who left, an event
 cancelled, moved or removed since planning gets nothing. A mail the server accepted is
 recorded before the next mail's data goes, so a crash can at worst send again the one mail in
-flight (with the same Message-ID). That bookkeeping, and composing the mail, happen while the
-server reads the envelope: the sender keeps pace with a bare SMTP loop. A temporary failure
+flight (with the same Message-ID). That record, the re-reading and the composing each happen
+while the server reads one command of the next mail: the sender keeps pace with a bare SMTP
+loop. A temporary failure
 is retried with exponential backoff and jitter; a permanent one is recorded as failed with
 the server's reply.
 """
@@ -139,12 +140,19 @@ class Sender:
 
         try:
             if person is None:
-                still_due()  # keeps the books; a subscriber no longer stored gets nothing
+                self._record_accepted()
+                still_due()  # a subscriber no longer stored gets nothing
                 handed = False
             else:
-                handed = connection.send(self._envelope_from, person.email, still_due, compose)
+                handed = connection.send(
+                    self._envelope_from,
+                    person.email,
+                    meanwhile=self._record_accepted,
+                    still_due=still_due,
+                    compose=compose,
+                )
         except DeliveryError as err:
-            self._record_accepted()  # in case the server failed before ``still_due`` ran
+            self._record_accepted()  # in case the server failed before ``meanwhile`` ran
             if reason is not None:
                 self._drop(row, reason, result)
             else:
@@ -161,35 +169,30 @@ class Sender:
             self._drop(row, reason, result)
 
     def _settle(self, row: Claimed, person: Subscriber | None) -> tuple[str | None, Edition]:
-        """Record the last mail sent; then say why ``row`` is no longer due (None: it is).
+        """Say why ``row`` is no longer due (None: it is), from the subscriber read again.
 
         Returns the edition of the catalog that was checked, to compose the mail from.
         """
         assert self._db is not None  # held for the whole batch
-        if self._accepted is not None:
-            self._write_sent(self._accepted)
         if person is not None:
             # Read again right before sending: someone may have left since the batch began.
             current = subscriber_store.status(self._db, person.id)
             person = replace(person, status=current or "")
-        self._db.commit()  # keep the record; the next read sees what changed meanwhile
-        self._accepted = None
+            self._db.commit()  # end the read: the next one sees what changed meanwhile
         edition = self.live.edition
         event = edition.catalog.by_id.get(row.event_id)
         return _still_due(row, person, event, self.clock()), edition
 
     def _record_accepted(self) -> None:
         """Record the mail the server accepted last, if that is not done yet."""
-        if self._accepted is not None:
-            assert self._db is not None  # held for the whole batch
-            self._write_sent(self._accepted)
-            self._db.commit()
-            self._accepted = None
-
-    def _write_sent(self, sent: outbox.Sent) -> None:
-        assert self._db is not None
+        sent = self._accepted
+        if sent is None:
+            return
+        assert self._db is not None  # held for the whole batch
         if not outbox.record_sent(self._db, sent, self.worker):
             log.warning("reminder %d was taken over by another worker", sent.claimed.id)
+        self._db.commit()
+        self._accepted = None  # only once committed: a failed commit is tried again
 
     def _drop(self, row: Claimed, reason: str, result: Outcome) -> None:
         self._finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)

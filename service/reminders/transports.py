@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Callable, Iterator
@@ -34,13 +35,15 @@ class Connection(Protocol):
         self,
         sender: str,
         recipient: str,
+        *,
+        meanwhile: Callable[[], None],
         still_due: Callable[[], bool],
         compose: Callable[[], bytes],
     ) -> bool:
         """Send one mail if ``still_due()``, made of ``compose()``'s bytes; True if sent.
 
-        Over SMTP both run while the server reads the envelope (``still_due`` its MAIL FROM,
-        ``compose`` its RCPT TO), so the sender's own work for a mail adds no wait.
+        ``meanwhile()`` runs first. Over SMTP each runs while the server reads one command
+        of the mail (MAIL FROM, RCPT TO, DATA), so the sender's own work adds no wait.
         """
         ...
 
@@ -70,9 +73,12 @@ class _MaildirConnection:
         self,
         sender: str,
         recipient: str,
+        *,
+        meanwhile: Callable[[], None],
         still_due: Callable[[], bool],
         compose: Callable[[], bytes],
     ) -> bool:
+        meanwhile()
         if not still_due():
             return False
         try:
@@ -122,6 +128,9 @@ class SmtpTransport:
                 client.close()
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 class _SmtpConnection:
     def __init__(self, client: smtplib.SMTP) -> None:
         self.client = client
@@ -133,6 +142,8 @@ class _SmtpConnection:
         self,
         sender: str,
         recipient: str,
+        *,
+        meanwhile: Callable[[], None],
         still_due: Callable[[], bool],
         compose: Callable[[], bytes],
     ) -> bool:
@@ -149,23 +160,27 @@ class _SmtpConnection:
             self.client.command_encoding = "utf-8"
         # Each command goes out first; the caller's work runs while the server answers it.
         self._put("mail", f"FROM:{smtplib.quoteaddr(sender)}{options}")
-        due = still_due()
+        meanwhile()
         self._expect(250)
+        self._put("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+        due = still_due()
+        self._expect(250, 251)
         if not due:
             self._put("rset", "")
             self._expect(250)
             return False
-        self._put("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
+        self._put("data", "")
         data = compose()
-        self._expect(250, 251)
+        self._expect(354)
+        # As smtplib's data(): a leading dot doubled, the end marked by a line with a dot.
+        data = _LEADING_DOT.sub(b"..", data)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
         try:
-            code, reply = self.client.data(data)
-        except smtplib.SMTPDataError as err:  # DATA itself was refused
-            self._refused(err.smtp_code, err.smtp_error)
+            self.client.send(data + b".\r\n")
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
-        if code != 250:
-            self._refused(code, reply)
+        self._expect(250)
         return True
 
     def _put(self, command: str, argument: str) -> None:

@@ -49,7 +49,13 @@ def send(connection: Connection, message: EmailMessage) -> None:
     """Send a composed mail to its To address."""
     _, sender = parseaddr(str(message["From"]))
     data = message.as_bytes(policy=policy.SMTP)
-    assert connection.send(sender, str(message["To"]), lambda: True, lambda: data)
+    assert connection.send(
+        sender,
+        str(message["To"]),
+        meanwhile=lambda: None,
+        still_due=lambda: True,
+        compose=lambda: data,
+    )
 
 
 def test_maildir_delivery_is_readable_by_a_mail_client(
@@ -151,7 +157,13 @@ def test_a_refused_sender_is_a_failure_with_the_servers_words(smtp: SmtpServer) 
 
     with smtp.transport().connect() as connection:
         with pytest.raises(DeliveryError) as failure:
-            connection.send("events@example.org", "ann@example.org", lambda: True, compose)
+            connection.send(
+                "events@example.org",
+                "ann@example.org",
+                meanwhile=lambda: None,
+                still_due=lambda: True,
+                compose=compose,
+            )
 
     assert not failure.value.temporary
     assert str(failure.value) == "553 5.7.1 Sender address rejected"
@@ -166,7 +178,13 @@ def test_a_mail_no_longer_due_when_its_envelope_goes_is_not_sent_and_the_connect
         raise AssertionError("a mail that is no longer due was composed")
 
     with smtp.transport().connect() as connection:
-        sent = connection.send("events@example.org", "ann@example.org", lambda: False, compose)
+        sent = connection.send(
+            "events@example.org",
+            "ann@example.org",
+            meanwhile=lambda: None,
+            still_due=lambda: False,
+            compose=compose,
+        )
         send(connection, note("bob@example.org", "Still due"))
 
     assert sent is False
@@ -183,7 +201,13 @@ def test_an_error_while_composing_is_raised_as_it_is_not_taken_for_a_lost_connec
 
     with smtp.transport().connect() as connection:
         with pytest.raises(PermissionError, match="template folder"):
-            connection.send("events@example.org", "ann@example.org", lambda: True, compose)
+            connection.send(
+                "events@example.org",
+                "ann@example.org",
+                meanwhile=lambda: None,
+                still_due=lambda: True,
+                compose=compose,
+            )
 
     assert smtp.sink.messages == []
 
