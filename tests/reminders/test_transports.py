@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import mailbox
 import smtplib
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -45,17 +46,24 @@ def note(to: str = "ann@example.org", subject: str = "Hello") -> EmailMessage:
     return message
 
 
+def send_to(
+    connection: Connection,
+    recipient: str,
+    compose: Callable[[], bytes],
+    still_due: Callable[[], bool] = lambda: True,
+    sender: str = "events@example.org",
+) -> bool:
+    """Send what ``compose`` returns, with nothing for the sender to do meanwhile."""
+    return connection.send(
+        sender, recipient, meanwhile=lambda: None, still_due=still_due, compose=compose
+    )
+
+
 def send(connection: Connection, message: EmailMessage) -> None:
     """Send a composed mail to its To address."""
     _, sender = parseaddr(str(message["From"]))
     data = message.as_bytes(policy=policy.SMTP)
-    assert connection.send(
-        sender,
-        str(message["To"]),
-        meanwhile=lambda: None,
-        still_due=lambda: True,
-        compose=lambda: data,
-    )
+    assert send_to(connection, str(message["To"]), lambda: data, sender=sender)
 
 
 def test_maildir_delivery_is_readable_by_a_mail_client(
@@ -157,13 +165,7 @@ def test_a_refused_sender_is_a_failure_with_the_servers_words(smtp: SmtpServer) 
 
     with smtp.transport().connect() as connection:
         with pytest.raises(DeliveryError) as failure:
-            connection.send(
-                "events@example.org",
-                "ann@example.org",
-                meanwhile=lambda: None,
-                still_due=lambda: True,
-                compose=compose,
-            )
+            send_to(connection, "ann@example.org", compose)
 
     assert not failure.value.temporary
     assert str(failure.value) == "553 5.7.1 Sender address rejected"
@@ -178,13 +180,7 @@ def test_a_mail_no_longer_due_when_its_envelope_goes_is_not_sent_and_the_connect
         raise AssertionError("a mail that is no longer due was composed")
 
     with smtp.transport().connect() as connection:
-        sent = connection.send(
-            "events@example.org",
-            "ann@example.org",
-            meanwhile=lambda: None,
-            still_due=lambda: False,
-            compose=compose,
-        )
+        sent = send_to(connection, "ann@example.org", compose, still_due=lambda: False)
         send(connection, note("bob@example.org", "Still due"))
 
     assert sent is False
@@ -201,13 +197,7 @@ def test_an_error_while_composing_is_raised_as_it_is_not_taken_for_a_lost_connec
 
     with smtp.transport().connect() as connection:
         with pytest.raises(PermissionError, match="template folder"):
-            connection.send(
-                "events@example.org",
-                "ann@example.org",
-                meanwhile=lambda: None,
-                still_due=lambda: True,
-                compose=compose,
-            )
+            send_to(connection, "ann@example.org", compose)
 
     assert smtp.sink.messages == []
 
