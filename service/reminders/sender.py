@@ -98,31 +98,38 @@ class Sender:
         self._times.clear()
         self._composed.clear()
         pending = deque(claimed)  # not yet sent or dropped, oldest first
+        lost: DeliveryError | None = None  # the connection, gone mid-batch
         with self._holding_connection():
             try:
                 try:
                     with self.transport.connect() as connection:
-                        while pending:
-                            row = pending[0]
-                            self._deliver(row, people.get(row.subscriber_id), connection, result)
-                            pending.popleft()
+                        while pending and lost is None:
+                            row = pending.popleft()
+                            person = people.get(row.subscriber_id)
+                            lost = self._deliver(row, person, connection, result)
                 finally:
                     assert self._db is not None
                     self._db.rollback()  # whatever stopped the batch, from a clean state
                     self._record_accepted()
-            except DeliveryError as err:
-                # The server went away: the rest of the batch waits for the next attempt.
-                log.warning("mail server unavailable, %d mails wait: %s", len(pending), err)
-                result.errors.append(str(err))
-                for row in pending:
-                    self._retry(row, err, result, attempted=row is pending[0])
-                return False
-        return True
+            except DeliveryError as err:  # the server could not be reached
+                lost = err
+                self._retry(pending.popleft(), err, result, attempted=True)
+        if lost is None:
+            return True
+        # The server went away: the rest of the batch waits for the next attempt.
+        log.warning("mail server unavailable, %d mails wait: %s", len(pending), lost)
+        result.errors.append(str(lost))
+        for row in pending:
+            self._retry(row, lost, result, attempted=False)
+        return False
 
     def _deliver(
         self, row: Claimed, person: Subscriber | None, connection: Connection, result: Outcome
-    ) -> None:
-        """Send ``row``'s mail if it is still due, and settle the row."""
+    ) -> DeliveryError | None:
+        """Send ``row``'s mail if it is still due, and settle the row.
+
+        Returns the failure if the connection is gone: the rest of the batch must wait.
+        """
         edition = self.live.edition
         reason: str | None = None  # why the mail is no longer due
         built: _Mail | None = None
@@ -158,7 +165,7 @@ class Sender:
             else:
                 assert person is not None  # only a mail to someone can fail
                 self._failed(row, person.email, err, result)
-            return
+            return err if err.lost else None
         if handed:
             assert built is not None
             # Recorded before the next mail's data goes: a crash sends again at most this one.
@@ -167,6 +174,7 @@ class Sender:
         else:
             assert reason is not None
             self._drop(row, reason, result)
+        return None
 
     def _settle(self, row: Claimed, person: Subscriber | None) -> tuple[str | None, Edition]:
         """Say why ``row`` is no longer due (None: it is), from the subscriber read again.
@@ -200,8 +208,6 @@ class Sender:
 
     def _failed(self, row: Claimed, to: str, err: DeliveryError, result: Outcome) -> None:
         """Settle a mail to ``to`` that the server did not take."""
-        if err.temporary and str(err).startswith("connection:"):
-            raise err  # the connection is gone: the caller retries the whole rest
         if err.temporary:
             self._retry(row, err, result, attempted=True)
             return

@@ -23,11 +23,16 @@ from ..errors import CalfeedError
 
 
 class DeliveryError(CalfeedError):
-    """A mail could not be handed over."""
+    """A mail could not be handed over; ``lost``: nor can any other on this connection."""
 
-    def __init__(self, message: str, temporary: bool) -> None:
+    def __init__(self, message: str, temporary: bool, lost: bool = False) -> None:
         super().__init__(message)
-        self.temporary = temporary
+        self.temporary, self.lost = temporary or lost, lost
+
+
+def _lost(reason: object) -> DeliveryError:
+    """The connection is gone: that says nothing about the mail, so try again later."""
+    return DeliveryError(f"connection: {reason}", temporary=True, lost=True)
 
 
 class Connection(Protocol):
@@ -81,8 +86,9 @@ class _MaildirConnection:
         meanwhile()
         if not still_due():
             return False
+        data = compose()
         try:
-            self.box.add(compose())
+            self.box.add(data)
         except OSError as err:
             raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
         return True
@@ -203,11 +209,14 @@ class _SmtpConnection:
         failure = DeliveryError(f"{code} {text}", temporary=code < 500)
         if code == 421:  # the server is closing the connection
             self.client.close()
-            raise DeliveryError(f"connection: {failure}", temporary=True) from failure
+            raise _lost(failure) from failure
         try:
-            self.client.rset()  # end the transaction
+            code, _ = self.client.rset()  # end the transaction
         except (OSError, smtplib.SMTPException) as err:
-            raise DeliveryError(f"connection: {failure}, then {err}", temporary=True) from err
+            raise _lost(f"{failure}, then {err}") from err
+        if code != 250:
+            self.client.close()
+            raise _lost(f"{failure}, then RSET: {code}") from failure
         raise failure
 
 
@@ -219,8 +228,7 @@ def _classified(err: Exception) -> DeliveryError:
         raw: bytes | str = err.smtp_error
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         return DeliveryError(f"{err.smtp_code} {text}", temporary=err.smtp_code < 500)
-    # A dropped or refused connection says nothing about the mail: try again later.
-    return DeliveryError(f"connection: {err}", temporary=True)
+    return _lost(err)
 
 
 def transport_for(

@@ -171,6 +171,38 @@ def test_a_server_closing_with_421_costs_an_attempt_only_to_the_mail_it_refused(
     assert len(calfeed.smtp.sink.messages) == 3
 
 
+def test_a_server_closing_on_a_mail_no_longer_due_leaves_the_rest_waiting_uncharged(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    ready(calfeed, clock, [ANN, BOB, CAROL])
+    web = sa.create_engine(calfeed.engine.url)
+    order: list[str] = []
+
+    def then_the_second_leaves_and_the_server_closes(first: str) -> None:
+        order.extend(r["email"] for r in sorted(calfeed.outbox(), key=lambda r: r["id"]))
+        assert order[0] == first  # the batch goes in claim order
+        second = calfeed.subscriber_id(order[1])
+        with web.begin() as connection:
+            assert subscriber_store.unsubscribe(connection, second, utc(DUE))
+        calfeed.smtp.sink.fail_next(1, "421 4.3.2 Service shutting down, closing channel")
+
+    _in_the_middle_of_the_batch(calfeed, then_the_second_leaves_and_the_server_closes)
+    try:
+        sent = calfeed.sweep()
+    finally:
+        web.dispose()
+
+    assert [m.to for m in sent] == order[:1]
+    first, second, third = (row_of(calfeed, email) for email in order)
+    assert first["status"] == "sent"
+    assert (second["status"], second["detail"]) == ("withdrawn", "subscriber left")
+    assert (third["status"], third["attempts"]) == ("planned", 0)
+    assert third["detail"] == "connection: 421 4.3.2 Service shutting down, closing channel"
+
+    clock.move_to(utc(DUE) + timedelta(seconds=37))
+    assert [m.to for m in calfeed.sweep()] == [order[2]]
+
+
 def test_a_database_failure_mid_batch_keeps_the_record_of_the_mail_already_accepted(
     calfeed: Calfeed, clock: FrozenDateTimeFactory
 ) -> None:

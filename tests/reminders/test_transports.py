@@ -21,7 +21,13 @@ from freezegun.api import FrozenDateTimeFactory
 
 from service.errors import CalfeedError
 from service.live import LiveCatalog
-from service.reminders.transports import Connection, DeliveryError, SmtpTransport, transport_for
+from service.reminders.transports import (
+    Connection,
+    DeliveryError,
+    MaildirTransport,
+    SmtpTransport,
+    transport_for,
+)
 from service.reminders.worker import worker_for
 from service.tokens import Tokens, secret_key
 
@@ -200,6 +206,17 @@ def test_an_error_while_composing_is_raised_as_it_is_not_taken_for_a_lost_connec
             send_to(connection, "ann@example.org", compose)
 
     assert smtp.sink.messages == []
+
+
+def test_an_error_while_composing_for_the_maildir_is_raised_as_it_is(tmp_path: Path) -> None:
+    def compose() -> bytes:
+        raise PermissionError("the template folder cannot be read")
+
+    with MaildirTransport(tmp_path / "mail").connect() as connection:
+        with pytest.raises(PermissionError, match="template folder"):
+            send_to(connection, "ann@example.org", compose)
+
+    assert mailbox.Maildir(tmp_path / "mail").keys() == []
 
 
 def test_an_address_beyond_ascii_goes_out_where_the_server_takes_smtputf8(
