@@ -136,19 +136,20 @@ def _claim(
     return [Claimed(*row) for row in rows]
 
 
+# A claimed row this worker still holds: its lease was not taken over by another worker.
+_HELD = sa.and_(
+    outbox.c.id == sa.bindparam("row_id"),
+    outbox.c.status == "sending",
+    outbox.c.claimed_by == sa.bindparam("worker"),
+)
+
+
 def finish(
     connection: sa.Connection, claimed: Claimed, worker: str, status: str, **values: object
 ) -> bool:
     """Record the outcome of a claimed reminder, if this worker still holds it."""
-    result = connection.execute(
-        outbox.update()
-        .where(
-            outbox.c.id == claimed.id,
-            outbox.c.status == "sending",
-            outbox.c.claimed_by == worker,
-        )
-        .values(status=status, lease_until=None, **values)
-    )
+    update = outbox.update().where(_HELD).values(status=status, lease_until=None, **values)
+    result = connection.execute(update, {"row_id": claimed.id, "worker": worker})
     return bool(result.rowcount)
 
 
@@ -163,11 +164,7 @@ class Sent:
 
 _RECORD_SENT = (
     outbox.update()
-    .where(
-        outbox.c.id == sa.bindparam("row_id"),
-        outbox.c.status == "sending",
-        outbox.c.claimed_by == sa.bindparam("worker"),
-    )
+    .where(_HELD)
     .values(
         status="sent",
         lease_until=None,
