@@ -124,6 +124,7 @@ def compose(
     event = reminder.event
     ahead = remaining(reminder.target_at - now)
     times = times or times_in(event, reminder.timezone)
+    page = event_page(event, config)
     context = {
         "site": config.site,
         "event": event,
@@ -132,15 +133,15 @@ def compose(
         "when": times.when,
         "deadline": times.deadline,
         "topics": [config.topics[slug].name for slug in event.topics],
-        "page_url": event_page(event, config),
-        "ics_url": event_page(event, config) + ".ics",
+        "page_url": page,
+        "ics_url": page + ".ics",
         # A link to register is only worth showing while registration is open.
         "register_url": _open_registration(event, now),
         "unsubscribe_url": unsubscribe_url,
     }
-    message = _message(subject(reminder, ahead), reminder.email, config, message_id, now)
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = _message(
+        subject(reminder, ahead), reminder.email, config, message_id, unsubscribe_url, now
+    )
     _add_bodies(message, "reminder", context)
     message.add_attachment(
         ics,
@@ -233,9 +234,9 @@ def compose_account(
         "unsubscribe_url": unsubscribe_url,
     }
     title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
-    message = _message(f"{title} from {config.site.title}", email, config, message_id, now)
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message = _message(
+        f"{title} from {config.site.title}", email, config, message_id, unsubscribe_url, now
+    )
     _add_bodies(message, "account", context)
     return message
 
@@ -248,8 +249,10 @@ def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -
     message.add_alternative(html, subtype="html", cte="8bit")
 
 
-def _message(subject: str, to: str, config: Config, message_id: str, now: datetime) -> EmailMessage:
-    """Start a mail with the headers every calfeed mail carries."""
+def _message(
+    subject: str, to: str, config: Config, message_id: str, unsubscribe_url: str, now: datetime
+) -> EmailMessage:
+    """Start a mail with the headers every calfeed mail carries, one-click unsubscribe too."""
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = config.mail.sender
@@ -258,4 +261,6 @@ def _message(subject: str, to: str, config: Config, message_id: str, now: dateti
     message["Message-ID"] = message_id
     message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
     message["Auto-Submitted"] = "auto-generated"
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
