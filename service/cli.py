@@ -159,7 +159,6 @@ def worker(config_path: Path) -> None:
 @click.pass_obj
 def reminders(config_path: Path, limit: int) -> None:
     """List what will be sent to whom and when, what was sent, and what failed."""
-    from .database import open_database
     from .reminders import report
     from .revisions import utc_now
 
@@ -170,12 +169,10 @@ def reminders(config_path: Path, limit: int) -> None:
         ("Upcoming", report.upcoming(engine, catalog, now)),
         ("Sent", report.history(engine, ["sent"], limit)),
         ("Failed", report.history(engine, ["failed"], limit)),
-        ("Retrying", report.history(engine, ["planned"], limit)),
+        ("Retrying", report.history(engine, ["planned"], limit, retrying=True)),
         ("Skipped or withdrawn", report.history(engine, ["skipped", "withdrawn"], limit)),
     ]
     for title, lines in sections:
-        if title == "Retrying":
-            lines = [line for line in lines if line.detail]
         click.echo(f"{title} ({len(lines)}):")
         for line in lines:
             click.echo(f"  {line}")

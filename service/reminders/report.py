@@ -64,8 +64,13 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
     return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
 
 
-def history(engine: sa.Engine, statuses: list[str], limit: int) -> list[Line]:
-    """Return the latest reminders in ``statuses``, newest first."""
+def history(
+    engine: sa.Engine, statuses: list[str], limit: int, *, retrying: bool = False
+) -> list[Line]:
+    """Return the latest reminders in ``statuses``, newest first.
+
+    ``retrying`` keeps only those a failed attempt left waiting (they carry its reason).
+    """
     moment = sa.func.coalesce(outbox.c.sent_at, outbox.c.due_at)
     query = (
         sa.select(
@@ -79,6 +84,7 @@ def history(engine: sa.Engine, statuses: list[str], limit: int) -> list[Line]:
         )
         .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
         .where(outbox.c.status.in_(statuses))
+        .where(outbox.c.detail.is_not(None) if retrying else sa.true())
         .order_by(moment.desc(), outbox.c.id.desc())
         .limit(limit)
     )

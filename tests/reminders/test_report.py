@@ -28,9 +28,10 @@ UNKNOWN = "550 5.1.1 <bob@example.org>: Recipient address rejected: User unknown
 GREYLISTED = "451 4.7.1 Greylisted, please try again later"
 
 
-def reminders(calfeed: Calfeed) -> Result:
+def reminders(calfeed: Calfeed, *options: str) -> Result:
     """Run ``calfeed reminders`` on the project."""
-    return CliRunner().invoke(main, ["--config", str(calfeed.root / "config.yaml"), "reminders"])
+    config = str(calfeed.root / "config.yaml")
+    return CliRunner().invoke(main, ["--config", config, "reminders", *options])
 
 
 def sections(output: str) -> dict[str, list[str]]:
@@ -77,6 +78,24 @@ def test_it_shows_what_was_sent_what_failed_with_the_servers_reply_and_what_is_r
     )
     assert "2026-11-10 12:00 UTC  carol@example.org  webinar  1h before start" in upcoming
     assert not [line for line in upcoming if "ann@example.org" in line and "1w" in line]
+
+
+def test_a_retry_shows_however_many_reminders_are_planned_after_it(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure(PEOPLE)
+    calfeed.event("webinar", registration=REGISTRATION)
+    calfeed.sweep()
+    clock.move_to("2026-11-03 13:00:00")
+    calfeed.smtp.sink.refused["carol@example.org"] = GREYLISTED
+    calfeed.sweep()
+
+    result = reminders(calfeed, "--limit", "1")  # later planned reminders outnumber it
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert sections(result.output)["Retrying"] == [
+        f"2026-11-03 13:00 UTC  carol@example.org  webinar  7d before start  [{GREYLISTED}]"
+    ]
 
 
 def test_it_lists_what_will_be_sent_to_whom_and_when_on_a_fresh_project(
