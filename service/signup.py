@@ -37,13 +37,13 @@ from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
 from .reminders import outbox
 from .reminders import subscribers as store
+from .reminders.mail import CONFIRM_WITHIN
 from .reminders.subscribers import Subscriber
 from .tokens import TokenError, Tokens
 
 bp = Blueprint("signup", __name__)
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
-CONFIRM_WITHIN = timedelta(hours=72)
 
 
 class _Checkboxes(SelectMultipleField):
@@ -127,7 +127,7 @@ def subscribe() -> ResponseReturnValue:
         **_page(
             title="Check your inbox",
             text=f"We sent a mail to {form.email.data}. Follow its link within "
-            "72 hours to confirm your reminders.",
+            f"{CONFIRM_WITHIN // timedelta(hours=1)} hours to confirm your reminders.",
         ),
     )
 

@@ -37,6 +37,9 @@ MESSAGE_ID = "<message-id@placeholder.invalid>"
 UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
 
 
+# How long a sign-up's confirmation link works.
+CONFIRM_WITHIN = timedelta(hours=72)
+
 WHEN = "when.placeholder.invalid"
 DEADLINE = "deadline.placeholder.invalid"
 
@@ -231,6 +234,7 @@ def compose_account(
         "kind": kind,
         "topics": topics,
         "link": link,
+        "valid_hours": CONFIRM_WITHIN // timedelta(hours=1),
         "unsubscribe_url": unsubscribe_url,
     }
     title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
