@@ -66,8 +66,7 @@ class CatalogLoader:
         """Load again if config.yaml or any event file changed; return None if none did."""
         config_stamp = _stamp(self.config_path)
         if self._context is not None and config_stamp == self._config_stamp:
-            feeds_dir = self._context.feeds_dir
-            stamps = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
+            stamps = _stamps(self._context.feeds_dir)
             if stamps == {path: result.stamp for path, result in self._files.items()}:
                 return None
             return self._load(config_stamp, stamps)
@@ -83,8 +82,7 @@ class CatalogLoader:
             self._config_stamp, stamps = stamp, None
         context = self._context
         if stamps is None:
-            feeds_dir = context.feeds_dir
-            stamps = {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
+            stamps = _stamps(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
         for path, file_stamp in stamps.items():
             result = self._files.get(path)
@@ -151,6 +149,11 @@ def _load_config(path: Path, problems: list[Problem]) -> Config | None:
     return build_config(spec, path.resolve(), Checker(doc, (), problems))
 
 
+def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
+    """Return the stamp of every event file in ``feeds_dir`` (none without a folder)."""
+    return {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
+
+
 def _fallbacks(
     path: Path, problems: list[Problem]
 ) -> tuple[ZoneInfo, Mapping[str, Any] | None, Path | None]:
@@ -160,9 +163,10 @@ def _fallbacks(
     except CatalogError:  # already recorded by _load_config
         return ZoneInfo("UTC"), None, None
     data = data if isinstance(data, dict) else {}
-    site = data.get("site") if isinstance(data.get("site"), dict) else {}
+    site = data.get("site")
+    site = site if isinstance(site, dict) else {}
     try:
-        zone = values.zone(site.get("timezone")) if isinstance(site, dict) else ZoneInfo("UTC")
+        zone = values.zone(site.get("timezone"))
     except ValueError:
         zone = ZoneInfo("UTC")
     topics = data.get("topics") if isinstance(data.get("topics"), dict) else None
