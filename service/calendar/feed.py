@@ -42,7 +42,7 @@ class Header:
     refresh: timedelta
 
 
-def assemble(header: Header, blocks: Iterable[Block], method: str = "PUBLISH") -> bytes:
+def assemble(header: Header, blocks: Iterable[Block]) -> bytes:
     """Join a header, the VTIMEZONEs the blocks need, and the blocks into one calendar."""
     blocks = list(blocks)
     spans: dict[str, tuple[int, int]] = {}
@@ -50,7 +50,7 @@ def assemble(header: Header, blocks: Iterable[Block], method: str = "PUBLISH") -
         if block.zone is not None:
             low, high = spans.get(block.zone, (block.first_year, block.last_year))
             spans[block.zone] = (min(low, block.first_year), max(high, block.last_year))
-    parts = [_header(header, method)]
+    parts = [_header(header)]
     parts.extend(_vtimezone(zone, low, high) for zone, (low, high) in sorted(spans.items()))
     parts.extend(block.data for block in blocks)
     parts.append(b"END:VCALENDAR\r\n")
@@ -78,12 +78,12 @@ def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _header(header: Header, method: str) -> bytes:
+def _header(header: Header) -> bytes:
     calendar = icalendar.Calendar()
     calendar.add("version", "2.0")
     calendar.add("prodid", PRODID)
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", method)
+    calendar.add("method", "PUBLISH")
     # X- properties have no known type in icalendar: vText makes it escape them as TEXT.
     calendar.add("name", icalendar.vText(header.name))
     calendar.add("x-wr-calname", icalendar.vText(header.name))
