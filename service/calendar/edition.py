@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import icalendar
@@ -35,12 +35,10 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class _Unstamped:
-    uid: str
-    data: bytes
+    """A rendered entry before SEQUENCE and LAST-MODIFIED, and the digest of its content."""
+
+    block: Block
     digest: str
-    zone: str | None
-    first_year: int
-    last_year: int
 
 
 class Edition:
@@ -147,8 +145,8 @@ class Publisher:
             }
             entries = [entry for _, entry in rendered.values()]
             blocks = self._stamp(entries)
-            kept = {entry.uid for entry in entries}
-            kept.update(s.uid for _, sessions in self._sessions.values() for s in sessions)
+            kept = {entry.block.uid for entry in entries}
+            kept.update(s.block.uid for _, sessions in self._sessions.values() for s in sessions)
             self._stamped = {uid: value for uid, value in self._stamped.items() if uid in kept}
             by_id = {
                 event.id: block for (event, _), block in zip(rendered.values(), blocks, strict=True)
@@ -166,15 +164,14 @@ class Publisher:
 
     def _stamp(self, entries: list[_Unstamped]) -> list[Block]:
         stamped = self._stamped
-        stale = {e.uid: e for e in entries if stamped.get(e.uid, ("",))[0] != e.digest}
+        stale = {e.block.uid: e for e in entries if stamped.get(e.block.uid, ("",))[0] != e.digest}
         if stale:
             revisions = self.store.revise({uid: entry.digest for uid, entry in stale.items()})
             for uid, entry in stale.items():
                 revision = revisions[uid]
-                data = stamp_block(entry.data, revision.sequence, revision.last_modified)
-                block = Block(uid, data, entry.zone, entry.first_year, entry.last_year)
-                stamped[uid] = (entry.digest, block)
-        return [stamped[entry.uid][1] for entry in entries]
+                data = stamp_block(entry.block.data, revision.sequence, revision.last_modified)
+                stamped[uid] = (entry.digest, replace(entry.block, data=data))
+        return [stamped[entry.block.uid][1] for entry in entries]
 
 
 def _render_event(event: Event, config: Config) -> _Unstamped:
@@ -197,4 +194,4 @@ def _unstamped(
         zone = None
     last_year = (end - timedelta(microseconds=1)).year
     digest = hashlib.sha256(data).hexdigest()
-    return _Unstamped(str(entry["uid"]), data, digest, zone, start.year, last_year)
+    return _Unstamped(Block(str(entry["uid"]), data, zone, start.year, last_year), digest)
