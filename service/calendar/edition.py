@@ -49,6 +49,7 @@ class Edition:
         self._events = events
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
+        self._since = ""  # the keep_past_days cut-off the topic feeds were last asked with
         self._lock = threading.Lock()
 
     def topic_feed(self, slugs: tuple[str, ...], since: datetime | None = None) -> Feed:
@@ -56,7 +57,13 @@ class Edition:
 
         ``since`` drops events that ended before it (feed.keep_past_days).
         """
-        key = ("topics", *slugs, since.isoformat() if since else "")
+        cutoff = since.isoformat() if since else ""
+        if cutoff != self._since:
+            with self._lock:
+                # A new day's cut-off: nobody asks for the last day's topic feeds again.
+                self._feeds = {key: f for key, f in self._feeds.items() if key[0] != "topics"}
+                self._since = cutoff
+        key = ("topics", *slugs, cutoff)
         return self._cached(key, lambda: self._topic_feed(slugs, since))
 
     def event_feed(self, event_id: str) -> Feed:

@@ -184,6 +184,21 @@ def test_an_unchanged_catalog_publishes_byte_identical_feeds(
     assert after == before
 
 
+def test_an_edition_served_for_days_keeps_only_the_current_days_topic_feeds(
+    edge_project: Path, load: Callable[[], Catalog], make_publisher: MakePublisher
+) -> None:
+    edition = make_publisher(Clock()).publish(load())
+    topics = [(slug,) for slug in edition.catalog.config.topics] + [("all",)]
+    days = [datetime(2026, 11, day, tzinfo=UTC) for day in range(1, 31)]
+
+    for day in days:  # keep_past_days moves the cut-off every day the server runs
+        served = {slugs: edition.topic_feed(slugs, day) for slugs in topics}
+
+    kept = [key for key in edition._feeds if key[0] == "topics"]
+    assert len(kept) == len(topics), "topic feeds of past days are still held"
+    assert all(edition.topic_feed(slugs, days[-1]) is served[slugs] for slugs in topics)
+
+
 def test_an_unchanged_feed_keeps_its_bytes_and_etag_across_a_restart(
     edge_project: Path, load: Callable[[], Catalog], make_publisher: MakePublisher
 ) -> None:
