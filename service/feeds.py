@@ -54,7 +54,7 @@ def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None
 def serve_feed(feed: Feed, filename: str) -> Response:
     """Answer with a calendar: its type, validators for caching, 304 when current."""
     response = Response(feed.body, content_type="text/calendar; charset=utf-8")
-    response.set_etag(feed.etag.strip('"'))
+    response.set_etag(feed.etag)
     response.last_modified = feed.last_modified
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
     response.cache_control.public = True

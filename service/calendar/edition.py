@@ -29,7 +29,7 @@ class Feed:
     """A calendar as served: its bytes, a strong ETag and when it last changed."""
 
     body: bytes
-    etag: str
+    etag: str  # unquoted, as the response sets it
     last_modified: datetime
 
 
@@ -112,7 +112,7 @@ class Edition:
                     path, body = build()
                     digest = hashlib.sha256(body).hexdigest()
                     revision = self._publisher.store.revise({path: digest})[path]
-                    feed = Feed(body, f'"{digest[:32]}"', revision.last_modified)
+                    feed = Feed(body, digest[:32], revision.last_modified)
                     self._feeds[key] = feed
         return feed
 
