@@ -33,6 +33,7 @@ from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .calendar.edition import Feed
 from .catalog.values import zone, zone_choices
+from .feeds import serve_feed
 from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
 from .reminders import outbox
@@ -186,8 +187,6 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 @bp.get("/feeds/personal/<token>.ics")
 def personal_feed(token: str) -> ResponseReturnValue:
     """Serve the calendar of one subscriber's topics."""
-    from .feeds import serve_feed
-
     try:
         subscriber_id = _tokens().check("feed", token)
     except TokenError:
