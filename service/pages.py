@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template
 
@@ -28,12 +29,10 @@ def index() -> str:
     """List upcoming events by month, past events below."""
     live = live_catalog()
     catalog = live.edition.catalog
-    upcoming, past = _split(catalog.events, live.clock())
     return render_template(
         "index.html",
         catalog=catalog,
-        months=_by_month(upcoming),
-        past=list(reversed(past)),
+        **_listing(catalog.events, live.clock()),
         subscribe=subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title),
     )
 
@@ -47,7 +46,6 @@ def topic(slug: str) -> str:
     if found is None:
         abort(404)
     events = [event for event in catalog.events if slug in event.topics]
-    upcoming, past = _split(events, live.clock())
     name = f"{catalog.config.site.title}: {found.name}"
     return render_template(
         "topic.html",
@@ -55,8 +53,7 @@ def topic(slug: str) -> str:
         topic=found,
         form=signup_form(SignupForm, topics=[slug]),
         zones=zone_choices(),
-        months=_by_month(upcoming),
-        past=list(reversed(past)),
+        **_listing(events, live.clock()),
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
     )
 
@@ -78,9 +75,11 @@ def event(event_id: str) -> str:
     )
 
 
-def _split(events: Iterable[Event], now: datetime) -> tuple[list[Event], list[Event]]:
+def _listing(events: Iterable[Event], now: datetime) -> dict[str, Any]:
+    """Return what a list page shows: upcoming events by month, then past ones, latest first."""
     events = list(events)
-    return [e for e in events if e.end > now], [e for e in events if e.end <= now]
+    past = [e for e in events if e.end <= now]
+    return {"months": _by_month([e for e in events if e.end > now]), "past": past[::-1]}
 
 
 def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
