@@ -256,8 +256,7 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         return f"should be a mapping of keys and values, not {_kind(given)}"
     if kind == "list_type":
         return f"should be a list, not {_kind(given)}"
-    shown = given.isoformat() if isinstance(given, date | time) else repr(given)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    shown = _clipped(values.as_written(given))
     hint = (
         "; write it in quotes"
         if kind == "string_type" and not isinstance(given, dict | list)
@@ -309,5 +308,9 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
+    return _clipped(repr(value))
+
+
+def _clipped(text: str) -> str:
+    """Cut a value shown in a message to 60 characters."""
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -33,7 +33,9 @@ LOCAL_ALIASES = frozenset({"CET", "CEST", "MET", "MEST"})
 def slug(value: Any) -> str:
     """Return ``value`` if it is a slug: lowercase letters, digits and single hyphens."""
     if not isinstance(value, str):
-        raise ValueError(f"{_shown(value)} is not a slug: YAML read it as {_kind(value)}; quote it")
+        raise ValueError(
+            f"{as_written(value)} is not a slug: YAML read it as {_kind(value)}; quote it"
+        )
     if not SLUG.fullmatch(value):
         raise ValueError(f"{value!r} is not a slug: use lowercase letters, digits and hyphens")
     return value
@@ -124,7 +126,7 @@ def when(value: Any) -> date | datetime:
             raise ValueError(f"{parsed.isoformat()}: the year must be {FIRST_YEAR} to {LAST_YEAR}")
         return parsed
     raise ValueError(
-        f"{_shown(value)} is not a date or date-time: write 2020-12-07, 2020-12-07T14:00 "
+        f"{as_written(value)} is not a date or date-time: write 2020-12-07, 2020-12-07T14:00 "
         "or 2020-12-07T14:00+01:00"
     )
 
@@ -139,7 +141,7 @@ def clock_or_when(value: Any) -> time | date | datetime:
         return when(value)
     except ValueError:
         raise ValueError(
-            f"{_shown(value)} is not a time: write HH:MM such as 14:00, or a date-time "
+            f"{as_written(value)} is not a time: write HH:MM such as 14:00, or a date-time "
             "such as 2020-12-07T14:00"
         ) from None
 
@@ -147,7 +149,7 @@ def clock_or_when(value: Any) -> time | date | datetime:
 def folder(value: Any) -> str:
     """Return a folder path as written; it must be text without NUL characters."""
     if not isinstance(value, str) or not value.strip() or "\0" in value:
-        raise ValueError(f"{_shown(value)} is not a folder path such as feeds or var/mail")
+        raise ValueError(f"{as_written(value)} is not a folder path such as feeds or var/mail")
     return value
 
 
@@ -160,7 +162,7 @@ def rate_limit(value: Any) -> str:
             return value
     except ValueError:
         pass
-    raise ValueError(f"{_shown(value)} is not a rate limit such as 20/hour or 5 per minute")
+    raise ValueError(f"{as_written(value)} is not a rate limit such as 20/hour or 5 per minute")
 
 
 def email(value: Any) -> str:
@@ -199,7 +201,7 @@ def url(value: Any) -> str:
     raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
 
 
-def _shown(value: Any) -> str:
+def as_written(value: Any) -> str:
     """Show a value as the operator wrote it, not as Python spells it."""
     if isinstance(value, date | time):
         return value.isoformat()
