@@ -78,8 +78,10 @@ class CatalogLoader:
 
     def _load(self, stamp: Stamp, stamps: dict[Path, Stamp] | None) -> Catalog:
         if self._context is None or stamp != self._config_stamp:
-            self._context, self._files = _read_config(self.config_path), {}
-            self._config_stamp, stamps = stamp, None
+            context = _read_config(self.config_path)
+            if self._context is None or _for_events(context) != _for_events(self._context):
+                self._files = {}  # the event files are read against what changed
+            self._context, self._config_stamp, stamps = context, stamp, None
         context = self._context
         if stamps is None:
             stamps = _stamps(context.feeds_dir)
@@ -147,6 +149,11 @@ def _load_config(path: Path, problems: list[Problem]) -> Config | None:
     if spec is None:
         return None
     return build_config(spec, path.resolve(), Checker(doc, (), problems))
+
+
+def _for_events(context: _Context) -> tuple[object, ...]:
+    """What the event files are read against: an edit elsewhere in config.yaml keeps them."""
+    return context.site_zone, context.topics, context.feeds_dir
 
 
 def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:

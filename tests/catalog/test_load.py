@@ -983,6 +983,21 @@ def test_an_edit_of_the_config_checks_every_event_again(
     ]
 
 
+def test_an_edit_of_the_config_that_events_do_not_read_keeps_them_as_read(
+    project: Path, write_event: WriteEvent, make_event: MakeEvent, write_config: WriteConfig
+) -> None:
+    loader = CatalogLoader(project / "config.yaml")
+    write_event("a.yaml", make_event(id="a"))
+    first = loader.load()
+
+    write_config(subscribers=[{"email": "ann@example.org", "topics": ["procurement"]}])
+    second = loader.reload()
+
+    assert second is not None
+    assert [s.email for s in second.config.subscribers] == ["ann@example.org"]
+    assert second.by_id["a"] is first.by_id["a"]  # not read and checked again
+
+
 def test_a_duplicate_id_in_a_new_file_is_found_on_reload(
     project: Path, write_event: WriteEvent, make_event: MakeEvent
 ) -> None:
