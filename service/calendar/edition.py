@@ -126,7 +126,7 @@ class Publisher:
 
     def __init__(self, store: RevisionStore) -> None:
         self.store = store
-        self._config: Config | None = None
+        self._renders_for: tuple[object, ...] = ()  # what the cached entries were built from
         # id(event) -> (event, rendered); keeping the event makes sure the id still names it.
         self._events: dict[int, tuple[Event, _Unstamped]] = {}
         self._sessions: dict[int, tuple[Event, tuple[_Unstamped, ...]]] = {}
@@ -136,8 +136,11 @@ class Publisher:
     def publish(self, catalog: Catalog) -> Edition:
         """Return an edition of ``catalog``, recording revisions of what changed."""
         with self._lock:
-            if catalog.config != self._config:
-                self._config, self._events, self._sessions = catalog.config, {}, {}
+            config = catalog.config
+            # Entries use the site's address and the topics' names, nothing else of config.
+            renders_for = (config.site.base_url, config.topics)
+            if renders_for != self._renders_for:
+                self._renders_for, self._events, self._sessions = renders_for, {}, {}
             rendered = {}
             for event in catalog.events:
                 cached = self._events.get(id(event))

@@ -11,6 +11,7 @@ catalog's all.ics byte for byte; refresh them with
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from parsers import lines, oracle
 from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
-from service.catalog import Catalog
+from service.catalog import Catalog, Config
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_PATHS = oracle.read_project(REPO / "config.yaml").paths(("procurement", "supply-chains"))
@@ -182,6 +183,48 @@ def test_an_unchanged_catalog_publishes_byte_identical_feeds(
 
     assert len(before) > 100
     assert after == before
+
+
+def test_an_edit_of_the_config_that_entries_do_not_use_renders_nothing_again(
+    three_events: Callable[..., None], load: Callable[[], Catalog], make_publisher: MakePublisher
+) -> None:
+    publisher = make_publisher(Clock())
+    catalog = load()
+    before = publisher.publish(catalog)
+    rendered = [entry for _, entry in publisher._events.values()]
+    signup = replace(catalog.config.signup, limit_per_client="1/day")
+    site = replace(catalog.config.site, title="Another title")
+    edited = replace(catalog.config, signup=signup, site=site)
+
+    after = publisher.publish(Catalog(edited, catalog.events))
+
+    assert after._events == before._events
+    again = [entry for _, entry in publisher._events.values()]
+    assert all(a is b for a, b in zip(again, rendered, strict=True)), "entries rendered again"
+
+
+def test_a_renamed_topic_and_then_a_new_site_address_are_written_into_the_entries(
+    three_events: Callable[..., None], load: Callable[[], Catalog], make_publisher: MakePublisher
+) -> None:
+    publisher = make_publisher(Clock())
+    catalog = load()
+    publisher.publish(catalog)
+
+    def forum(config: Config, host: str) -> dict[str, str]:
+        body = publisher.publish(Catalog(config, catalog.events)).topic_feed(("all",)).body
+        return entry(body, f"procurement-forum@{host}")
+
+    topics = {
+        slug: replace(topic, name=f"{topic.name} (renamed)")
+        for slug, topic in catalog.config.topics.items()
+    }
+    renamed = replace(catalog.config, topics=topics)
+    assert "Public procurement (renamed)" in forum(renamed, HOST)["CATEGORIES"]
+
+    moved = replace(renamed, site=replace(renamed.site, base_url="https://calendar.example.net"))
+    assert forum(moved, "calendar.example.net")["URL"] == (
+        "https://calendar.example.net/events/procurement-forum"
+    )
 
 
 def test_an_edition_served_for_days_keeps_only_the_current_days_topic_feeds(
