@@ -59,7 +59,7 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("lease_until", UTCDateTime),
-    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_by", sa.String(128)),  # a worker's name, as in workers
     sa.Column("sent_at", UTCDateTime),
     sa.Column("message_id", sa.String(255)),
     sa.Column("detail", sa.Text),  # why it was skipped, withdrawn or failed; the SMTP reply

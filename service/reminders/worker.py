@@ -54,7 +54,7 @@ class Worker:
         self.live = live
         self.clock = clock
         self.sweep_every, self.look_every = sweep_every, look_every
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.name = name or worker_name()
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.started_at = clock()
         self.active = False
@@ -182,6 +182,15 @@ class Worker:
             log.info("worker %s is %s", self.name, "sending" if active else "standing by")
         self.active = active
         return active
+
+
+NAME_LENGTH = 128  # the width of workers.name and outbox.claimed_by
+
+
+def worker_name(host: str | None = None) -> str:
+    """Name this process ``host:pid:random``, the host cut short to fit the database."""
+    suffix = f":{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return (host or socket.gethostname())[: NAME_LENGTH - len(suffix)] + suffix
 
 
 def last_heartbeat(connection: sa.Connection) -> datetime | None:

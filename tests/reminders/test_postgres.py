@@ -29,6 +29,7 @@ from service.database import open_database
 from service.live import LiveCatalog
 from service.reminders import outbox, planner
 from service.reminders import subscribers as subscriber_store
+from service.reminders.worker import NAME_LENGTH, worker_name
 from service.tables import outbox as outbox_table
 from service.tables import subscribers
 
@@ -217,3 +218,20 @@ def test_reminders_plan_and_send_on_postgresql_as_on_sqlite(calfeed: Calfeed, pg
     with worker.live.engine.connect() as connection:
         statuses = connection.execute(sa.select(outbox_table.c.status)).scalars().all()
     assert statuses == ["sent", "sent"]
+
+
+def test_a_worker_on_a_long_hostname_claims_and_sends_on_postgresql(
+    calfeed: Calfeed, pg_url: str
+) -> None:
+    # A hostname may be 253 characters; the worker's name must still fit where it is stored.
+    assert due_batch(calfeed, people=2, events=1, database=pg_url) == 2
+    name = worker_name("mail-worker-" + "a" * 241)
+    assert len(name) <= NAME_LENGTH and name.startswith("mail-worker-aaaa")
+    worker = calfeed.make_worker(name)
+    outcome = worker.sweep()
+
+    assert outcome is not None and outcome.sent == 2
+    assert len(calfeed.smtp.sink.messages) == 2
+    with worker.live.engine.connect() as connection:
+        holders = connection.execute(sa.select(outbox_table.c.claimed_by)).scalars().all()
+    assert holders == [name, name]
