@@ -111,16 +111,35 @@ class CatalogLoader:
 
 
 def event_files(feeds_dir: Path) -> list[Path]:
-    """List the event files under ``feeds_dir``, skipping hidden files and folders."""
+    """List the event files under ``feeds_dir``, skipping hidden files and folders.
+
+    Folders are walked with a list of folders to visit, not by recursion, so no depth of
+    folders exhausts the stack; links to folders are not followed, so no loop of links is.
+    """
     found: list[Path] = []
-    for folder, subfolders, names in os.walk(feeds_dir):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(folder, name)
-            for name in names
-            if name.endswith(EVENT_SUFFIXES) and not name.startswith(".")
-        )
+    folders = [feeds_dir]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if _is_folder(entry):
+                        if not entry.is_symlink():
+                            folders.append(Path(entry.path))
+                    elif entry.name.endswith(EVENT_SUFFIXES):
+                        found.append(Path(entry.path))
+        except OSError:  # a folder that vanished or cannot be listed holds no files to read
+            continue
     return sorted(found)
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _read_config(path: Path) -> _Context:
@@ -134,7 +153,7 @@ def _read_config(path: Path) -> _Context:
 
 
 def _load_config(path: Path, problems: list[Problem]) -> Config | None:
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         problems.append(Problem(shown(path), 0, "", "no such configuration file"))
         return None
     doc = _read(path, problems)
