@@ -182,8 +182,8 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
     except ValidationError as err:
         errors = err.errors(include_url=False)
     for error in errors:
-        where = _clean((*loc, *error["loc"]))
-        problems.append(doc.problem(where, _message(error, spec, _clean(tuple(error["loc"])))))
+        where = (*loc, *_clean(error))
+        problems.append(doc.problem(where, _message(error, spec, _clean(error))))
     # Without the faulty values the rest may still validate; returning it lets the rules that
     # span fields run too, so one run reports every problem. The recorded problems keep it
     # from being used.
@@ -206,7 +206,7 @@ _STAND_INS = {"id": "invalid-id", "title": "invalid title", "name": "invalid nam
 def _prune(data: dict[str, Any], errors: list[ErrorDetails]) -> bool:
     """Remove (or stand in for) what each error names, keeping list positions; False if stuck."""
     for error in errors:
-        loc = _clean(tuple(error["loc"]))
+        loc = _clean(error)
         keys = [i for i, part in enumerate(loc) if isinstance(part, str)]
         if error["type"] == "missing":
             keys = keys[:-1]  # the key itself is absent: act on the key that holds its mapping
@@ -229,9 +229,15 @@ def _parent(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _clean(loc: Loc) -> Loc:
-    """Drop pydantic's marker for a mapping key that failed, which operators never wrote."""
-    return tuple(part for part in loc if part != "[key]")
+def _clean(error: ErrorDetails) -> Loc:
+    """Return where ``error`` is, without pydantic's marker for a mapping key that failed.
+
+    The marker ends the location; a key the operator named ``[key]`` is not one.
+    """
+    loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]" and error["type"] != "extra_forbidden":
+        return loc[:-1]
+    return loc
 
 
 def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:

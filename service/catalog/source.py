@@ -56,6 +56,8 @@ def dotted(loc: Loc) -> str:
     """Write a location the way an operator reads it: ``sessions[2].end``."""
     text = ""
     for part in loc:
+        if isinstance(part, str) and not part.isprintable():
+            part = repr(part)  # a key written with YAML escapes: never a control character
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
     return text
 

@@ -349,6 +349,21 @@ def test_required_fields_inside_an_event(
     assert problems() == [expected]
 
 
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("[key]", "[key]"), ("\\e[2J", "'\\x1b[2J'"), ("loca\\ntion", "'loca\\ntion'")],
+)
+def test_an_unknown_key_is_named_as_written_even_when_odd(
+    write_event: WriteEvent, problems: Problems, key: str, shown: str
+) -> None:
+    head = "id: x\ntitle: T\ntopics: [procurement]\nstart: 2020-12-07\n"
+    write_event("x.yaml", f'{head}"{key}": 1\n')
+
+    [problem] = problems()
+
+    assert problem.startswith(f"feeds/x.yaml:5: {shown}: unknown key; ")
+
+
 # Single values
 
 
