@@ -54,44 +54,87 @@ class _FileResult:
 
 
 class CatalogLoader:
-    """Load the catalog again and again, re-reading only the files that changed."""
+    """Load the catalog again and again, re-reading only the files that changed.
+
+    A file being written looks, between two writes, like a shorter file that is often valid
+    YAML with different events. So a reload can wait for the files to settle: it reads
+    only once every changed file has kept its stamp for a quiet period, and gives up a read
+    if a file changed while it was being read.
+    """
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = Path(config_path)
         self._config_stamp: Stamp | None = None
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
+        self._pending: dict[Path, tuple[Stamp, float]] = {}  # changed: its stamp, seen since
 
-    def reload(self) -> Catalog | None:
-        """Load again if config.yaml or any event file changed; return None if none did."""
+    def reload(self, quiet: float = 0.0, now: float = 0.0) -> Catalog | None:
+        """Load again if config.yaml or any event file changed; return None if none did.
+
+        With ``quiet`` (seconds), return None as well until every changed file has kept its
+        stamp that long, measured by ``now`` (a monotonic clock).
+        """
         config_stamp = _stamp(self.config_path)
+        stamps = None
         if self._context is not None and config_stamp == self._config_stamp:
             stamps = _stamps(self._context.feeds_dir)
             if stamps == {path: result.stamp for path, result in self._files.items()}:
+                self._pending = {}
                 return None
-            return self._load(config_stamp, stamps)
-        return self._load(config_stamp, None)
+        if quiet > 0:
+            seen = {**(stamps or {}), self.config_path: config_stamp}
+            if not self._settled(seen, quiet, now):
+                return None
+        try:
+            return self._load(config_stamp, stamps, settling=quiet > 0)
+        except _ChangedWhileRead as changed:
+            self._pending[changed.path] = (changed.stamp, now)  # wait for it again
+            return None
 
     def load(self) -> Catalog:
         """Load and check everything; raise CatalogError listing every problem found."""
         return self._load(_stamp(self.config_path), None)
 
-    def _load(self, stamp: Stamp, stamps: dict[Path, Stamp] | None) -> Catalog:
-        if self._context is None or stamp != self._config_stamp:
-            context = _read_config(self.config_path)
-            if self._context is None or _for_events(context) != _for_events(self._context):
-                self._files = {}  # the event files are read against what changed
-            self._context, self._config_stamp, stamps = context, stamp, None
-        context = self._context
+    def _settled(self, seen: dict[Path, Stamp], quiet: float, now: float) -> bool:
+        """Note what changed since the last read; return True if all of it is still enough."""
+        known = {path: result.stamp for path, result in self._files.items()}
+        known[self.config_path] = self._config_stamp
+        changed = {path: stamp for path, stamp in seen.items() if known.get(path, ()) != stamp}
+        changed.update((path, None) for path in known.keys() - seen.keys())  # removed
+        pending: dict[Path, tuple[Stamp, float]] = {}
+        for path, stamp in changed.items():
+            before = self._pending.get(path)
+            # A clock that went back restarts the wait rather than prolonging it.
+            if before is None or before[0] != stamp or before[1] > now:
+                before = (stamp, now)
+            pending[path] = before
+        self._pending = pending
+        return all(now - since >= quiet for _, since in pending.values())
+
+    def _load(
+        self, stamp: Stamp, stamps: dict[Path, Stamp] | None, settling: bool = False
+    ) -> Catalog:
+        context, files_before = self._context, self._files
+        if context is None or stamp != self._config_stamp:
+            read = _read_config(self.config_path)
+            if settling:
+                _unchanged(self.config_path, stamp)
+            if context is None or _for_events(read) != _for_events(context):
+                files_before = {}  # the event files are read against what changed
+            context, stamps = read, None
         if stamps is None:
             stamps = _stamps(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
         for path, file_stamp in stamps.items():
-            result = self._files.get(path)
+            result = files_before.get(path)
             if result is None or result.stamp != file_stamp:
                 result = _read_events(path, file_stamp, context)
+                if settling:
+                    _unchanged(path, file_stamp)
             files[path] = result
-        self._files = files
+        self._context, self._config_stamp, self._files = context, stamp, files
+        self._pending = {}
         problems = list(context.problems)
         events: dict[str, Event] = {}
         for result in files.values():
@@ -212,6 +255,21 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
             if event is not None:
                 events.append((event, doc.problem((*loc, "id"), "")))
     return _FileResult(stamp, tuple(events), tuple(problems))
+
+
+class _ChangedWhileRead(Exception):
+    """A file's stamp after reading it is not the one it had before: it was being written."""
+
+    def __init__(self, path: Path, stamp: Stamp) -> None:
+        super().__init__(str(path))
+        self.path, self.stamp = path, stamp
+
+
+def _unchanged(path: Path, stamp: Stamp) -> None:
+    """Raise _ChangedWhileRead if ``path`` no longer has ``stamp``."""
+    now = _stamp(path)
+    if now != stamp:
+        raise _ChangedWhileRead(path, now)
 
 
 def _stamp(path: Path) -> Stamp:
