@@ -137,6 +137,37 @@ def load(project: Path) -> Callable[[], Catalog]:
     return run
 
 
+# A real PostgreSQL server: each test that asks gets a database of its own, dropped after.
+POSTGRES = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards.
+
+    Without a server the test skips, unless CALFEED_REQUIRE_POSTGRES=1 (CI): then it fails.
+    """
+    import uuid
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(f"{POSTGRES} dbname=postgres connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as err:
+        reason = f"PostgreSQL at {POSTGRES!r} cannot be reached: {str(err).strip()}"
+        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
+    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        info = admin.info
+        try:
+            yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # A real browser: Debian's Chromium, headless, driven by Playwright (never a downloaded build).
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
@@ -46,6 +47,9 @@ from .source import Document, Loc, shown
 T = TypeVar("T")
 P = ParamSpec("P")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What the database keeps of a calendar UID (revisions.uid; outbox.event_id holds the event
+# id). UIDs are <event-id>@<host> and <event-id>.<session-id>@<host>.
+UID_LENGTH = 255
 
 
 class Checker:
@@ -185,15 +189,25 @@ def _check_topics(
 # Events
 
 
+def uid_room(base_url: str) -> int:
+    """Return how many characters of ids fit in a calendar UID before its ``@host``."""
+    return UID_LENGTH - len("@" + (urlsplit(base_url).hostname or "localhost"))
+
+
 def build_event(
     spec: EventSpec,
     site_zone: ZoneInfo,
     topics: Mapping[str, Any] | None,
     check: Checker,
+    room: int,
 ) -> Event | None:
-    """Build one Event from its spec, or return None after recording problems."""
+    """Build one Event from its spec, or return None after recording problems.
+
+    ``room`` is how many characters the event's ids may take in a calendar UID.
+    """
     before = len(check.problems)
     _check_topics(spec.topics, topics, ("topics",), check)
+    _check_uids(spec, room, check)
     zone = site_zone
     if spec.timezone is not None:
         zone = check.attempt(("timezone",), values.zone, spec.timezone, site_zone) or site_zone
@@ -236,6 +250,29 @@ def build_event(
         description=spec.description,
         sessions=sessions,
     )
+
+
+def _check_uids(spec: EventSpec, room: int, check: Checker) -> None:
+    """Check that the UIDs of the event and of every session fit where they are kept."""
+    if len(spec.id) > room:
+        message = f"has {len(spec.id)} characters; at most {room} fit in its calendar UID"
+        check.fail(("id",), message)
+        return
+    left = room - len(spec.id) - 1  # for a session's id, after "<event-id>."
+    for index, session in enumerate(spec.sessions):
+        if session.id is not None and len(session.id) > left:
+            check.fail(
+                ("sessions", index, "id"),
+                f"has {len(session.id)} characters; at most {left} fit in the session's "
+                "calendar UID beside the event id",
+            )
+        elif session.id is None and len(derived := _slugify(session.title)) > left:
+            check.fail(
+                ("sessions", index, "title"),
+                f"makes the session id {values.clipped(derived)!r} of {len(derived)} "
+                f"characters; at most {left} fit in its calendar UID beside the event id: "
+                "give the session a shorter id:",
+            )
 
 
 def _span(

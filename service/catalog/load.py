@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
 from . import values
-from .build import Checker, build_config, build_event
+from .build import Checker, build_config, build_event, uid_room
 from .models import Catalog, Config, Event
 from .schema import ConfigSpec, EventListSpec, EventSpec, validate
 from .source import Document, Loc, read_document, shown
@@ -42,6 +42,7 @@ class _Context:
     site_zone: ZoneInfo
     topics: Mapping[str, Any] | None
     feeds_dir: Path | None
+    uid_room: int  # characters of ids that fit in a calendar UID before @host
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,10 @@ def _read_config(path: Path) -> _Context:
     config = _load_config(path, problems)
     if config is None:
         site_zone, topics, feeds_dir = _fallbacks(path, problems)
-        return _Context(None, tuple(problems), site_zone, topics, feeds_dir)
+        return _Context(None, tuple(problems), site_zone, topics, feeds_dir, uid_room(""))
     feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
-    return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir)
+    room = uid_room(config.site.base_url)
+    return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir, room)
 
 
 def _load_config(path: Path, problems: list[Problem]) -> Config | None:
@@ -215,7 +217,7 @@ def _load_config(path: Path, problems: list[Problem]) -> Config | None:
 
 def _for_events(context: _Context) -> tuple[object, ...]:
     """What the event files are read against: an edit elsewhere in config.yaml keeps them."""
-    return context.site_zone, context.topics, context.feeds_dir
+    return context.site_zone, context.topics, context.feeds_dir, context.uid_room
 
 
 def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
@@ -251,7 +253,11 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
         for loc in _event_locations(doc, problems):
             spec = validate(EventSpec, doc, loc, problems)
             check = Checker(doc, loc, problems)
-            event = build_event(spec, context.site_zone, context.topics, check) if spec else None
+            event = (
+                build_event(spec, context.site_zone, context.topics, check, context.uid_room)
+                if spec
+                else None
+            )
             if event is not None:
                 events.append((event, doc.problem((*loc, "id"), "")))
     return _FileResult(stamp, tuple(events), tuple(problems))

@@ -30,12 +30,15 @@ from .source import Document, Loc
 Slug = Annotated[str, BeforeValidator(values.slug)]
 Email = Annotated[str, BeforeValidator(values.email)]
 Url = Annotated[str, BeforeValidator(values.url)]
+BaseUrl = Annotated[str, BeforeValidator(values.base_url)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
 When = Annotated[date | datetime, PlainValidator(values.when)]
 ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
 # Zone names stay text here: CET/CEST/MET resolve against site.timezone in ``build``.
 ZoneName = Annotated[str, Field(min_length=1)]
-Text = Annotated[str, Field(min_length=1)]
+# One line, as it goes into a mail header or a calendar property; free text keeps its breaks.
+Line = Annotated[str, BeforeValidator(values.line), Field(min_length=1)]
+Prose = Annotated[str, BeforeValidator(values.prose)]
 Folder = Annotated[str, PlainValidator(values.folder)]
 RateLimit = Annotated[str, PlainValidator(values.rate_limit)]
 
@@ -50,19 +53,20 @@ class Spec(BaseModel):
 
 
 class SiteSpec(Spec):
-    title: Text
-    base_url: Url
+    title: Line
+    base_url: BaseUrl
     timezone: ZoneName
 
 
 class FeedSpec(Spec):
     refresh: Duration = timedelta(hours=6)
-    keep_past_days: Annotated[int, Field(ge=0)] | None = None
+    # A hundred years back from now is still a date; a million days is not.
+    keep_past_days: Annotated[int, Field(ge=0, le=36500)] | None = None
 
 
 class TopicSpec(Spec):
-    name: Text
-    description: str | None = None
+    name: Line
+    description: Prose | None = None
 
 
 class RemindersSpec(Spec):
@@ -71,10 +75,10 @@ class RemindersSpec(Spec):
 
 
 class SmtpSpec(Spec):
-    host: Text = "localhost"
+    host: Line = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 25
     starttls: bool = False
-    username: str | None = None
+    username: Line | None = None
     password_env: str | None = None
 
 
@@ -90,7 +94,7 @@ class MailSpec(Spec):
 class SignupSpec(Spec):
     limit_per_client: RateLimit = "20/hour"  # sign-up requests from one address (IP)
     limit_per_address: RateLimit = "5/hour"  # requests for one email address
-    limits_storage: Text = "memory://"  # a redis:// URL when several web processes run
+    limits_storage: Line = "memory://"  # a redis:// URL when several web processes run
 
 
 class SubscriberSpec(Spec):
@@ -103,7 +107,7 @@ class ConfigSpec(Spec):
     site: SiteSpec
     feeds_dir: Folder = "feeds"
     feed: FeedSpec = FeedSpec()
-    database: Text = "sqlite:///var/calfeed.sqlite3"
+    database: Line = "sqlite:///var/calfeed.sqlite3"
     topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
     reminders: RemindersSpec = RemindersSpec()
     mail: MailSpec = MailSpec()
@@ -115,16 +119,16 @@ class ConfigSpec(Spec):
 
 
 class OrganizerSpec(Spec):
-    name: Text
+    name: Line
     email: Email | None = None
     url: Url | None = None
 
 
 class ContactSpec(Spec):
-    name: Text
-    role: str | None = None
+    name: Line
+    role: Line | None = None
     email: Email | None = None
-    phone: str | None = None
+    phone: Line | None = None
 
 
 class RegistrationSpec(Spec):
@@ -136,26 +140,26 @@ class SessionSpec(Spec):
     id: Slug | None = None
     start: ClockOrWhen
     end: ClockOrWhen
-    title: Text
-    speakers: list[Text] = Field(default_factory=list)
-    description: str | None = None
+    title: Line
+    speakers: list[Line] = Field(default_factory=list)
+    description: Prose | None = None
 
 
 class EventSpec(Spec):
     id: Slug
-    title: Text
-    subtitle: str | None = None
+    title: Line
+    subtitle: Line | None = None
     topics: Annotated[list[Slug], Field(min_length=1)]
     timezone: ZoneName | None = None
     start: When
     end: When | None = None
     status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
-    location: str | None = None
+    location: Line | None = None
     url: Url | None = None
     organizer: OrganizerSpec | None = None
     contacts: list[ContactSpec] = Field(default_factory=list)
     registration: RegistrationSpec | None = None
-    description: str | None = None
+    description: Prose | None = None
     sessions: list[SessionSpec] = Field(default_factory=list)
 
 
@@ -254,7 +258,7 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         )
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
-    if kind == "string_too_short":
+    if kind == "string_too_short" or (kind == "too_short" and isinstance(given, str)):
         return "must not be empty"
     if kind == "too_short":
         return "needs at least one item"
@@ -262,7 +266,7 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         return f"should be a mapping of keys and values, not {_kind(given)}"
     if kind == "list_type":
         return f"should be a list, not {_kind(given)}"
-    shown = _clipped(values.as_written(given))
+    shown = values.clipped(values.as_written(given))
     hint = (
         "; write it in quotes"
         if kind == "string_type" and not isinstance(given, dict | list)
@@ -314,9 +318,4 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return _clipped(repr(value))
-
-
-def _clipped(text: str) -> str:
-    """Cut a value shown in a message to 60 characters."""
-    return text if len(text) <= 60 else text[:57] + "..."
+    return values.clipped(repr(value))
