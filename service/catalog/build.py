@@ -50,6 +50,9 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the database keeps of a calendar UID (revisions.uid; outbox.event_id holds the event
 # id). UIDs are <event-id>@<host> and <event-id>.<session-id>@<host>.
 UID_LENGTH = 255
+# Past this many problems in one file, checking it stops: the first ones are what to fix, and
+# a file of a hundred thousand mistakes must not take minutes to list them.
+MAX_PROBLEMS = 100
 
 
 class Checker:
@@ -64,6 +67,11 @@ class Checker:
         if line_of is not None:
             problem = replace(problem, line=self.doc.line((*self.base, *line_of)))
         self.problems.append(problem)
+
+    @property
+    def full(self) -> bool:
+        """Return True once the file has more problems than are worth checking for."""
+        return len(self.problems) > MAX_PROBLEMS
 
     def attempt(
         self, loc: Loc, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs
@@ -158,6 +166,8 @@ def _subscribers(
     result: list[Subscriber] = []
     seen: dict[str, int] = {}
     for index, sub in enumerate(spec.subscribers):
+        if check.full:
+            return None
         loc: Loc = ("subscribers", index)
         if sub.email.lower() in seen:
             check.fail(
@@ -177,13 +187,21 @@ def _check_topics(
 ) -> None:
     seen: set[str] = set()
     for index, slug in enumerate(slugs):
+        if check.full:
+            return
         if slug in seen:
             check.fail((*loc, index), f"{slug!r} is listed twice")
         seen.add(slug)
         if topics is not None and slug not in topics:
             close = difflib.get_close_matches(slug, list(topics), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(topics)}"
+            hint = f"did you mean {close[0]!r}?" if close else f"declared: {_some(topics)}"
             check.fail((*loc, index), f"topic {slug!r} is not declared in config.yaml; {hint}")
+
+
+def _some(names: Mapping[str, Any], shown: int = 10) -> str:
+    """List the first few names, and how many there are when there are more."""
+    listed = ", ".join(list(names)[:shown])
+    return listed if len(names) <= shown else f"{listed}, ... ({len(names)} in all)"
 
 
 # Events

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
 from . import values
-from .build import Checker, build_config, build_event, uid_room
+from .build import MAX_PROBLEMS, Checker, build_config, build_event, uid_room
 from .models import Catalog, Config, Event
-from .schema import ConfigSpec, EventListSpec, EventSpec, validate
+from .schema import MAX_TOPICS, ConfigSpec, EventListSpec, EventSpec, validate
 from .source import Document, Loc, read_document, shown
 
 log = logging.getLogger(__name__)
@@ -188,22 +188,22 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
 
 def _read_config(path: Path) -> _Context:
     problems: list[Problem] = []
-    config = _load_config(path, problems)
+    doc = None
+    if not path.exists() and not path.is_symlink():
+        problems.append(Problem(shown(path), 0, "", "no such configuration file"))
+    else:
+        doc = _read(path, problems)
+    config = _load_config(doc, path, problems) if doc is not None else None
     if config is None:
-        site_zone, topics, feeds_dir = _fallbacks(path, problems)
-        return _Context(None, tuple(problems), site_zone, topics, feeds_dir, uid_room(""))
+        site_zone, topics, feeds_dir = _fallbacks(doc, path)
+        shown_problems = _capped(problems, shown(path))
+        return _Context(None, shown_problems, site_zone, topics, feeds_dir, uid_room(""))
     feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
     room = uid_room(config.site.base_url)
     return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir, room)
 
 
-def _load_config(path: Path, problems: list[Problem]) -> Config | None:
-    if not path.exists() and not path.is_symlink():
-        problems.append(Problem(shown(path), 0, "", "no such configuration file"))
-        return None
-    doc = _read(path, problems)
-    if doc is None:
-        return None
+def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config | None:
     if not isinstance(doc.data, dict):
         problems.append(
             doc.problem((), "config.yaml must be a mapping of settings (site:, topics:, ...)")
@@ -226,21 +226,21 @@ def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
 
 
 def _fallbacks(
-    path: Path, problems: list[Problem]
+    doc: Document | None, path: Path
 ) -> tuple[ZoneInfo, Mapping[str, Any] | None, Path | None]:
-    """Read what events need from a broken config.yaml, so their problems show too."""
-    try:
-        data = read_document(path, shown(path)).data
-    except CatalogError:  # already recorded by _load_config
+    """Take what events need from a broken config.yaml, so their problems show too."""
+    if doc is None:  # unreadable: its problem is recorded already
         return ZoneInfo("UTC"), None, None
-    data = data if isinstance(data, dict) else {}
+    data = doc.data if isinstance(doc.data, dict) else {}
     site = data.get("site")
     site = site if isinstance(site, dict) else {}
     try:
         zone = values.zone(site.get("timezone"))
     except ValueError:
         zone = ZoneInfo("UTC")
-    topics = data.get("topics") if isinstance(data.get("topics"), dict) else None
+    topics = data.get("topics")
+    if not isinstance(topics, dict) or len(topics) > MAX_TOPICS:  # too many to compare with
+        topics = None
     folder = path.parent / str(data.get("feeds_dir", "feeds"))
     return zone, topics, folder if folder.is_dir() else None
 
@@ -251,6 +251,8 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
     doc = _read(path, problems)
     if doc is not None:
         for loc in _event_locations(doc, problems):
+            if len(problems) > MAX_PROBLEMS:
+                break
             spec = validate(EventSpec, doc, loc, problems)
             check = Checker(doc, loc, problems)
             event = (
@@ -260,7 +262,7 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
             )
             if event is not None:
                 events.append((event, doc.problem((*loc, "id"), "")))
-    return _FileResult(stamp, tuple(events), tuple(problems))
+    return _FileResult(stamp, tuple(events), _capped(problems, shown(path)))
 
 
 class _ChangedWhileRead(Exception):
@@ -276,6 +278,14 @@ def _unchanged(path: Path, stamp: Stamp) -> None:
     now = _stamp(path)
     if now != stamp:
         raise _ChangedWhileRead(path, now)
+
+
+def _capped(problems: list[Problem], path: str) -> tuple[Problem, ...]:
+    """Keep the first MAX_PROBLEMS problems of one file, and say when there were more."""
+    if len(problems) <= MAX_PROBLEMS:
+        return tuple(problems)
+    message = f"more than {MAX_PROBLEMS} problems: the rest of the file is not checked"
+    return (*sorted(problems)[:MAX_PROBLEMS], Problem(path, 0, "", message))
 
 
 def _stamp(path: Path) -> Stamp:

@@ -41,6 +41,8 @@ Line = Annotated[str, BeforeValidator(values.line), Field(min_length=1)]
 Prose = Annotated[str, BeforeValidator(values.prose)]
 Folder = Annotated[str, PlainValidator(values.folder)]
 RateLimit = Annotated[str, PlainValidator(values.rate_limit)]
+# Lists are bounded far above real use, so that checking a hostile file stays quick.
+MAX_TOPICS = 1000
 
 
 class Spec(BaseModel):
@@ -70,8 +72,10 @@ class TopicSpec(Spec):
 
 
 class RemindersSpec(Spec):
-    before_start: list[Duration] = Field(default_factory=list)
-    before_registration_deadline: list[Duration] = Field(default_factory=list)
+    before_start: Annotated[list[Duration], Field(max_length=20)] = Field(default_factory=list)
+    before_registration_deadline: Annotated[list[Duration], Field(max_length=20)] = Field(
+        default_factory=list
+    )
 
 
 class SmtpSpec(Spec):
@@ -99,7 +103,7 @@ class SignupSpec(Spec):
 
 class SubscriberSpec(Spec):
     email: Email
-    topics: Annotated[list[Slug], Field(min_length=1)]
+    topics: Annotated[list[Slug], Field(min_length=1, max_length=MAX_TOPICS)]
     timezone: ZoneName = "UTC"
 
 
@@ -108,11 +112,13 @@ class ConfigSpec(Spec):
     feeds_dir: Folder = "feeds"
     feed: FeedSpec = FeedSpec()
     database: Line = "sqlite:///var/calfeed.sqlite3"
-    topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
+    topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1, max_length=MAX_TOPICS)]
     reminders: RemindersSpec = RemindersSpec()
     mail: MailSpec = MailSpec()
     signup: SignupSpec = SignupSpec()
-    subscribers: list[SubscriberSpec] = Field(default_factory=list)
+    subscribers: Annotated[list[SubscriberSpec], Field(max_length=10_000)] = Field(
+        default_factory=list
+    )
 
 
 # feeds/*.yaml
@@ -141,7 +147,7 @@ class SessionSpec(Spec):
     start: ClockOrWhen
     end: ClockOrWhen
     title: Line
-    speakers: list[Line] = Field(default_factory=list)
+    speakers: Annotated[list[Line], Field(max_length=100)] = Field(default_factory=list)
     description: Prose | None = None
 
 
@@ -149,7 +155,7 @@ class EventSpec(Spec):
     id: Slug
     title: Line
     subtitle: Line | None = None
-    topics: Annotated[list[Slug], Field(min_length=1)]
+    topics: Annotated[list[Slug], Field(min_length=1, max_length=100)]
     timezone: ZoneName | None = None
     start: When
     end: When | None = None
@@ -157,14 +163,14 @@ class EventSpec(Spec):
     location: Line | None = None
     url: Url | None = None
     organizer: OrganizerSpec | None = None
-    contacts: list[ContactSpec] = Field(default_factory=list)
+    contacts: Annotated[list[ContactSpec], Field(max_length=100)] = Field(default_factory=list)
     registration: RegistrationSpec | None = None
     description: Prose | None = None
-    sessions: list[SessionSpec] = Field(default_factory=list)
+    sessions: Annotated[list[SessionSpec], Field(max_length=500)] = Field(default_factory=list)
 
 
 class EventListSpec(Spec):
-    events: Annotated[list[Any], Field(min_length=1)]
+    events: Annotated[list[Any], Field(min_length=1, max_length=1000)]
 
 
 # Validation errors as operators read them
@@ -262,6 +268,10 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         return "must not be empty"
     if kind == "too_short":
         return "needs at least one item"
+    if kind == "too_long":
+        context = error.get("ctx", {})
+        count, most = context.get("actual_length"), context.get("max_length")
+        return f"has {count:,} items; at most {most:,} are allowed"
     if kind in ("model_type", "dict_type"):
         return f"should be a mapping of keys and values, not {_kind(given)}"
     if kind == "list_type":

@@ -27,7 +27,7 @@ Loc = tuple[str | int, ...]
 _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Far above what any events file holds (one event nests 7 deep and holds a few dozen values).
 MAX_DEPTH = 20
-MAX_VALUES = 100_000
+MAX_VALUES = 50_000
 MAX_ALIASES = 100
 
 

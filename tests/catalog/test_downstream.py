@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -426,3 +427,98 @@ def test_at_every_limit_a_reminder_mail_composes(client_at_limits: FlaskClient) 
         parsed["Subject"] == f"Starts in {round((event.start - now) / timedelta(days=1))} days: T"
     )
     assert len(identity) <= outbox.c.message_id.type.length  # type: ignore[attr-defined]
+
+
+# Sizes: checking a hostile file stays quick
+
+
+def test_a_list_longer_than_its_limit_is_one_problem(
+    write_event: WriteEvent, problems: Problems
+) -> None:
+    topics = ", ".join(f"t{n}" for n in range(10_000))
+    write_event("x.yaml", f"id: x\ntitle: T\nstart: 2020-12-07\ntopics: [{topics}]\n")
+
+    assert problems() == ["feeds/x.yaml:4: topics: has 10,000 items; at most 100 are allowed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "sessions: [" + "{}, " * 501 + "]\n",
+            "feeds/x.yaml:5: sessions: has 501 items; at most 500 are allowed",
+            id="sessions",
+        ),
+        pytest.param(
+            "contacts: [" + "{name: N}, " * 101 + "]\n",
+            "feeds/x.yaml:5: contacts: has 101 items; at most 100 are allowed",
+            id="contacts",
+        ),
+    ],
+)
+def test_every_list_of_an_event_has_a_limit(
+    write_event: WriteEvent, problems: Problems, text: str, expected: str
+) -> None:
+    write_event("x.yaml", EVENT + text)
+
+    assert problems() == [expected]
+
+
+def test_more_than_a_thousand_events_in_one_file_are_refused(
+    write_event: WriteEvent, problems: Problems
+) -> None:
+    write_event("x.yaml", "events:\n" + "  - {}\n" * 1001)
+
+    assert problems() == ["feeds/x.yaml:1: events: has 1,001 items; at most 1,000 are allowed"]
+
+
+def test_past_a_hundred_problems_a_file_is_not_checked_further(
+    write_config: WriteConfig, write_event: WriteEvent, problems: Problems
+) -> None:
+    write_config(
+        HEAD.replace(
+            "{procurement: {name: P}}",
+            "{" + ", ".join(f"topic-{n}: {{name: N}}" for n in range(1000)) + "}",
+        )
+    )
+    unknown = ", ".join(f"unknown-{n}" for n in range(60))
+    write_event(
+        "x.yaml",
+        "events:\n"
+        + "".join(
+            f"  - {{id: e{n}, title: T, start: 2020-12-07, topics: [{unknown}]}}\n"
+            for n in range(500)
+        ),
+    )
+
+    found = problems()
+
+    assert len(found) == 101
+    assert found[0] == "feeds/x.yaml: more than 100 problems: the rest of the file is not checked"
+    assert found[1] == (
+        "feeds/x.yaml:2: events[0].topics[0]: topic 'unknown-0' is not declared in "
+        "config.yaml; declared: topic-0, topic-1, topic-2, topic-3, topic-4, topic-5, topic-6, "
+        "topic-7, topic-8, topic-9, ... (1000 in all)"
+    )
+    assert {problem.split(": ")[0] for problem in found[1:]} == {"feeds/x.yaml:2", "feeds/x.yaml:3"}
+
+
+def test_past_a_hundred_problems_the_config_is_not_checked_further(
+    write_config: WriteConfig, problems: Problems
+) -> None:
+    subscribers = "".join(
+        f"  - {{email: a{n}@example.org, topics: [nope], timezone: Mars/Base}}\n"
+        for n in range(5000)
+    )
+    write_config(HEAD + "subscribers:\n" + subscribers)
+    started = time.perf_counter()
+
+    found = problems()
+
+    assert time.perf_counter() - started < 10  # about a second; minutes before the limit
+    assert len(found) == 101
+    assert found[0] == "config.yaml: more than 100 problems: the rest of the file is not checked"
+    assert found[1] == (
+        "config.yaml:4: subscribers[0].timezone: unknown time zone 'Mars/Base'; "
+        "use an IANA name such as Europe/Brussels"
+    )
