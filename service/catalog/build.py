@@ -48,8 +48,10 @@ T = TypeVar("T")
 P = ParamSpec("P")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # What the database keeps of a calendar UID (revisions.uid; outbox.event_id holds the event
-# id). UIDs are <event-id>@<host> and <event-id>.<session-id>@<host>.
+# id). UIDs are <event-id>@<host> and <event-id>.<session-id>@<host>; the revisions of an
+# event's own calendar are kept under events/<event-id>.ics.
 UID_LENGTH = 255
+MAX_EVENT_ID = UID_LENGTH - len("events/.ics")
 # Past this many problems in one file, checking it stops: the first ones are what to fix, and
 # a file of a hundred thousand mistakes must not take minutes to list them.
 MAX_PROBLEMS = 100
@@ -272,9 +274,16 @@ def build_event(
 
 def _check_uids(spec: EventSpec, room: int, check: Checker) -> None:
     """Check that the UIDs of the event and of every session fit where they are kept."""
-    if len(spec.id) > room:
-        message = f"has {len(spec.id)} characters; at most {room} fit in its calendar UID"
-        check.fail(("id",), message)
+    most = min(room, MAX_EVENT_ID)
+    if spec.sessions:
+        most = min(most, room - 2)  # a session's UID adds a dot and an id of its own
+    if len(spec.id) > most:
+        whose = "of the event and its sessions" if spec.sessions else "of the event"
+        check.fail(
+            ("id",),
+            f"has {len(spec.id)} characters; at most {most} fit in the calendar UIDs {whose} "
+            "and the name of its .ics",
+        )
         return
     left = room - len(spec.id) - 1  # for a session's id, after "<event-id>."
     for index, session in enumerate(spec.sessions):

@@ -16,6 +16,7 @@ import re
 import unicodedata
 import zoneinfo
 from datetime import date, datetime, time, timedelta
+from email.policy import SMTP, SMTPUTF8, Policy
 from email.policy import default as email_policy
 from functools import cache
 from typing import Any
@@ -32,7 +33,8 @@ _ISO_DURATION = TypeAdapter(timedelta)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # what RFC 3986 allows unencoded
 _LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
-_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})*|[0-9a-f.]*:[0-9a-f:.]*")  # a name, or IPv6
+# A name (or an IPv4 address): what may end a UID and a Message-ID. An IPv6 address may not.
+_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 MAX_HOST = 100  # the host of site.base_url ends every calendar UID and Message-ID
 MAX_DURATION = timedelta(days=3660)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
@@ -230,16 +232,39 @@ def mailbox(value: Any) -> str:
     if not isinstance(sender, str):
         raise ValueError(f"{value!r} is not a sender such as 'Events <events@example.org>'")
     wanted = f"{clipped(sender)!r} is not a sender such as 'Events <events@example.org>'"
-    header = email_policy.header_factory("From", sender)
-    if header.defects or any(group.display_name for group in header.groups):
+    addresses = _addresses(sender)
+    if addresses is None:
         raise ValueError(wanted)
-    if len(header.addresses) != 1:
-        raise ValueError(f"{wanted}: name one address, not {len(header.addresses)}")
+    if len(addresses) != 1:
+        raise ValueError(f"{wanted}: name one address, not {len(addresses)}")
     try:
-        email(header.addresses[0].addr_spec)
+        email(addresses[0])
     except ValueError:
         raise ValueError(wanted) from None
+    for policy in (SMTP, SMTPUTF8):
+        # A name written as an encoded word (=?utf-8?q?...?=) is decoded, and written out
+        # again unquoted: the one address could go out as several.
+        if _addresses(sender, policy) != addresses:
+            raise ValueError(f"{wanted}: write the name as plain text, not encoded")
     return sender
+
+
+def _addresses(text: str, sent_with: Policy | None = None) -> list[str] | None:
+    """Return the addresses a From header of ``text`` holds (as sent with a policy), or None.
+
+    None when the header is not clean: a defect, a named group, or an email package that
+    fails on it.
+    """
+    try:
+        header = email_policy.header_factory("From", text)
+        if sent_with is not None:
+            sent = header.fold(policy=sent_with).partition(":")[2].replace("\r\n", "")
+            header = email_policy.header_factory("From", sent)
+        if header.defects or any(group.display_name for group in header.groups):
+            return None
+        return [address.addr_spec for address in header.addresses]
+    except Exception:  # noqa: BLE001 - the email package raises odd errors on odd names
+        return None
 
 
 def url(value: Any) -> str:

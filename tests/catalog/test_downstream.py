@@ -167,6 +167,12 @@ def test_one_line_text_holds_no_line_break_nor_control_character(
             id="group",
         ),
         pytest.param(
+            "=?utf-8?q?a=2C_b=3A_c?= <e@example.org>",
+            "config.yaml:4: mail.from: '=?utf-8?q?a=2C_b=3A_c?= <e@example.org>' is not a sender "
+            "such as 'Events <events@example.org>': write the name as plain text, not encoded",
+            id="encoded-word",
+        ),
+        pytest.param(
             "Events <events@localhost>",
             "config.yaml:4: mail.from: 'Events <events@localhost>' is not a sender such as "
             "'Events <events@example.org>'",
@@ -240,6 +246,12 @@ def test_site_title_and_topic_names_are_one_line(
             id="underscore",
         ),
         pytest.param(
+            "http://[::1]:8000",
+            "the host '::1' must be ASCII letters, digits, hyphens and dots "
+            "(write an international domain in its xn-- form)",
+            id="ipv6",
+        ),
+        pytest.param(
             f"https://{'a' * 60}.{'b' * 40}.org",
             "the host has 105 characters; at most 100 fit in calendar UIDs",
             id="long-host",
@@ -257,9 +269,7 @@ def test_the_site_address_has_a_host_uids_and_mail_can_carry(
     assert problems() == [f"config.yaml:3: site.base_url: {expected}"]
 
 
-@pytest.mark.parametrize(
-    "base_url", ["http://127.0.0.1:8000", "http://[::1]:8000", "https://xn--vnements-bya.org/x"]
-)
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8000", "https://xn--vnements-bya.org/x"])
 def test_addresses_and_punycode_hosts_are_fine(
     write_config: WriteConfig, load: Load, base_url: str
 ) -> None:
@@ -284,7 +294,33 @@ def test_an_event_id_too_long_for_its_uid_is_refused(
     write_event("x.yaml", EVENT.replace("id: x", f"id: {long_id(ROOM + 1)}"))
 
     assert problems() == [
-        "feeds/x.yaml:1: id: has 237 characters; at most 236 fit in its calendar UID"
+        "feeds/x.yaml:1: id: has 237 characters; at most 236 fit in the calendar UIDs of the "
+        "event and the name of its .ics"
+    ]
+
+
+def test_an_event_id_too_long_for_the_name_of_its_calendar_is_refused(
+    write_config: WriteConfig, write_event: WriteEvent, problems: Problems
+) -> None:
+    write_config(site={"title": "T", "base_url": "https://x.y", "timezone": "UTC"})
+    write_event("x.yaml", EVENT.replace("id: x", f"id: {long_id(245)}"))
+
+    assert problems() == [  # events/<id>.ics keeps its revisions in 255 characters
+        "feeds/x.yaml:1: id: has 245 characters; at most 244 fit in the calendar UIDs of the "
+        "event and the name of its .ics"
+    ]
+
+
+def test_an_event_id_that_leaves_no_room_for_its_sessions_is_refused(
+    write_event: WriteEvent, problems: Problems
+) -> None:
+    sessions = "sessions:\n  - {start: '00:00', end: '01:00', title: A}\n"
+    head = EVENT.replace("start: 2020-12-07", "start: 2020-12-07T00:00\nend: 2020-12-07T01:00")
+    write_event("x.yaml", head.replace("id: x", f"id: {long_id(ROOM - 1)}") + sessions)
+
+    assert problems() == [
+        "feeds/x.yaml:1: id: has 235 characters; at most 234 fit in the calendar UIDs of the "
+        "event and its sessions and the name of its .ics"
     ]
 
 
@@ -325,16 +361,6 @@ def test_keep_past_days_beyond_a_hundred_years_is_refused(
 
 
 # At the limits, the service stores, serves and mails
-
-
-@pytest.fixture
-def database(request: pytest.FixtureRequest) -> str:
-    """Return PostgreSQL's URL when there is a server (CI requires one), else SQLite's."""
-    try:
-        url: str = request.getfixturevalue("pg_url")
-    except pytest.skip.Exception:
-        return "sqlite:///var/calfeed.sqlite3"
-    return url
 
 
 @pytest.fixture
@@ -522,3 +548,20 @@ def test_past_a_hundred_problems_the_config_is_not_checked_further(
         "config.yaml:4: subscribers[0].timezone: unknown time zone 'Mars/Base'; "
         "use an IANA name such as Europe/Brussels"
     )
+
+
+def test_the_longest_event_id_beside_a_short_host_is_served(
+    project: Path, write_config: WriteConfig, write_event: WriteEvent, database: str
+) -> None:
+    write_config(
+        site={"title": "T", "base_url": "https://x.y", "timezone": "UTC"}, database=database
+    )
+    event_id = long_id(UID_LENGTH - len("events/.ics"))
+    write_event("x.yaml", EVENT.replace("id: x", f"id: {event_id}"))
+    app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+    try:
+        body = unfolded(app.test_client().get(f"/events/{event_id}.ics"))
+    finally:
+        app.extensions["calfeed.live"].close()
+
+    assert f"UID:{event_id}@x.y\r\n" in body
