@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 import os
 import textwrap
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -137,37 +139,6 @@ def load(project: Path) -> Callable[[], Catalog]:
     return run
 
 
-# A real PostgreSQL server: each test that asks gets a database of its own, dropped after.
-POSTGRES = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards.
-
-    Without a server the test skips, unless CALFEED_REQUIRE_POSTGRES=1 (CI): then it fails.
-    """
-    import uuid
-
-    import psycopg
-
-    try:
-        admin = psycopg.connect(f"{POSTGRES} dbname=postgres connect_timeout=3", autocommit=True)
-    except psycopg.OperationalError as err:
-        reason = f"PostgreSQL at {POSTGRES!r} cannot be reached: {str(err).strip()}"
-        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
-        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
-    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        info = admin.info
-        try:
-            yield f"postgresql+psycopg://{info.user}@{info.host}:{info.port}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # A real browser: Debian's Chromium, headless, driven by Playwright (never a downloaded build).
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -206,3 +177,29 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+# A real PostgreSQL: a database of the test's own on ``postgres@127.0.0.1:5432`` (trust auth),
+# or ``$CALFEED_TEST_POSTGRES`` (a libpq conninfo).
+SERVER = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards."""
+    try:
+        admin = psycopg.connect(f"{SERVER} dbname=postgres connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as err:
+        reason = f"PostgreSQL at {SERVER!r} cannot be reached: {str(err).strip()}"
+        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
+    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        info = admin.info
+        try:
+            host, port, user = info.host, info.port, info.user
+            yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
