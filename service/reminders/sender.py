@@ -73,6 +73,7 @@ class Sender:
         self._accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
         self._times: dict[tuple[Edition, str, str], mail.Times] = {}  # by edition, event, zone
         self._composed: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
+        self.stopping = False  # set to stop after the mail in hand
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
@@ -80,7 +81,7 @@ class Sender:
         engine = self.live.engine
         with engine.begin() as connection:
             outbox.triage(connection, self.clock())
-        while True:
+        while not self.stopping:
             with engine.begin() as connection:
                 claimed = outbox.claim(
                     connection, self.worker, self.clock(), self.batch, self.lease
@@ -89,6 +90,7 @@ class Sender:
                 return result
             if not self._send_batch(claimed, result):
                 return result
+        return result
 
     def _send_batch(self, claimed: list[Claimed], result: Outcome) -> bool:
         """Send one claimed batch on one connection; False if the connection failed."""
@@ -103,7 +105,7 @@ class Sender:
             try:
                 try:
                     with self.transport.connect() as connection:
-                        while pending and lost is None:
+                        while pending and lost is None and not self.stopping:
                             row = pending.popleft()
                             person = people.get(row.subscriber_id)
                             lost = self._deliver(row, person, connection, result)
@@ -115,6 +117,8 @@ class Sender:
                 lost = err
                 self._retry(pending.popleft(), err, result, attempted=True)
         if lost is None:
+            for row in pending:  # left by a stopping worker: the next one takes them at once
+                self._finish(row, "planned")
             return True
         # The server went away: the rest of the batch waits for the next attempt.
         log.warning("mail server unavailable, %d mails wait: %s", len(pending), lost)

@@ -80,7 +80,8 @@ class Worker:
         log.info("reminder worker %s started", self.name)
 
     def stop(self) -> None:
-        """Stop after the current run and give up the heartbeat."""
+        """Stop after the mail in hand and give up the heartbeat."""
+        self.sender.stopping = True
         self._scheduler.shutdown(wait=True)
         with self.live.engine.begin() as connection:
             connection.execute(workers.delete().where(workers.c.name == self.name))
