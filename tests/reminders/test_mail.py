@@ -19,7 +19,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 
 from service.live import LiveCatalog
-from service.reminders.mail import Reminder, compose, message_id
+from service.reminders.mail import Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
 
 from .conftest import BASE_URL, Calfeed, check_mail, utc
@@ -73,12 +73,11 @@ def composed(
         int(offset.total_seconds()),
         target.astimezone(UTC),  # type: ignore[union-attr]
     )
-    token = (tokens or Tokens("golden-key")).make("unsubscribe", subscriber_id)
     return compose(
         reminder,
         config,
         ics=edition.event_feed(event_id).body,
-        unsubscribe_url=f"{config.site.base_url}/unsubscribe/{token}",
+        links=links_for(config, tokens or Tokens("golden-key"), subscriber_id),
         message_id=message_id(subscriber_id, reminder, config),
         now=now,
     )
