@@ -7,9 +7,13 @@ so no thread or database connection outlives its test.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import socket
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from html.parser import HTMLParser
 from pathlib import Path
@@ -188,3 +192,40 @@ def client(app: Flask) -> FlaskClient:
 def runner() -> CliRunner:
     """Return a runner of the ``calfeed`` command line."""
     return CliRunner()
+
+
+LINK = re.compile(r"""(?:href|src|action)="([^"]*)\"""")
+
+
+def crawl(base: str, timeout: float = 5.0) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Follow every link of every page under ``base``, as a visitor's browser would.
+
+    Returns what each address under ``base`` answered (status, content type), and every
+    link that leaves it (webcal, Google, Outlook.com, mail addresses).
+    """
+    answers: dict[str, tuple[int, str]] = {}
+    elsewhere: set[str] = set()
+    queue = [base + "/"]
+    while queue:
+        url = queue.pop()
+        if url in answers:
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                status, kind, body = (
+                    response.status,
+                    response.headers["Content-Type"],
+                    response.read(),
+                )
+        except urllib.error.HTTPError as err:
+            status, kind, body = err.code, err.headers["Content-Type"] or "", b""
+        answers[url] = (status, kind)
+        if status != 200 or not kind.startswith("text/html"):
+            continue
+        for link in LINK.findall(body.decode("utf-8")):
+            absolute = urllib.parse.urljoin(url, html.unescape(link)).partition("#")[0]
+            if absolute.startswith(base + "/"):
+                queue.append(absolute)
+            else:
+                elsewhere.add(absolute)
+    return answers, elsewhere
