@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# What the tests use beyond Python: headless Chromium for the pages, and libical (through
-# Debian's python3-gi) and ical.js (through Node) as independent iCalendar readers.
-SYSTEM_PACKAGES := chromium gir1.2-ical-3.0 python3-gi
+# What the tests use beyond Python: headless Chromium for the pages, nginx for the documented
+# site (docs/nginx.conf), and libical (through Debian's python3-gi) and ical.js (through
+# Node) as independent iCalendar readers.
+SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi
 ICALJS := tests/calendar/js
 
 .PHONY: run test check lint typecheck system golden clean
