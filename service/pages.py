@@ -12,6 +12,8 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from .calendar.edition import ALL
 from .calendar.entries import event_page
@@ -115,7 +117,25 @@ def when(event: Event) -> str:
     return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
 
 
+# What a visitor reads instead of Flask's bare error pages.
+ERRORS = {
+    404: ("Page not found", "There is no page at this address. The event may have moved."),
+    405: ("Not allowed", "This address does not take that kind of request."),
+    410: ("Gone", "What was here is not available any more."),
+}
+
+
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """Answer an HTTP error with a page in the site's own look."""
+    code = error.code or 500
+    title, text = ERRORS[code]
+    catalog = live_catalog().edition.catalog
+    return render_template("error.html", catalog=catalog, title=title, text=text), code
+
+
 def init_app(app: Flask) -> None:
-    """Register the pages and the template helpers they use."""
+    """Register the pages, their error pages and the template helpers they use."""
     app.register_blueprint(bp)
+    for code in ERRORS:
+        app.register_error_handler(code, error_page)
     app.jinja_env.filters["when"] = when

@@ -11,10 +11,12 @@ import html
 import re
 import shutil
 import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from service import create_app
 from service.live import LiveCatalog
@@ -144,6 +147,39 @@ class Html(HTMLParser):
     def classed(self, name: str) -> list[str]:
         """Return the text of every element whose class is ``name``."""
         return [text for cls, text in self.texts if name in cls.split()]
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """Serve the seed project from a thread; return its base URL and the app.
+
+    The pages' clock is set to 1 November 2020, so that every seed event is upcoming.
+    """
+    config = copy_seed(tmp_path_factory.mktemp("browser"))
+    app = create_app(config, {"WATCH": False})
+    live(app).clock = lambda: datetime(2020, 11, 1, 9, tzinfo=UTC)  # the pages' "now"
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        live(app).close()
+
+
+@pytest.fixture(scope="module")
+def site(served_site: tuple[str, Flask]) -> str:
+    """Return the base URL of the seed project served from a thread."""
+    return served_site[0]
+
+
+@pytest.fixture(scope="module")
+def site_app(served_site: tuple[str, Flask]) -> Flask:
+    """Return the app behind ``site``."""
+    return served_site[1]
 
 
 @pytest.fixture

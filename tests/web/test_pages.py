@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import icalendar
 import pytest
+from flask import abort
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
@@ -273,6 +274,33 @@ def test_a_topic_page_after_its_events_lists_them_as_past(
 )
 def test_unknown_topics_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/topics/unknown", "/events/unknown", "/no/such/page"])
+def test_a_missing_page_says_so_in_the_sites_own_look(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 404
+    html = Html(response.get_data(as_text=True))
+    assert html.title == "Page not found – Sustainable Procurement Events"
+    assert [text for tag, _, text in html.headings if tag == "h1"] == ["Page not found"]
+    assert html.hrefs("See all events") == ["/"]
+    assert "Public procurement" in [text for _, text in html.links]  # the site's own nav
+
+
+def test_a_page_that_is_gone_says_so_in_the_sites_own_look(make_app: MakeApp) -> None:
+    def gone() -> str:
+        abort(410)
+
+    app = make_app()
+    app.add_url_rule("/gone", "gone", gone)
+    response = app.test_client().get("/gone")
+
+    assert response.status_code == 410
+    html = Html(response.get_data(as_text=True))
+    assert html.title == "Gone – Test events"
+    assert [text for tag, _, text in html.headings if tag == "h1"] == ["Gone"]
+    assert html.hrefs("See all events") == ["/"]
 
 
 # -- event pages --------------------------------------------------------------------------
