@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
 from . import create_app
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, Config, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+from .reminders import records
 from .tokens import secret_key
 
 T = TypeVar("T")
@@ -193,6 +196,95 @@ def reminders(config_path: Path, limit: int) -> None:
             click.echo(f"  {line}")
         click.echo()
     engine.dispose()
+
+
+@main.group()
+def subscribers() -> None:
+    """List, show, export (JSON) or erase what is stored about subscribers."""
+
+
+@subscribers.command("list")
+@click.pass_obj
+def subscribers_list(config_path: Path) -> None:
+    """List every stored subscriber: address, status, topics, zone, mails sent."""
+    people = _with_database(_load(config_path), lambda db, _: records.everyone(db))
+    for person in people:
+        click.echo(
+            f"{person['email']}  {person['status']}  {' '.join(person['topics'])}  "
+            f"{person['timezone']}  {_count(person['sent'], 'mail')} sent"
+        )
+    click.echo(f"{_count(len(people), 'subscriber')}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.pass_obj
+def subscribers_show(config_path: Path, email: str) -> None:
+    """Show what is stored about EMAIL, and every mail planned or sent to them."""
+    person = _about(config_path, email)
+    for key in ("email", "status", "source", "topics", "timezone", "created_at"):
+        value = person[key]
+        click.echo(f"{key}: {' '.join(value) if key == 'topics' else value}")
+    for key in ("confirmed_at", "unsubscribed_at"):
+        if person[key]:
+            click.echo(f"{key}: {person[key]}")
+    click.echo(f"mails ({len(person['mails'])}):")
+    for mail in person["mails"]:
+        detail = f"  [{mail['detail']}]" if mail["detail"] else ""
+        about = mail["event_id"] or "account"
+        click.echo(f"  {mail['due_at']}  {about}  {mail['kind']}  {mail['status']}{detail}")
+    if person["maildir"]:
+        click.echo(f"in the Maildir: {_count(len(person['maildir']), 'mail')}")
+
+
+@subscribers.command("export")
+@click.argument("email")
+@click.pass_obj
+def subscribers_export(config_path: Path, email: str) -> None:
+    """Print everything stored about EMAIL as JSON (for an access request)."""
+    click.echo(json.dumps(_about(config_path, email), indent=2, ensure_ascii=False))
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def subscribers_erase(config_path: Path, email: str, yes: bool) -> None:
+    """Delete everything stored about EMAIL: subscriber, reminders, mails in the Maildir."""
+    if not yes:
+        click.confirm(f"Erase everything stored about {email}?", abort=True)
+    catalog = _load(config_path)
+    erased = _with_database(catalog, lambda db, config: records.erase(db, config, email))
+    if erased is None:
+        raise click.ClickException(f"{email}: no such subscriber")
+    click.echo(
+        f"erased {email}: the subscriber, {_count(erased.outbox_rows, 'reminder')} "
+        f"and {_count(erased.mails, 'mail')} in the Maildir"
+    )
+    if any(s.email.lower() == email.strip().lower() for s in catalog.config.subscribers):
+        click.echo(
+            f"warning: {email} is listed under subscribers: in config.yaml; remove it there, "
+            "or it is subscribed again",
+            err=True,
+        )
+
+
+def _about(config_path: Path, email: str) -> dict[str, Any]:
+    catalog = _load(config_path)
+    person = _with_database(catalog, lambda db, config: records.about(db, config, email))
+    if person is None:
+        raise click.ClickException(f"{email}: no such subscriber")
+    return person
+
+
+def _with_database(catalog: Catalog, work: Callable[[sa.Connection, Config], T]) -> T:
+    """Run ``work`` in one transaction on the database config.yaml names."""
+    engine = _checked(open_database, catalog.config.database_url)
+    try:
+        with engine.begin() as connection:
+            return work(connection, catalog.config)
+    finally:
+        engine.dispose()
 
 
 def _cannot_listen(host: str, port: int, err: OSError) -> str:
