@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi
 ICALJS := tests/calendar/js
 
-.PHONY: run test check lint typecheck system golden clean
+.PHONY: run test check lint typecheck system golden reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test: system $(ICALJS)/node_modules lint typecheck
 # Rewrite the golden feeds and mails after an intended change; review the diff.
 golden: $(VENV)/.installed-test
 	CALFEED_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests -k golden -q
+
+# Write the field reference of config.yaml and the event files from the schema.
+reference: $(VENV)/.installed
+	$(BIN)/python -m service.reference > docs/reference.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules
