@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
-from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, entries, live, prop
+from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, entries, live, prop, unfold
 
 CIRCULAR = "circular-cities-webinar-2020-12"
 FEED_PATHS = [
@@ -364,3 +364,16 @@ def test_a_bad_uid_domain_is_named_with_its_line(seed_project: Path) -> None:
         "config.yaml:6: site.uid_domain: 'https://x.org' is not a domain name like "
         "events.example.org"
     ]
+
+
+def test_the_seed_agenda_names_each_speaker_once_in_one_pair_of_parentheses(
+    client: FlaskClient,
+) -> None:
+    text = unfold(client.get(f"/events/{CIRCULAR}.ics").data).replace("\\n", "\n")
+
+    assert (
+        "14:00–14:30 Introduction to the European Circular Cities Declaration "
+        "(Simon Clement, ICLEI – Local Governments for Sustainability)"
+    ) in text.replace("\\,", ",")
+    assert "((" not in text and "))" not in text
+    assert text.count("Zala Strojin") == 1
