@@ -6,13 +6,16 @@ JavaScript (``static/localtime.js``) add the viewer's own time beside them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from .calendar.edition import ALL
@@ -98,6 +101,27 @@ def _details(event: Event, config: Config) -> str:
     return f"{text}\n\n{event_page(event, config)}".strip()
 
 
+_ITEM = re.compile(r"[-•]\s+(.*)")
+
+
+def text_blocks(text: str) -> Markup:
+    """Write free text as HTML: paragraphs at blank lines, ``- item`` lines as a list."""
+    html = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        for listed, run in groupby(lines, key=lambda line: bool(_ITEM.fullmatch(line))):
+            if listed:
+                items = [_ITEM.sub(r"\1", line) for line in run]
+                html.append(
+                    Markup("<ul>{}</ul>").format(
+                        Markup("").join(Markup("<li>{}</li>").format(item) for item in items)
+                    )
+                )
+            else:
+                html.append(Markup("<p>{}</p>").format(Markup("<br>").join(run)))
+    return Markup("").join(html)
+
+
 def when(event: Event) -> str:
     """Write an event's dates and times in its own zone, as the seed page does."""
     zone = event.timezone
@@ -139,3 +163,4 @@ def init_app(app: Flask) -> None:
     for code in ERRORS:
         app.register_error_handler(code, error_page)
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["text_blocks"] = text_blocks

@@ -495,3 +495,36 @@ def test_a_unicode_title_reads_the_same_on_the_page_and_in_the_feed(
 
     assert [text for tag, _, text in html.headings if tag == "h1"] == [title]
     assert [str(event["SUMMARY"]) for event in feed.walk("VEVENT")] == [title]
+
+
+def test_dash_lines_in_session_text_are_a_list_and_paragraphs_stay_apart(
+    client: FlaskClient,
+) -> None:
+    page = get_page(client, "/events/circular-cities-webinar-2020-12")
+
+    assert "- Introduction to the Support Partners" not in page
+    assert (
+        "<ul><li>Introduction to the Circular Cities Declaration and upcoming activities</li>"
+        "<li>Introduction to the Support Partners</li><li>Opportunity for questions</li></ul>"
+    ) in page
+    summit = get_page(client, "/events/occupational-health-and-safety-summit-2020")
+    assert summit.count("<p>", summit.index('class="description"')) >= 5  # its paragraphs
+
+
+def test_session_text_is_escaped_in_its_list(seed_project: Path, make_app: MakeApp) -> None:
+    app = make_app(
+        events={
+            "x.yaml": {
+                "id": "x",
+                "title": "X",
+                "topics": ["procurement"],
+                "start": "2020-12-07T14:00",
+                "end": "2020-12-07T15:00",
+                "sessions": [
+                    {"start": "14:00", "end": "15:00", "title": "S", "description": "- <b>&"},
+                ],
+            }
+        }
+    )
+    page = app.test_client().get("/events/x").get_data(as_text=True)
+    assert "<ul><li>&lt;b&gt;&amp;</li></ul>" in page
