@@ -8,6 +8,7 @@ reminder is, so a mail sent again after a crash is recognisable as the same one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -213,30 +214,33 @@ def when(event: Event, zone: ZoneInfo) -> str:
         first, last = event.first_day, event.last_day
         days = f"{first:%a %d %b %Y}" if first == last else f"{first:%a %d %b} – {last:%a %d %b %Y}"
         return f"{days} (all day, {event.timezone.key})"
-    text = _span(event.start, event.end, zone)
-    if zone.key != event.timezone.key:
-        text += f"; {_span(event.start, event.end, event.timezone)}"
-    return text
+    return _both(lambda z: _span(event.start, event.end, z), zone, event.timezone)
 
 
 def when_instant(moment: datetime, event: Event, zone: ZoneInfo) -> str:
     """Write one instant in ``zone``, with the event's zone beside it."""
-    text = f"{_instant(moment, zone)}"
-    if zone.key != event.timezone.key:
-        text += f"; {_instant(moment, event.timezone)}"
-    return text
+    return _both(lambda z: _instant(moment, z), zone, event.timezone)
+
+
+def _both(write: Callable[[ZoneInfo], str], zone: ZoneInfo, own: ZoneInfo) -> str:
+    """Write a time in the reader's zone and the event's; once when they read the same."""
+    theirs, ours = write(zone), write(own)
+    if zone.key == own.key:
+        return f"{theirs} ({zone.key})"
+    if theirs == ours:  # Vienna and Brussels: the same clock time, said once
+        return f"{theirs} ({zone.key} and {own.key})"
+    return f"{theirs} ({zone.key}); {ours} ({own.key})"
 
 
 def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     start, end = start.astimezone(zone), end.astimezone(zone)
     if start.date() == end.date():
-        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z} ({zone.key})"
-    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z}"
+    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z}"
 
 
 def _instant(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    return f"{local:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+    return f"{moment.astimezone(zone):%a %d %b %Y, %H:%M %Z}"
 
 
 def compose_account(

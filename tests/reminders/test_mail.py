@@ -211,6 +211,12 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
             "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="same-zone-written-once",
         ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "Europe/Vienna",
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Vienna and Europe/Brussels)",
+            id="same-clock-in-another-zone-written-once",
+        ),
     ],
 )
 def test_times_are_written_in_the_subscribers_zone(
