@@ -188,7 +188,11 @@ def reminders(config_path: Path, limit: int) -> None:
         ("Sent", report.history(engine, ["sent"], limit)),
         ("Failed", report.history(engine, ["failed"], limit)),
         ("Retrying", report.history(engine, ["planned"], limit, retrying=True)),
-        ("Skipped or withdrawn", report.history(engine, ["skipped", "withdrawn"], limit)),
+        (
+            "Skipped or withdrawn",
+            report.called_off(engine, catalog, now)[:limit]
+            + report.history(engine, ["skipped", "withdrawn"], limit),
+        ),
     ]
     for title, lines in sections:
         click.echo(f"{title} ({len(lines)}):")
