@@ -23,9 +23,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# make run PORT=8080 (HOST=0.0.0.0): set site.base_url in config.yaml to match, since every
+# link in pages, feeds and mails points there; calfeed run warns when they disagree.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(VENV)/.installed
 	$(BIN)/calfeed check
-	$(BIN)/calfeed run
+	$(BIN)/calfeed run --host $(HOST) --port $(PORT)
 
 check: $(VENV)/.installed
 	$(BIN)/calfeed check
