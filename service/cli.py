@@ -125,8 +125,15 @@ def run(config_path: Path, host: str, port: int) -> None:
 @click.option(
     "--workers", type=click.IntRange(1), help="Worker processes [default: 2 x cores + 1]."
 )
+@click.option(
+    "--proxies",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Proxies in front that set X-Forwarded-For (nginx: 1); trust no more.",
+)
 @click.pass_obj
-def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
+def serve(config_path: Path, host: str, port: int, workers: int | None, proxies: int) -> None:
     """Run the web server alone, on gunicorn with several worker processes."""
     from .gunicorn import serve as gunicorn_serve
 
@@ -137,7 +144,8 @@ def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
     secret_key(catalog.config.root / "var")
     _check_free(host, port)  # gunicorn would retry for seconds, then say little
     _announce(catalog, host, port)
-    gunicorn_serve(config_path, f"{host}:{port}", workers or 2 * (os.cpu_count() or 1) + 1)
+    workers = workers or 2 * (os.cpu_count() or 1) + 1
+    gunicorn_serve(config_path, f"{host}:{port}", workers, proxies)
 
 
 @main.command()

@@ -127,7 +127,7 @@ def behind_nginx(seed_project: Path, tmp_path: Path) -> Iterator[str]:
     config.write_text(config.read_text("utf-8").replace("http://127.0.0.1:8000", base), "utf-8")
     result = CliRunner().invoke(main, ["--config", str(config), "export", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
-    serve = ["--config", str(config), "serve", "--workers", "1"]
+    serve = ["--config", str(config), "serve", "--workers", "1", "--proxies", "1"]
     with running(serve, tmp_path / "serve.log") as app_port:
         with nginx(site_config(nginx_port, app_port, tmp_path / "site"), tmp_path / "nginx"):
             wait_for(base + "/")

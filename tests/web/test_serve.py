@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,3 +185,41 @@ def test_serving_where_base_url_points_gives_no_warning(seed_project: Path, tmp_
     with running(["--config", str(config), "serve", "--workers", "1"], tmp_path / "log", port):
         pass
     assert "warning" not in (tmp_path / "log").read_text()
+
+
+def sign_up(port: int, client: str, email: str) -> int:
+    """Sign up through ``calfeed serve`` as a visitor at ``client``, as a proxy reports it."""
+    headers = {"X-Forwarded-For": client}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/subscribe", headers=headers)
+        response = connection.getresponse()
+        form = response.read().decode()
+        cookie = response.getheader("Set-Cookie", "").partition(";")[0]
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+        assert token, form
+        body = urllib.parse.urlencode(
+            {"csrf_token": token.group(1), "email": email, "topics": "procurement"}
+            | {"timezone": "UTC"}
+        )
+        headers |= {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        connection.request("POST", "/subscribe", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_behind_a_proxy_the_sign_up_limit_counts_each_visitor(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace("20/hour", "2/hour"), "utf-8")
+    serve = ["--config", str(config), "serve", "--workers", "1", "--proxies", "1"]
+    with running(serve, tmp_path / "log") as port:
+        first = [sign_up(port, "203.0.113.1", f"a{n}@example.org") for n in range(3)]
+        other = sign_up(port, "203.0.113.2", "b@example.org")
+
+    assert first == [200, 200, 429]  # one visitor over the limit
+    assert other == 200  # another visitor is not: the proxy's own address is not the key
