@@ -277,17 +277,26 @@ def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -
     message.add_alternative(html, subtype="html", cte="8bit")
 
 
+def one_line(text: str) -> str:
+    """Return ``text`` with every run of white space, line breaks too, as one space.
+
+    A header must never carry a line break of its own: it would end the header there and
+    let the rest of the text become headers or body.
+    """
+    return " ".join(text.split())
+
+
 def _message(
     subject: str, to: str, config: Config, message_id: str, links: Links, now: datetime
 ) -> EmailMessage:
     """Start a mail with the headers every calfeed mail carries, one-click unsubscribe too."""
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = one_line(subject)
     message["From"] = config.mail.sender
     message["To"] = to
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
-    message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
+    message["List-Id"] = f"{one_line(config.site.title)} <reminders.{uid_domain(config)}>"
     message["Auto-Submitted"] = "auto-generated"
     message["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", f"<{links.unsubscribe}>")
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

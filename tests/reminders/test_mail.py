@@ -8,7 +8,10 @@ a fixed key. Refresh them after an intended change with::
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 
 from service.live import LiveCatalog
-from service.reminders.mail import Reminder, compose, links_for, message_id
+from service.reminders.mail import Links, Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
 
 from .conftest import BASE_URL, Calfeed, check_mail, utc
@@ -377,3 +380,38 @@ def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfee
         html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
         assert ("Register: https://example.org/register" in text) is shown
         assert ('href="https://example.org/register"' in html) is shown
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Circular Cities Webinar\n",  # what a folded scalar (title: >) gives
+        "Circular Cities\nBcc: someone@example.net",
+        "Circular Cities\r\nBcc: someone@example.net\r\n",
+        "Circular\u2028Cities\tWebinar",
+    ],
+)
+def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
+    live: LiveCatalog, title: str
+) -> None:
+    edition = live.edition
+    event = replace(edition.catalog.by_id["webinar"], title=title)
+    config = edition.catalog.config
+    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
+    message = compose(
+        reminder,
+        config,
+        ics=edition.event_feed("webinar").body,
+        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
+        message_id="<reminder.1@events.example.org>",
+        now=utc("2026-10-27 13:00"),
+    )
+
+    data = message.as_bytes(policy=email.policy.SMTP)
+    head = data.partition(b"\r\n\r\n")[0]
+    assert b"\n" not in head.replace(b"\r\n", b""), "a bare line break in the headers"
+    names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line[:1].isspace()]
+    assert b"Bcc" not in names
+    assert {b"From", b"To", b"Message-ID", b"List-Unsubscribe"} <= set(names)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["Subject"] == "Starts in 1 day: " + " ".join(title.split())
