@@ -7,23 +7,19 @@ message``, never as a stack trace.
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import json
 import logging
 import os
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import click
 import sqlalchemy as sa
 from flask import Flask
 
-from . import create_app
+from . import create_app, serving
 from .catalog import Catalog, Config, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
@@ -103,14 +99,14 @@ def run(config_path: Path, host: str, port: int) -> None:
     try:  # listen first: a busy port stops here, before the worker starts sending
         server = waitress.create_server(app, host=host, port=port, threads=8)
     except OSError as err:
-        raise click.ClickException(_cannot_listen(host, port, err)) from err
+        raise click.ClickException(serving.cannot_listen(host, port, err)) from err
     worker = _checked(worker_for, app.extensions["calfeed.live"])
     app.extensions["calfeed.wake"] = worker.wake_soon  # sign-up mails leave at once
     # systemd and docker stop with SIGTERM: stop as on Ctrl+C. Waitress ends its loop on
     # SystemExit; the worker then finishes the mail in hand and gives up its heartbeat.
-    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGTERM, serving.exit_on_signal)
     worker.start()
-    _announce(app.extensions["calfeed.live"].edition.catalog, host, port)
+    serving.announce(app.extensions["calfeed.live"].edition.catalog, host, port)
     try:
         server.run()
     finally:
@@ -142,8 +138,8 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
     # Migrate and make the signing key once, before the workers start.
     _checked(open_database, catalog.config.database_url).dispose()
     secret_key(catalog.config.root / "var")
-    _check_free(host, port)  # gunicorn would retry for seconds, then say little
-    _announce(catalog, host, port)
+    serving.check_free(host, port)  # gunicorn would retry for seconds, then say little
+    serving.announce(catalog, host, port)
     workers = workers or 2 * (os.cpu_count() or 1) + 1
     gunicorn_serve(config_path, f"{host}:{port}", workers, proxies)
 
@@ -297,52 +293,6 @@ def _with_database(catalog: Catalog, work: Callable[[sa.Connection, Config], T])
             return work(connection, catalog.config)
     finally:
         engine.dispose()
-
-
-def _cannot_listen(host: str, port: int, err: OSError) -> str:
-    reason = err.strerror or str(err)
-    if err.errno == errno.EADDRINUSE:
-        reason = "the port is in use (another calfeed? choose one with --port)"
-    return f"cannot listen on {host}:{port}: {reason}"
-
-
-def _check_free(host: str, port: int) -> None:
-    """Fail with a one-line error if nothing can listen on ``host:port``."""
-    try:
-        # As servers bind: SO_REUSEADDR, so a port left in TIME_WAIT counts as free.
-        socket.create_server((host, port)).close()
-    except OSError as err:
-        raise click.ClickException(_cannot_listen(host, port, err)) from err
-
-
-def _announce(catalog: Catalog, host: str, port: int) -> None:
-    """Say where the service answers, and warn when its links point somewhere else."""
-    base_url = catalog.config.site.base_url
-    click.echo(f"calfeed serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    parts = urlsplit(base_url)
-    base_port = parts.port or (443 if parts.scheme == "https" else 80)
-    # Behind a proxy base_url names the public address; only a local one can be a mistake.
-    if _is_local(parts.hostname or "", host) and base_port != port:
-        click.echo(
-            f"warning: site.base_url is {base_url}, but this serves port {port}: feeds, "
-            "pages and mails link to base_url; set it in config.yaml to the address people use",
-            err=True,
-        )
-
-
-def _is_local(name: str, host: str) -> bool:
-    if name in ("localhost", host):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _exit(signum: int, frame: object) -> None:
-    """Stop as on Ctrl+C; a second signal does not interrupt the stopping."""
-    signal.signal(signum, signal.SIG_IGN)
-    raise SystemExit(0)
 
 
 def _existing(config_path: Path) -> Path:

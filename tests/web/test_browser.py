@@ -99,10 +99,10 @@ def test_the_event_page_adds_the_viewers_own_time(browser: Browser, site: str) -
         assert all(text.startswith("Your time (America/New_York): ") for text in texts)
         # 14:00-16:00 in Brussels (CET) is 08:00-10:00 in New York (UTC-5), written as the
         # page writes dates, not in the browser's US format.
-        assert texts[0] == "Your time (America/New_York): 7 December 2020, 08:00–10:00 GMT-5"
+        assert texts[0] == "Your time (America/New_York): 7 December 2020, 08:00 – 10:00 GMT-5"
         first_session = page.locator("table.agenda tbody tr").first.locator("td.time")
         assert first_session.inner_text().startswith("14:00 – 14:30")
-        assert first_session.inner_text().endswith("7 December 2020, 08:00–08:30 GMT-5")
+        assert first_session.inner_text().endswith("7 December 2020, 08:00 – 08:30 GMT-5")
         screenshot(page, "event-new-york")
     finally:
         page.context.close()
