@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import icalendar
 
 from ..catalog import Config, Event, Session
+from .text import Text, TextList
 
 STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
@@ -45,14 +46,14 @@ def event_entry(event: Event, config: Config) -> icalendar.Event:
     """Build the entry of one event, its agenda in the description, without a revision."""
     entry = icalendar.Event()
     entry.add("uid", event_uid(event, config))
-    entry.add("summary", _summary(event.title, event))
+    entry.add("summary", Text(_summary(event.title, event)))
     _add_times(entry, event.start, event.end, event.all_day)
     entry.add("status", STATUS[event.status])
     if event.location:
-        entry.add("location", event.location)
+        entry.add("location", Text(event.location))
     entry.add("url", event.url or event_page(event, config))
-    entry.add("categories", [config.topics[slug].name for slug in event.topics])
-    entry.add("description", event_description(event, config))
+    entry.add("categories", TextList(config.topics[slug].name for slug in event.topics))
+    entry.add("description", Text(event_description(event, config)))
     # All-day and multi-day events are context, not busy time.
     entry.add("transp", "TRANSPARENT" if event.all_day else "OPAQUE")
     return entry
@@ -62,11 +63,11 @@ def session_entry(event: Event, session: Session, config: Config) -> icalendar.E
     """Build the entry of one session, related to its event, without a revision."""
     entry = icalendar.Event()
     entry.add("uid", session_uid(event, session, config))
-    entry.add("summary", _summary(f"{session.title} – {event.title}", event))
+    entry.add("summary", Text(_summary(f"{session.title} – {event.title}", event)))
     _add_times(entry, session.start, session.end, all_day=False)
     entry.add("status", STATUS[event.status])
     if event.location:
-        entry.add("location", event.location)
+        entry.add("location", Text(event.location))
     entry.add("url", event_page(event, config))
     entry.add("related-to", event_uid(event, config))
     lines = []
@@ -75,7 +76,7 @@ def session_entry(event: Event, session: Session, config: Config) -> icalendar.E
     if session.description:
         lines.append(session.description.strip())
     lines.append(f"Part of: {event.title}\n{event_page(event, config)}")
-    entry.add("description", "\n\n".join(lines))
+    entry.add("description", Text("\n\n".join(lines)))
     return entry
 
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import icalendar
 
+from .text import Text
 from .vtimezone import build_vtimezone
 
 PRODID = "-//calfeed//calfeed//EN"
@@ -84,12 +85,11 @@ def _header(header: Header) -> bytes:
     calendar.add("prodid", PRODID)
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    # X- properties have no known type in icalendar: vText makes it escape them as TEXT.
-    calendar.add("name", icalendar.vText(header.name))
-    calendar.add("x-wr-calname", icalendar.vText(header.name))
+    calendar.add("name", Text(header.name))
+    calendar.add("x-wr-calname", Text(header.name))
     if header.description:
-        calendar.add("description", header.description)
-        calendar.add("x-wr-caldesc", icalendar.vText(header.description))
+        calendar.add("description", Text(header.description))
+        calendar.add("x-wr-caldesc", Text(header.description))
     if header.url:
         calendar.add("source", header.url, parameters={"VALUE": "URI"})
     calendar.add("refresh-interval", header.refresh, parameters={"VALUE": "DURATION"})

@@ -60,7 +60,7 @@ REQUIRE_PARSERS = os.environ.get("CALFEED_REQUIRE_PARSERS") == "1"
 
 EDGE_CONFIG: dict[str, Any] = {
     "site": {
-        "title": "Edge cases; calendars, \\ “quoted” ✓",
+        "title": "Edge cases; calendars, \\ “quoted” ✓ \\N",
         "base_url": "https://events.example.org",
         "timezone": "Europe/Brussels",
     },
@@ -74,7 +74,7 @@ EDGE_CONFIG: dict[str, Any] = {
             "name": "DST weeks in Asia & the Pacific",
             "description": "Sydney; Kolkata, which has none",
         },
-        "text": {"name": "Text: ; , \\ and 🎉"},
+        "text": {"name": "Text: ; , \\ and 🎉, not \\N a new line"},
         "days": {"name": "All-day and multi-day"},
         "status": {"name": "Cancelled and tentative"},
         "empty": {"name": "Nothing here yet"},
@@ -383,6 +383,16 @@ TEXT = (
             end: "12:00"
             title: "Q&A: \\ and ; and , 🎤"
             speakers: ["Zoë Ælfrida", "李小龍"]
+      - id: hostile-text
+        title: "C:\\New folder \\n \\\\N; CR\rCRLF\r\nLF\nLS\LPS\Ptab\tend"
+        topics: [text]
+        timezone: Europe/Brussels
+        start: "2026-07-04T10:00"
+        end: "2026-07-04T11:00"
+        location: "\\\\server\\Nordic; room\r\n2, floor \\N"
+        description: "\\N at the start, \\N\\n\\N in the middle\r\rtwo CRs\u2029\u2028end \\N"
+        sessions:
+          - {start: "10:00", end: "10:30", title: "Q\\N&A\u2028in two lines"}
       - id: no-zone-given
         title: Written without a timezone
         topics: [text]
@@ -532,24 +542,29 @@ def event_feed(
 def read_feed(
     feed_sets: dict[str, dict[str, ServedFeed]], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, ServedFeed], readers.Reading]:
-    """Return ``read(reader, feed)``: uid -> (start, end) as ``reader`` reads the feed.
+    """Return ``read(reader, feed)``: uid -> what ``reader`` reads of that entry in the feed.
 
-    ical.js and libical read every feed of both sets in one run each, the first time they
-    are asked. A missing tool skips, or fails when CALFEED_REQUIRE_PARSERS=1.
+    Each program (ical.js, libical, vobject) reads every feed of one set in one run, the first
+    time it is asked, the event feeds first (paths sorted): vobject keeps the first VTIMEZONE
+    it sees per TZID for the whole run, as a CalDAV server does. A missing tool skips, or
+    fails when CALFEED_REQUIRE_PARSERS=1.
     """
     runs: dict[str, dict[bytes, readers.Reading] | Exception] = {}
 
     def run(tool: str) -> dict[bytes, readers.Reading] | Exception:
-        folder = tmp_path_factory.mktemp(tool.replace(".", ""))
-        bodies = list(dict.fromkeys(f.body for fs in feed_sets.values() for f in fs.values()))
-        paths = []
-        for index, body in enumerate(bodies):
-            paths.append(folder / f"{index}.ics")
-            paths[-1].write_bytes(body)
-        try:
-            return dict(zip(bodies, readers.read_external(tool, paths), strict=True))
-        except (readers.ToolMissing, AssertionError) as err:
-            return err
+        found: dict[bytes, readers.Reading] = {}
+        for set_name, feeds in feed_sets.items():
+            folder = tmp_path_factory.mktemp(f"{tool.replace('.', '')}-{set_name}")
+            bodies = list(dict.fromkeys(feeds[path].body for path in sorted(feeds)))
+            paths = []
+            for index, body in enumerate(bodies):
+                paths.append(folder / f"{index}.ics")
+                paths[-1].write_bytes(body)
+            try:
+                found.update(zip(bodies, readers.read_external(tool, paths), strict=True))
+            except (readers.ToolMissing, AssertionError) as err:
+                return err
+        return found
 
     def read(reader: str, feed: ServedFeed) -> readers.Reading:
         if reader == "icalendar":
