@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import icalendar
 
@@ -20,6 +20,7 @@ from ..catalog import Catalog, Config, Event
 from ..revisions import RevisionStore
 from .entries import event_entry, event_page, session_entry
 from .feed import Block, Header, assemble, stamp_block
+from .zones import Zones, catalog_zones
 
 ALL = "all"
 
@@ -44,8 +45,11 @@ class _Unstamped:
 class Edition:
     """One catalog, its entries stamped with their revisions, and the feeds built so far."""
 
-    def __init__(self, catalog: Catalog, events: Mapping[str, Block], publisher: Publisher) -> None:
+    def __init__(
+        self, catalog: Catalog, zones: Zones, events: Mapping[str, Block], publisher: Publisher
+    ) -> None:
         self.catalog = catalog
+        self.zones = zones  # one VTIMEZONE per TZID for every feed of this edition
         self._events = events
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
@@ -93,7 +97,7 @@ class Edition:
         header = Header(
             name, description or None, f"{config.site.base_url}/{path}", config.feed.refresh
         )
-        return path, assemble(header, (self._events[event.id] for event in events))
+        return path, assemble(header, (self._events[event.id] for event in events), self.zones)
 
     def _event_feed(self, event_id: str) -> tuple[str, bytes]:
         event = self.catalog.by_id[event_id]
@@ -101,7 +105,7 @@ class Edition:
         path = f"events/{event_id}.ics"
         header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
         blocks = [self._events[event_id], *self._publisher.session_blocks(event, config)]
-        return path, assemble(header, blocks)
+        return path, assemble(header, blocks, self.zones)
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], tuple[str, bytes]]) -> Feed:
         feed = self._feeds.get(key)
@@ -161,7 +165,7 @@ class Publisher:
             by_id = {
                 event.id: block for (event, _), block in zip(rendered.values(), blocks, strict=True)
             }
-            return Edition(catalog, by_id, self)
+            return Edition(catalog, catalog_zones(catalog), by_id, self)
 
     def session_blocks(self, event: Event, config: Config) -> list[Block]:
         """Return the stamped entries of an event's sessions."""
@@ -186,22 +190,18 @@ class Publisher:
 
 def _render_event(event: Event, config: Config) -> _Unstamped:
     zone = None if event.all_day else event.timezone.key
-    return _unstamped(event_entry(event, config), zone, event.start, event.end)
+    return _unstamped(event_entry(event, config), zone)
 
 
 def _render_sessions(event: Event, config: Config) -> tuple[_Unstamped, ...]:
     return tuple(
-        _unstamped(session_entry(event, s, config), event.timezone.key, s.start, s.end)
-        for s in event.sessions
+        _unstamped(session_entry(event, s, config), event.timezone.key) for s in event.sessions
     )
 
 
-def _unstamped(
-    entry: icalendar.Event, zone: str | None, start: datetime, end: datetime
-) -> _Unstamped:
+def _unstamped(entry: icalendar.Event, zone: str | None) -> _Unstamped:
     data: bytes = entry.to_ical()
     if b";TZID=" not in data:  # all-day, or written in UTC: no VTIMEZONE needed
         zone = None
-    last_year = (end - timedelta(microseconds=1)).year
     digest = hashlib.sha256(data).hexdigest()
-    return _Unstamped(Block(str(entry["uid"]), data, zone, start.year, last_year), digest)
+    return _Unstamped(Block(str(entry["uid"]), data, zone), digest)

@@ -4,12 +4,15 @@ Two sets of feeds are checked against PRODUCT.md's "What a feed must satisfy":
 
 * ``seed``: the repository's own config.yaml and feeds/ (the six events of the seed page);
 * ``edge``: the catalog of edge cases below, written as YAML into a project folder: the DST
-  weeks of six zones (events at 01:00, 02:30 and 03:00 the day before, of and after both
-  changes, wherever that wall time exists once), events across each change, explicit offsets
-  inside repeated hours, all-day and multi-day events, a timed event over a DST change with
-  full date-time sessions, events over a year change (so a VTIMEZONE spans two years, one of
-  them Sao Paulo's last with DST), Unicode and escape-heavy texts, very long lines, a
-  cancelled and a tentative event, an organiser and contacts.
+  weeks of ten zones (events at 01:00, 02:30 and 03:00 the day before, of and after both
+  changes, wherever that wall time exists once: Brussels, Stockholm, New York, Sao Paulo's
+  last DST, Sydney, Lord Howe's half hour, Chatham at +12:45, Kolkata without DST, Dublin's
+  negative DST, Casablanca's Ramadan), events across each change, explicit offsets inside
+  repeated hours, zones whose rules changed (Moscow 2010, 2011, 2014 and 2026, Sao Paulo 2019
+  and 2026, Brussels 2019 and 2037), all-day and multi-day events, a timed event over a DST
+  change with full date-time sessions, events over a year change, Unicode and hostile texts
+  (a literal backslash-N, CR, CRLF, U+2028 and U+2029, tabs, emoji, combining characters),
+  very long lines, a cancelled and a tentative event, an organiser and contacts.
 
 For each set every feed a client can fetch is built once per session, with a fixed clock
 (2026-01-01T00:00Z) so the bytes are deterministic: feeds/all.ics, one per topic, one pair
@@ -74,6 +77,11 @@ EDGE_CONFIG: dict[str, Any] = {
             "name": "DST weeks in Asia & the Pacific",
             "description": "Sydney; Kolkata, which has none",
         },
+        "dst-africa": {"name": "Ramadan in Casablanca"},
+        "rules": {
+            "name": "Zones whose rules changed",
+            "description": "Moscow, Sao Paulo; events from 2010 to 2037",
+        },
         "text": {"name": "Text: ; , \\ and 🎉, not \\N a new line"},
         "days": {"name": "All-day and multi-day"},
         "status": {"name": "Cancelled and tentative"},
@@ -85,7 +93,9 @@ EDGE_PAIR = ("dst-europe", "days")
 SEED_PAIR = ("procurement", "supply-chains")
 
 # Zone -> (topic, the days its clocks change). Sao Paulo's last DST (2018-19), before Brazil
-# dropped it; Kolkata has no DST and takes Europe's days, at +05:30 all year.
+# dropped it; Kolkata has no DST and takes Europe's days, at +05:30 all year. Lord Howe moves
+# by half an hour, Chatham (+12:45) at 02:45; Dublin's summer is tzdata's standard time
+# (negative DST), and Casablanca goes back to +00 for Ramadan.
 DST_WEEKS = {
     "Europe/Brussels": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
     "Europe/Stockholm": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
@@ -93,7 +103,37 @@ DST_WEEKS = {
     "America/Sao_Paulo": ("dst-americas", (date(2018, 11, 4), date(2019, 2, 17))),
     "Australia/Sydney": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 10, 4))),
     "Asia/Kolkata": ("dst-asia-pacific", (date(2026, 3, 29), date(2026, 10, 25))),
+    "Australia/Lord_Howe": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 10, 4))),
+    "Pacific/Chatham": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 9, 27))),
+    "Europe/Dublin": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
+    "Africa/Casablanca": ("dst-africa", (date(2026, 2, 15), date(2026, 3, 22))),
 }
+
+# Zones whose rules changed, in one catalog with their current rules: Moscow on DST at +04
+# (2010), at +04 all year from 2011 and at +03 from 2014; Sao Paulo's last DST summer and
+# no DST since; Brussels from 2019 to the last year a 32-bit clock reaches.
+RULES = [
+    ("Europe/Moscow", "2010-07-01T12:00", "2010-07-01T13:00"),
+    ("Europe/Moscow", "2010-12-15T12:00", "2010-12-15T13:00"),
+    ("Europe/Moscow", "2011-03-26T12:00", "2011-03-26T13:00"),
+    ("Europe/Moscow", "2011-03-28T12:00", "2011-03-28T13:00"),
+    ("Europe/Moscow", "2011-07-01T12:00", "2011-07-01T13:00"),
+    ("Europe/Moscow", "2014-07-01T12:00", "2014-07-01T13:00"),
+    ("Europe/Moscow", "2014-10-25T12:00", "2014-10-25T13:00"),
+    ("Europe/Moscow", "2014-10-27T12:00", "2014-10-27T13:00"),
+    ("Europe/Moscow", "2026-01-15T12:00", "2026-01-15T13:00"),
+    ("Europe/Moscow", "2026-07-01T12:00", "2026-07-01T13:00"),
+    ("America/Sao_Paulo", "2019-01-02T12:00", "2019-01-02T13:00"),
+    ("America/Sao_Paulo", "2019-01-15T12:00", "2019-01-15T13:00"),
+    ("America/Sao_Paulo", "2019-02-10T12:00", "2019-02-10T13:00"),
+    ("America/Sao_Paulo", "2019-11-10T12:00", "2019-11-10T13:00"),
+    ("America/Sao_Paulo", "2026-01-15T12:00", "2026-01-15T13:00"),
+    ("America/Sao_Paulo", "2026-11-10T12:00", "2026-11-10T13:00"),
+    ("Europe/Brussels", "2019-06-15T10:00", "2019-06-15T11:00"),
+    ("Europe/Brussels", "2037-03-29T01:00", "2037-03-29T04:00"),
+    ("Europe/Brussels", "2037-06-15T10:00", "2037-06-15T11:00"),
+    ("Europe/Brussels", "2037-10-25T01:00", "2037-10-25T04:00"),
+]
 DST_TIMES = (time(1, 0), time(2, 30), time(3, 0))
 DST_LENGTH = timedelta(minutes=45)
 
@@ -181,6 +221,22 @@ def _dst_file(zone: str) -> dict[str, Any]:
                 }
             )
     assert len(events) >= 9, f"the DST week of {zone} produced only {len(events)} events"
+    return {"events": events}
+
+
+def _rules_file() -> dict[str, Any]:
+    events = []
+    for zone, start, end in RULES:
+        events.append(
+            {
+                "id": f"{_zone_slug(zone)}-{start[:13].replace('-', '').replace('T', '-')}",
+                "title": f"{zone} {start}",
+                "topics": ["rules"],
+                "timezone": zone,
+                "start": start,
+                "end": end,
+            }
+        )
     return {"events": events}
 
 
@@ -424,6 +480,7 @@ def _dump(data: Any) -> str:
 
 EDGE_FILES: dict[str, str] = {
     **{f"dst/{_zone_slug(zone)}.yaml": _dump(_dst_file(zone)) for zone in DST_WEEKS},
+    "rules.yaml": _dump(_rules_file()),
     "days.yaml": _dump(DAYS),
     "status.yml": _dump(STATUS),
     "text/unicode.yaml": TEXT,
