@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from parsers import oracle, readers
+from parsers import oracle, outlook, readers
 from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
@@ -628,6 +628,8 @@ def read_feed(
             return readers.read_icalendar(feed.body)
         if reader == "ical":
             return readers.read_ical(feed.body)
+        if reader == "outlook":
+            return outlook.read_outlook(feed.body)
         if reader not in runs:
             runs[reader] = run(reader)
         result = runs[reader]

@@ -191,7 +191,7 @@ def test_an_edit_of_the_config_that_entries_do_not_use_renders_nothing_again(
     publisher = make_publisher(Clock())
     catalog = load()
     before = publisher.publish(catalog)
-    rendered = [entry for _, entry in publisher._events.values()]
+    rendered = [entry for *_, entry in publisher._events.values()]
     signup = replace(catalog.config.signup, limit_per_client="1/day")
     site = replace(catalog.config.site, title="Another title")
     edited = replace(catalog.config, signup=signup, site=site)
@@ -199,7 +199,7 @@ def test_an_edit_of_the_config_that_entries_do_not_use_renders_nothing_again(
     after = publisher.publish(Catalog(edited, catalog.events))
 
     assert after._events == before._events
-    again = [entry for _, entry in publisher._events.values()]
+    again = [entry for *_, entry in publisher._events.values()]
     assert all(a is b for a, b in zip(again, rendered, strict=True)), "entries rendered again"
 
 

@@ -21,6 +21,7 @@ from parsers import lines, readers
 from parsers.oracle import Entry, Event, ServedFeed, as_read
 
 from service.calendar.entries import event_entry, session_entry
+from service.calendar.zones import catalog_zones
 from service.catalog import Catalog
 
 FeedSets = dict[str, dict[str, ServedFeed]]
@@ -328,12 +329,14 @@ def test_entries_are_built_without_a_revision_and_the_same_every_time(
 ) -> None:
     catalog = load()
     event = catalog.by_id["conference-over-the-change-2026"]
-    config = catalog.config
+    config, zones = catalog.config, catalog_zones(catalog)
 
-    first = [event_entry(event, config).to_ical()]
-    first += [session_entry(event, session, config).to_ical() for session in event.sessions]
-    again = [event_entry(event, config).to_ical()]
-    again += [session_entry(event, session, config).to_ical() for session in event.sessions]
+    def build() -> list[bytes]:
+        entries = [event_entry(event, config, zones)]
+        entries += [session_entry(event, session, config, zones) for session in event.sessions]
+        return [entry.to_ical() for entry in entries]
+
+    first, again = build(), build()
 
     assert first == again
     assert [b for b in first if b"SEQUENCE" in b or b"DTSTAMP" in b or b"LAST-MODIFIED" in b] == []

@@ -28,6 +28,7 @@ VOBJECT = HERE / "vobject_feeds.py"
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 READERS = ("icalendar", "ical", "ical.js", "libical", "vobject")
 EXTERNAL = ("ical.js", "libical", "vobject")
+TIME_READERS = (*READERS, "outlook")  # ``outlook`` reads instants only
 INSTALL = {
     "ical.js": "Node 20 and `npm ci --prefix tests/calendar/js`",
     "libical": "`apt-get install -y gir1.2-ical-3.0 python3-gi` (Debian's /usr/bin/python3)",
