@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from parsers import oracle, outlook, readers
+from parsers import caldav, oracle, outlook, readers
 from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
@@ -507,6 +509,7 @@ FEED_KEYS = [
     *(f"seed:{path}" for path in SEED.paths(SEED_PAIR)),
     *(f"edge:{path}" for path in EDGE.paths(EDGE_PAIR)),
 ]
+EDGE_KEYS = [key for key in FEED_KEYS if key.startswith("edge:")]
 
 
 def fixed_clock(now: datetime = FIXED) -> Callable[[], datetime]:
@@ -555,11 +558,15 @@ def feed_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, S
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run tests that take ``feed``, ``topic_feed`` or ``event_feed`` on each such feed."""
+    """Run tests that take ``feed``, ``topic_feed`` or ``event_feed`` on each such feed.
+
+    Tests that also take ``caldav_server`` run on the edge catalog's feeds only.
+    """
     kinds = {"feed": "", "topic_feed": "/feeds/", "event_feed": "/events/"}
+    every = EDGE_KEYS if "caldav_server" in metafunc.fixturenames else FEED_KEYS
     for name, part in kinds.items():
         if name in metafunc.fixturenames:
-            keys = [key for key in FEED_KEYS if part in key.replace(":", "/")]
+            keys = [key for key in every if part in key.replace(":", "/")]
             metafunc.parametrize(name, keys, indirect=True)
 
 
@@ -642,6 +649,47 @@ def read_feed(
         return result[feed.body]
 
     return read
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The CalDAV server, and what it serves of each feed imported into it."""
+
+    server: caldav.CalDAVServer
+    objects: dict[str, dict[str, bytes]]  # path -> uid -> object
+
+    def collection(self, feed: ServedFeed) -> str:
+        """Return the name of the collection that holds ``feed``."""
+        return re.sub(r"[^a-z0-9]+", "-", feed.path.lower())
+
+
+@pytest.fixture(scope="session")
+def caldav_server(
+    feed_sets: dict[str, dict[str, ServedFeed]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Imported]:
+    """Return a Radicale server on loopback with every feed of the edge catalog imported.
+
+    One process for the session, one collection per feed, the event feeds first. One
+    catalog: the server keeps the first VTIMEZONE it sees per TZID, and only the feeds of
+    one catalog agree about a zone over all the years that catalog uses (the seed catalog's
+    Europe/Brussels covers 2020-2021, and would read the edge catalog's 2019 an hour off).
+    A missing Radicale skips, or fails when CALFEED_REQUIRE_PARSERS=1.
+    """
+    try:
+        server = caldav.CalDAVServer(tmp_path_factory.mktemp("radicale"))
+    except readers.ToolMissing as err:
+        if REQUIRE_PARSERS:
+            pytest.fail(f"{err}; CALFEED_REQUIRE_PARSERS=1 requires it")
+        pytest.skip(f"{err}; set CALFEED_REQUIRE_PARSERS=1 to fail instead")
+    try:
+        imported = Imported(server, {})
+        feeds = feed_sets["edge"]
+        for path in sorted(feeds):
+            objects = server.import_feed(imported.collection(feeds[path]), feeds[path].body)
+            imported.objects[path] = objects
+        yield imported
+    finally:
+        server.close()
 
 
 # --- golden files ------------------------------------------------------------------------

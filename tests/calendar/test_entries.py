@@ -18,7 +18,7 @@ from typing import Any
 import icalendar
 import pytest
 from parsers import lines, readers
-from parsers.oracle import Entry, Event, ServedFeed, as_read
+from parsers.oracle import Entry, Event, ServedFeed, as_read, text_mismatches
 
 from service.calendar.entries import event_entry, session_entry
 from service.calendar.zones import catalog_zones
@@ -219,27 +219,6 @@ def test_texts_round_trip_through_every_reader(
             # (RFC 5545 3.3.11) that a topic name holds; no spelling of the name avoids it.
             pytest.xfail(f"ical splits topic names at commas: {wrong_categories[0][1:]}")
     assert wrong_categories == []
-
-
-def text_mismatches(entry: Entry, event: Event, got: readers.Read) -> list[str]:
-    """Return how a reader's title, location and description of an entry differ from the YAML."""
-    raw = event.raw
-    title = as_read(entry.title)
-    if entry.session_id is not None:
-        title = f"{title} – {as_read(event.title)}"
-    summary = f"Cancelled: {title}" if event.status == "cancelled" else title
-    wrong = []
-    if got.summary != summary:
-        wrong.append(f"{entry.uid} SUMMARY {got.summary!r} is not {summary!r}")
-    location = raw.get("location")
-    if location is not None and got.location != as_read(location):
-        wrong.append(f"{entry.uid} LOCATION {got.location!r} is not {as_read(location)!r}")
-    description = got.description or ""
-    keys = ("subtitle", "description") if entry.session_id is None else ()
-    for key in keys:
-        if raw.get(key) and as_read(raw[key].strip()) not in description:
-            wrong.append(f"{entry.uid} DESCRIPTION {description!r} lacks the {key} as written")
-    return wrong
 
 
 def test_texts_are_escaped_on_the_wire(feed: ServedFeed) -> None:

@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .readers import Read
+
 LOCAL_ALIASES = {"CET", "CEST", "MET", "MEST"}
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _ISO = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
@@ -295,3 +297,24 @@ class ServedFeed:
 
     def __repr__(self) -> str:
         return f"<{self.path} of {self.project.title!r}: {len(self.body)} octets>"
+
+
+def text_mismatches(entry: Entry, event: Event, got: Read) -> list[str]:
+    """Return how a reader's title, location and description of an entry differ from the YAML."""
+    raw = event.raw
+    title = as_read(entry.title)
+    if entry.session_id is not None:
+        title = f"{title} – {as_read(event.title)}"
+    summary = f"Cancelled: {title}" if event.status == "cancelled" else title
+    wrong = []
+    if got.summary != summary:
+        wrong.append(f"{entry.uid} SUMMARY {got.summary!r} is not {summary!r}")
+    location = raw.get("location")
+    if location is not None and got.location != as_read(location):
+        wrong.append(f"{entry.uid} LOCATION {got.location!r} is not {as_read(location)!r}")
+    description = got.description or ""
+    keys = ("subtitle", "description") if entry.session_id is None else ()
+    for key in keys:
+        if raw.get(key) and as_read(raw[key].strip()) not in description:
+            wrong.append(f"{entry.uid} DESCRIPTION {description!r} lacks the {key} as written")
+    return wrong

@@ -3,8 +3,8 @@
 Usage: ``python vobject_feeds.py FILE...``. Prints, for each file in order, one line of JSON:
 ``{"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
 "categories": [...]}], ...}``: a timed value as its UTC instant (``2026-10-25T00:30:00Z``), a
-DATE value as ``2026-11-30``, texts as vobject unescapes them. Exits 1 when a file cannot be
-read.
+DATE value as ``2026-11-30``, texts as vobject unescapes them. Exits 3 when vobject is
+missing, 1 when a file cannot be read.
 
 All files are read by one process on purpose: vobject keeps the first VTIMEZONE it parses for
 each TZID for the rest of the process (``registerTzid`` only registers a TZID it does not know
@@ -17,8 +17,12 @@ import json
 import sys
 from datetime import UTC, date, datetime
 
-import vobject
-from vobject.icalendar import getTzid
+try:
+    import vobject
+    from vobject.icalendar import getTzid
+except ImportError as err:
+    print(f"vobject is not installed ({err}): pip install -e '.[test]'", file=sys.stderr)
+    sys.exit(3)
 
 
 def instant(vevent, name):
