@@ -161,7 +161,7 @@ class Publisher:
             self._sessions = {
                 key: value
                 for key, value in self._sessions.items()
-                if key in rendered and rendered[key][:2] == value[:2]
+                if key in rendered and rendered[key][0] is value[0] and rendered[key][1] == value[1]
             }
             entries = [entry for _, _, entry in rendered.values()]
             blocks = self._stamp(entries)
