@@ -145,8 +145,8 @@ class Publisher:
         """Return an edition of ``catalog``, recording revisions of what changed."""
         with self._lock:
             config = catalog.config
-            # Entries use the site's address and the topics' names, nothing else of config.
-            renders_for = (config.site.base_url, config.topics)
+            # Entries use the site's address, UID domain and topics' names, nothing else.
+            renders_for = (config.site.base_url, config.site.uid_domain, config.topics)
             if renders_for != self._renders_for:
                 self._renders_for, self._events, self._sessions = renders_for, {}, {}
             zones = catalog_zones(catalog)

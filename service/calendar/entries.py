@@ -12,7 +12,7 @@ request in Outlook. Organisers and contacts go into the description instead.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import icalendar
 
@@ -24,8 +24,8 @@ STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANC
 
 
 def uid_domain(config: Config) -> str:
-    """Return the host of site.base_url, the domain part of every UID."""
-    return urlsplit(config.site.base_url).hostname or "localhost"
+    """Return site.uid_domain (by default the host of site.base_url), the domain of every UID."""
+    return config.site.uid_domain
 
 
 def event_uid(event: Event, config: Config) -> str:

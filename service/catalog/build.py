@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
@@ -104,7 +105,12 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
     smtp = spec.mail.smtp
     return Config(
         path=path,
-        site=Site(spec.site.title, spec.site.base_url.rstrip("/"), site_zone),
+        site=Site(
+            spec.site.title,
+            spec.site.base_url.rstrip("/"),
+            site_zone,
+            spec.site.uid_domain or urlsplit(spec.site.base_url).hostname or "localhost",
+        ),
         feeds_dir=feeds_dir,
         feed=FeedSettings(spec.feed.refresh, spec.feed.keep_past_days),
         database_url=database,

@@ -30,6 +30,7 @@ from .source import Document, Loc
 Slug = Annotated[str, BeforeValidator(values.slug)]
 Email = Annotated[str, BeforeValidator(values.email)]
 Url = Annotated[str, BeforeValidator(values.url)]
+Domain = Annotated[str, BeforeValidator(values.domain)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
 When = Annotated[date | datetime, PlainValidator(values.when)]
 ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
@@ -53,6 +54,12 @@ class SiteSpec(Spec):
     title: Text
     base_url: Url
     timezone: ZoneName
+    uid_domain: Domain | None = Field(
+        default=None,
+        description="The domain part of every calendar entry's UID; default: the host of "
+        "base_url. Never change it once people subscribe: calendars would show every event "
+        "twice.",
+    )
 
 
 class FeedSpec(Spec):

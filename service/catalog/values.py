@@ -201,6 +201,18 @@ def url(value: Any) -> str:
     raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
 
 
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+
+
+def domain(value: Any) -> str:
+    """Return a domain name (``events.example.org``), lower-cased."""
+    if isinstance(value, str) and _DOMAIN.fullmatch(value.strip().lower()):
+        return value.strip().lower()
+    raise ValueError(f"{value!r} is not a domain name like events.example.org")
+
+
 def as_written(value: Any) -> str:
     """Show a value as the operator wrote it, not as Python spells it."""
     if isinstance(value, date | time):

@@ -101,8 +101,7 @@ class Sender:
         """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
         now = self.clock()
         config = edition.catalog.config
-        token = self.tokens.make("unsubscribe", person.id)
-        unsubscribe_url = f"{config.site.base_url}/unsubscribe/{token}"
+        links = mail.links_for(config, self.tokens, person.id)
         if row.kind in outbox.ACCOUNT_KINDS:
             identity = account_message_id(person.id, row.kind, row.target_at, config)
             purpose = "confirm" if row.kind == "confirm" else "manage"
@@ -115,7 +114,7 @@ class Sender:
                 names,
                 config,
                 link=link,
-                unsubscribe_url=unsubscribe_url,
+                links=links,
                 message_id=identity,
                 now=now,
             )
@@ -135,7 +134,7 @@ class Sender:
                 reminder,
                 config,
                 ics=edition.event_feed(event.id).body,
-                unsubscribe_url=mail.UNSUBSCRIBE,
+                links=mail.STAND_IN_LINKS,
                 message_id=mail.MESSAGE_ID,
                 now=now,
                 times=mail.stand_in_times(event),
@@ -146,7 +145,7 @@ class Sender:
         if times is None:
             times = self._times[zone_key] = mail.times_in(event, person.timezone)
         identity = message_id(person.id, reminder, config)  # the same for any address
-        data = mail.personalise(data, person.email, identity, unsubscribe_url, times)
+        data = mail.personalise(data, person.email, identity, links, times)
         return _Mail(data, identity)
 
     def retry(self, row: Claimed, err: object, result: Outcome, attempted: bool) -> None:

@@ -250,7 +250,10 @@ def test_a_renamed_topic_and_then_a_new_site_address_are_written_into_the_entrie
     renamed = replace(catalog.config, topics=topics)
     assert "Public procurement (renamed)" in forum(renamed, HOST)["CATEGORIES"]
 
-    moved = replace(renamed, site=replace(renamed.site, base_url="https://calendar.example.net"))
+    site = replace(
+        renamed.site, base_url="https://calendar.example.net", uid_domain="calendar.example.net"
+    )
+    moved = replace(renamed, site=site)
     assert forum(moved, "calendar.example.net")["URL"] == (
         "https://calendar.example.net/events/procurement-forum"
     )

@@ -22,7 +22,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 
 from service.live import LiveCatalog
-from service.reminders.mail import Reminder, compose, message_id
+from service.reminders.mail import Links, Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
 
 from .conftest import BASE_URL, Calfeed, check_mail, utc
@@ -76,12 +76,11 @@ def composed(
         int(offset.total_seconds()),
         target.astimezone(UTC),  # type: ignore[union-attr]
     )
-    token = (tokens or Tokens("golden-key")).make("unsubscribe", subscriber_id)
     return compose(
         reminder,
         config,
         ics=edition.event_feed(event_id).body,
-        unsubscribe_url=f"{config.site.base_url}/unsubscribe/{token}",
+        links=links_for(config, tokens or Tokens("golden-key"), subscriber_id),
         message_id=message_id(subscriber_id, reminder, config),
         now=now,
     )
@@ -214,6 +213,12 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
             "Europe/Brussels",
             "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="same-zone-written-once",
+        ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "Europe/Vienna",
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Vienna and Europe/Brussels)",
+            id="same-clock-in-another-zone-written-once",
         ),
     ],
 )
@@ -397,7 +402,7 @@ def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
         reminder,
         config,
         ics=edition.event_feed("webinar").body,
-        unsubscribe_url=f"{BASE_URL}/unsubscribe/token",
+        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
         message_id="<reminder.1@events.example.org>",
         now=utc("2026-10-27 13:00"),
     )
