@@ -243,7 +243,7 @@ def sample_messages(live: LiveCatalog, tokens: Tokens, now: datetime, count: int
             config,
             ics=edition.event_feed(event.id).body,
             unsubscribe_url=f"{config.site.base_url}/unsubscribe/"
-            + tokens.make("unsubscribe", person.id),
+            + tokens.make("unsubscribe", person.id, person.generation),
             message_id=message_id(person.id, reminder, config),
             now=now,
         )

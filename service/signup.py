@@ -40,7 +40,7 @@ from .reminders import outbox
 from .reminders import subscribers as store
 from .reminders.mail import CONFIRM_WITHIN
 from .reminders.subscribers import Subscriber
-from .tokens import TokenError, Tokens
+from .tokens import Ticket, TokenError, Tokens
 
 bp = Blueprint("signup", __name__)
 csrf = CSRFProtect()
@@ -136,12 +136,12 @@ def subscribe() -> ResponseReturnValue:
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
-    subscriber_id = _check("confirm", token, CONFIRM_WITHIN)
+    ticket = _check("confirm", token)
     if request.method == "GET":
         return render_template("confirm.html", **_page(form=FlaskForm()))
     live = live_catalog()
     with live.engine.begin() as connection:
-        person = store.confirm(connection, subscriber_id, live.clock())
+        person = store.confirm(connection, ticket.subscriber_id, live.clock(), ticket.generation)
     if person is None:
         return _token_problem("This sign-up can no longer be confirmed.", 410)
     _notify_worker()
@@ -151,11 +151,11 @@ def confirm(token: str) -> ResponseReturnValue:
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
     """Change topics and zone; show the personal feed."""
-    subscriber_id = _check("manage", token)
+    ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
-        person = store.get(connection, subscriber_id)
-    if person is None or person.status != "confirmed":
+        person = store.get(connection, ticket.subscriber_id)
+    if person is None or person.status != "confirmed" or person.generation != ticket.generation:
         return _token_problem("These reminders are not active any more.", 410)
     if request.method == "GET":
         return _preferences_page(person)
@@ -172,12 +172,19 @@ def preferences(token: str) -> ResponseReturnValue:
 @csrf.exempt
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Show a button (GET); unsubscribe at once (POST, also RFC 8058 one-click)."""
-    subscriber_id = _check("unsubscribe", token)
-    if request.method == "GET":
-        return render_template("unsubscribe.html", **_page())
+    ticket = _check("unsubscribe", token)
     live = live_catalog()
     with live.engine.begin() as connection:
-        store.unsubscribe(connection, subscriber_id, live.clock())
+        if request.method == "POST":
+            store.unsubscribe(connection, ticket.subscriber_id, live.clock(), ticket.generation)
+        person = store.get(connection, ticket.subscriber_id)
+    if person is not None and person.generation != ticket.generation:
+        # The address signed up again since this link was mailed: it leaves by a newer link.
+        return _token_problem(
+            f"This link belongs to reminders that have ended. {_NEWER_LINK}.", 410
+        )
+    if request.method == "GET":
+        return render_template("unsubscribe.html", **_page())
     return render_template(
         "notice.html",
         **_page(title="Unsubscribed", text="You will get no more mail from us.", again=True),
@@ -188,15 +195,20 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 def personal_feed(token: str) -> ResponseReturnValue:
     """Serve the calendar of one subscriber's topics."""
     try:
-        subscriber_id = _tokens().check("feed", token)
+        ticket = _tokens().check("feed", token)
     except TokenError:
         abort(404)
     live = live_catalog()
     with live.engine.connect() as connection:
-        person = store.get(connection, subscriber_id)
+        person = store.get(connection, ticket.subscriber_id)
     topics = live.edition.catalog.config.topics
     slugs = tuple(sorted(t for t in person.topics if t in topics)) if person else ()
-    if person is None or person.status != "confirmed" or not slugs:
+    if (
+        person is None
+        or person.status != "confirmed"
+        or person.generation != ticket.generation
+        or not slugs
+    ):
         abort(404)
     feed: Feed = live.edition.topic_feed(slugs)
     return serve_feed(feed, "personal.ics")
@@ -212,7 +224,7 @@ def _preferences_page(
         stored = {"topics": sorted(person.topics), "timezone": person.timezone.key}
         form = signup_form(PreferencesForm, formdata=None, **stored)
     feed = config.site.base_url + url_for(
-        "signup.personal_feed", token=tokens.make("feed", person.id)
+        "signup.personal_feed", token=tokens.make("feed", person.id, person.generation)
     )
     return render_template(
         "preferences.html",
@@ -220,19 +232,26 @@ def _preferences_page(
             form=form,
             person=person,
             saved=saved,
-            manage_token=tokens.make("manage", person.id),
-            unsubscribe_token=tokens.make("unsubscribe", person.id),
+            manage_token=tokens.make("manage", person.id, person.generation),
+            unsubscribe_token=tokens.make("unsubscribe", person.id, person.generation),
             subscribe=subscribe_links(feed, f"{config.site.title}: my topics"),
         ),
     )
 
 
-def _check(purpose: str, token: str, max_age: timedelta | None = None) -> int:
+# Where to turn when a link no longer works: every mail carries fresh links, and signing up
+# again with a subscribed address mails a link to its preferences.
+_NEWER_LINK = (
+    "Use the link in a newer mail from us, or sign up again with your address: "
+    "we will mail you a link to your reminders"
+)
+
+
+def _check(purpose: str, token: str) -> Ticket:
     try:
-        seconds = int(max_age.total_seconds()) if max_age else None
-        return _tokens().check(purpose, token, seconds)
+        return _tokens().check(purpose, token)
     except TokenError as err:
-        abort(_token_problem(f"Sorry: {err}.", 400))
+        abort(_token_problem(f"Sorry: {err}. {_NEWER_LINK}.", 400))
 
 
 def _token_problem(text: str, status: int) -> Response:

@@ -42,6 +42,8 @@ subscribers = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("confirmed_at", UTCDateTime),
     sa.Column("unsubscribed_at", UTCDateTime),
+    # Raised each time a subscription ends and the address signs up again: links name it.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
 )
 
 outbox = sa.Table(

@@ -101,13 +101,14 @@ class Sender:
         """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
         now = self.clock()
         config = edition.catalog.config
-        token = self.tokens.make("unsubscribe", person.id)
+        token = self.tokens.make("unsubscribe", person.id, person.generation)
         unsubscribe_url = f"{config.site.base_url}/unsubscribe/{token}"
         if row.kind in outbox.ACCOUNT_KINDS:
             identity = account_message_id(person.id, row.kind, row.target_at, config)
             purpose = "confirm" if row.kind == "confirm" else "manage"
             path = "confirm" if row.kind == "confirm" else "preferences"
-            link = f"{config.site.base_url}/{path}/{self.tokens.make(purpose, person.id)}"
+            signed = self.tokens.make(purpose, person.id, person.generation)
+            link = f"{config.site.base_url}/{path}/{signed}"
             names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
             message = compose_account(
                 row.kind,

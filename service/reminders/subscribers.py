@@ -1,8 +1,10 @@
-"""Subscribers in the database: the ones config.yaml lists, and (later) self-service ones.
+"""Subscribers in the database: the ones config.yaml lists, and those who signed up.
 
 Config subscribers are confirmed by definition and synced on every planning run; a person
 who unsubscribed stays unsubscribed even while config.yaml still lists them, and one removed
-from config.yaml gets nothing more.
+from config.yaml gets nothing more. A subscription that ends and starts again (unsubscribed,
+then signed up; removed, then listed again) gets the next generation, and the links made for
+the old one (which name its generation) stop working.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from ..catalog.models import Subscriber as ConfiguredSubscriber
 from ..database import insert
 from ..tables import outbox, subscribers
 
+# A subscription that ends and starts again gets the next generation.
+_NEXT = subscribers.c.generation + 1
+
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
@@ -29,6 +34,7 @@ class Subscriber:
     topics: frozenset[str]
     status: str
     confirmed_at: datetime | None
+    generation: int  # of the subscription; links name it and die when it ends
 
 
 def sync_configured(
@@ -59,7 +65,7 @@ def sync_configured(
             connection.execute(
                 subscribers.update()
                 .where(subscribers.c.id == row.id)
-                .values(status="confirmed", confirmed_at=now, **values)
+                .values(status="confirmed", confirmed_at=now, generation=_NEXT, **values)
             )
         elif row.status == "confirmed" and (row.timezone, row.topics) != tuple(values.values()):
             connection.execute(
@@ -113,19 +119,35 @@ def get_many(connection: sa.Connection, ids: set[int]) -> dict[int, Subscriber]:
     return {row.id: _subscriber(row) for row in rows}
 
 
-def unsubscribe(connection: sa.Connection, subscriber_id: int, now: datetime) -> bool:
-    """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed."""
+def unsubscribe(
+    connection: sa.Connection, subscriber_id: int, now: datetime, generation: int | None = None
+) -> bool:
+    """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed.
+
+    With ``generation``, only that subscription ends: a link from an earlier one does nothing.
+    """
     result = connection.execute(
         subscribers.update()
-        .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
+        .where(
+            subscribers.c.id == subscriber_id,
+            subscribers.c.status != "unsubscribed",
+            _of_generation(generation),
+        )
         .values(status="unsubscribed", unsubscribed_at=now)
     )
+    if not result.rowcount:
+        return False
     connection.execute(
         outbox.update()
         .where(outbox.c.subscriber_id == subscriber_id, outbox.c.status == "planned")
         .values(status="withdrawn", detail="subscriber left")
     )
-    return bool(result.rowcount)
+    return True
+
+
+def _of_generation(generation: int | None) -> sa.ColumnElement[bool]:
+    """Match the subscription of ``generation``, or any when it is None."""
+    return sa.true() if generation is None else subscribers.c.generation == generation
 
 
 def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
@@ -136,6 +158,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         topics=frozenset(row.topics.split()),
         status=row.status,
         confirmed_at=row.confirmed_at,
+        generation=row.generation,
     )
 
 
@@ -160,24 +183,34 @@ def request(
     elif row.status == "confirmed":
         return _subscriber(row), True
     else:
+        # A departed address starts a new subscription: links of the old one stay dead.
+        generation = row.generation if row.status == "pending" else _NEXT
         connection.execute(
             subscribers.update()
             .where(subscribers.c.id == row.id)
-            .values(status="pending", unsubscribed_at=None, **values)
+            .values(status="pending", unsubscribed_at=None, generation=generation, **values)
         )
     stored = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).one()
     return _subscriber(stored), False
 
 
-def confirm(connection: sa.Connection, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """Confirm a pending subscriber (a confirmed one stays as is); None if there is none."""
+def confirm(
+    connection: sa.Connection, subscriber_id: int, now: datetime, generation: int | None = None
+) -> Subscriber | None:
+    """Confirm a pending subscription (a confirmed one stays as is); None if there is none.
+
+    With ``generation``, only that subscription: a link from an earlier one confirms nothing.
+    """
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
+        .where(_of_generation(generation))
         .values(status="confirmed", confirmed_at=now)
     )
     found = get(connection, subscriber_id)
-    return found if found and found.status == "confirmed" else None
+    if found is None or found.status != "confirmed" or generation not in (None, found.generation):
+        return None
+    return found
 
 
 def update(

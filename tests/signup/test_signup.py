@@ -355,7 +355,7 @@ def forgeries(token: str, other_id: int) -> dict[str, str]:
     return {
         "signature changed": f"{payload}.{stamp}.{flipped}",
         "pointed at someone else": f"{retargeted.rstrip(b'=').decode()}.{stamp}.{signature}",
-        "signed with another key": Tokens("not this site's key").make(data["p"], other_id),
+        "signed with another key": Tokens("not this site's key").make(data["p"], other_id, 1),
         "made up": "hello",
         "cut short": token[:-5],
     }
@@ -427,6 +427,78 @@ def test_a_link_made_for_another_purpose_is_refused(
     one_click = app.test_client().post(f"/unsubscribe/{confirm_token}")
     refused_link(one_click, "this link is not valid")
     assert client.get(f"/feeds/personal/{unsubscribe_token}.ics").status_code == 404
+    assert status_of(app, ALICE) == "confirmed"
+
+
+def ended(response: TestResponse) -> None:
+    """Check a genuine link was refused because its subscription ended."""
+    assert response.status_code == 410, response.status_code
+    page = Page.of(response)
+    assert page.h1 == "This link does not work"
+    assert page.link("Sign up for reminders") == "/subscribe"
+
+
+def test_links_of_an_ended_subscription_stay_dead_after_signing_up_again(
+    app: Flask, client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    first = confirmed(client, worker, inbox, ALICE, ("procurement",))
+    old = {
+        "confirm": link_in(inbox.latest(ALICE), "confirm"),
+        "preferences": manage_path(first),
+        "unsubscribe": first.link("Unsubscribe from all reminders"),
+    }
+    client.post(old["unsubscribe"])
+    clock.tick(timedelta(minutes=10))
+    assert sign_up(client, ALICE, ("supply-chains",), "Asia/Tokyo").status_code == 200
+    worker.sweep()
+    again = confirm(client, link_in(inbox.latest(ALICE), "confirm"))
+    assert Page.of(again).one(class_="saved").text == "Your reminders are confirmed."
+
+    ended(client.get(old["preferences"]))
+    changes = {"csrf_token": csrf_token(client), "topics": ["procurement"], "timezone": "UTC"}
+    ended(client.post(old["preferences"], data=changes))
+    ended(client.get(old["unsubscribe"]))
+    ended(app.test_client().post(old["unsubscribe"]))  # one-click from the old mail
+    ended(confirm(client, old["confirm"]))
+    assert status_of(app, ALICE) == "confirmed"
+    # The new subscription's own links work, and it keeps what was chosen for it.
+    current = Page.of(client.get(manage_path(Page.of(again))))
+    assert current.checked("topics") == ["supply-chains"]
+    assert current.value("timezone") == "Asia/Tokyo"
+    new_mail = inbox.latest(ALICE)
+    assert token_of(local(new_mail["List-Unsubscribe"].strip("<>"))) != token_of(old["unsubscribe"])
+    left = app.test_client().post(local(new_mail["List-Unsubscribe"].strip("<>")))
+    assert Page.of(left).h1 == "Unsubscribed"
+    assert status_of(app, ALICE) == "unsubscribed"
+
+
+@pytest.mark.parametrize(
+    ("route", "works_for"),
+    [("preferences", timedelta(days=90)), ("unsubscribe", timedelta(days=365))],
+)
+def test_a_preferences_or_unsubscribe_link_works_for_its_lifetime_then_says_it_expired(
+    app: Flask,
+    client: FlaskClient,
+    worker: Worker,
+    inbox: Inbox,
+    clock: FrozenDateTimeFactory,
+    route: str,
+    works_for: timedelta,
+) -> None:
+    page = confirmed(client, worker, inbox, ALICE)
+    path = (
+        manage_path(page) if route == "preferences" else page.link("Unsubscribe from all reminders")
+    )
+    clock.tick(works_for - timedelta(hours=1))
+    assert client.get(path).status_code == 200
+    clock.tick(timedelta(hours=2))
+
+    response = client.get(path)
+
+    refused_link(response, "this link has expired")
+    assert "Use the link in a newer mail from us" in Page.of(response).text
+    if route == "unsubscribe":  # one-click, from the mail client
+        refused_link(app.test_client().post(path), "this link has expired")
     assert status_of(app, ALICE) == "confirmed"
 
 
