@@ -20,7 +20,6 @@ from flask import (
     make_response,
     render_template,
     request,
-    url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter
@@ -31,11 +30,10 @@ from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
-from .calendar.edition import Feed
 from .catalog.values import zone, zone_choices
-from .feeds import serve_feed
 from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
+from .personal import feed_address
 from .reminders import outbox
 from .reminders import subscribers as store
 from .reminders.mail import CONFIRM_WITHIN
@@ -191,29 +189,6 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     )
 
 
-@bp.get("/feeds/personal/<token>.ics")
-def personal_feed(token: str) -> ResponseReturnValue:
-    """Serve the calendar of one subscriber's topics."""
-    try:
-        ticket = _tokens().check("feed", token)
-    except TokenError:
-        abort(404)
-    live = live_catalog()
-    with live.engine.connect() as connection:
-        person = store.get(connection, ticket.subscriber_id)
-    topics = live.edition.catalog.config.topics
-    slugs = tuple(sorted(t for t in person.topics if t in topics)) if person else ()
-    if (
-        person is None
-        or person.status != "confirmed"
-        or person.generation != ticket.generation
-        or not slugs
-    ):
-        abort(404)
-    feed: Feed = live.edition.topic_feed(slugs)
-    return serve_feed(feed, "personal.ics")
-
-
 def _preferences_page(
     person: Subscriber, form: PreferencesForm | None = None, saved: str | None = None
 ) -> str:
@@ -223,9 +198,7 @@ def _preferences_page(
         # formdata=None: show what is stored, not the fields of the POST that led here.
         stored = {"topics": sorted(person.topics), "timezone": person.timezone.key}
         form = signup_form(PreferencesForm, formdata=None, **stored)
-    feed = config.site.base_url + url_for(
-        "signup.personal_feed", token=tokens.make("feed", person.id, person.generation)
-    )
+    feed = feed_address(person)
     return render_template(
         "preferences.html",
         **_page(

@@ -630,17 +630,70 @@ def test_the_personal_feed_has_the_subscribers_topics_and_follows_their_changes(
     assert summaries(client.get(feed).data) == {"Circular webinar"}
 
 
-def test_the_personal_feed_is_gone_after_unsubscribing(
+def test_the_personal_feed_is_private_to_every_cache_but_the_subscribers_own(
     client: FlaskClient, worker: Worker, inbox: Inbox
+) -> None:
+    feed = local(confirmed(client, worker, inbox, ALICE).link("Download .ics"))
+
+    response = client.get(feed)
+
+    assert response.status_code == 200
+    assert response.cache_control.private is True
+    assert response.cache_control.public is False
+    assert "public" not in response.headers["Cache-Control"]
+    again = client.get(feed, headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert "public" not in again.headers["Cache-Control"]
+
+
+def read_ended(response: TestResponse, day: str) -> icalendar.Event:
+    """Check a personal feed says its reminders ended; return its one entry."""
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert response.data.startswith(b"BEGIN:VCALENDAR\r\n")
+    assert response.cache_control.private is True
+    calendar = icalendar.Calendar.from_ical(response.data)
+    assert str(calendar["X-WR-CALNAME"]) == "Test events: reminders ended"
+    assert str(calendar["NAME"]) == "Test events: reminders ended"
+    (entry,) = calendar.walk("VEVENT")
+    assert str(entry["SUMMARY"]) == "Your reminders from Test events have ended"
+    assert entry.decoded("DTSTART") == datetime.fromisoformat(day).date()
+    assert str(entry["URL"]) == "https://events.example.org/subscribe"
+    assert "sign up at https://events.example.org/subscribe" in str(entry["DESCRIPTION"])
+    return entry
+
+
+def test_after_unsubscribing_the_personal_feed_says_the_reminders_ended(
+    client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
 ) -> None:
     page = confirmed(client, worker, inbox, ALICE)
     feed = local(page.link("Download .ics"))
-    assert client.get(feed).status_code == 200
+    assert summaries(client.get(feed).data) == {"Procurement forum"}
 
     client.post(page.link("Unsubscribe from all reminders"))
 
-    assert client.get(feed).status_code == 404
-    assert client.get(feed.replace(".ics", "x.ics")).status_code == 404
+    today = read_ended(client.get(feed), "2030-03-02")
+    # Each day it shows on the day it is read, so the client shows it where one looks.
+    clock.tick(timedelta(days=3))
+    later = read_ended(client.get(feed), "2030-03-05")
+    assert later["UID"] == today["UID"]
+    assert client.get(feed.replace(".ics", "x.ics")).status_code == 404  # not a real token
+
+
+def test_an_old_personal_feed_says_ended_after_signing_up_again(
+    client: FlaskClient, worker: Worker, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    first = confirmed(client, worker, inbox, ALICE, ("procurement",))
+    old_feed = local(first.link("Download .ics"))
+    client.post(first.link("Unsubscribe from all reminders"))
+    clock.tick(timedelta(minutes=10))
+
+    second = confirmed(client, worker, inbox, ALICE, ("supply-chains",))
+
+    new_feed = local(second.link("Download .ics"))
+    assert new_feed != old_feed
+    assert summaries(client.get(new_feed).data) == {"Supply chain summit"}
+    read_ended(client.get(old_feed), "2030-03-02")
 
 
 # Leaving
