@@ -5,6 +5,11 @@ who unsubscribed stays unsubscribed even while config.yaml still lists them, and
 from config.yaml gets nothing more. A subscription that ends and starts again (unsubscribed,
 then signed up; removed, then listed again) gets the next generation, and the links made for
 the old one (which name its generation) stop working.
+
+An address is stored in one spelling (``normalise``), so that ``Alice@EXAMPLE.org`` and a
+spelling in fullwidth letters are one subscriber, mailed once and limited once. Rows that
+were stored apart before are merged into one (migration 0004); the ones merged away keep
+their spelling and history under the status ``merged``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import email_validator
 import sqlalchemy as sa
 
 from ..catalog.models import Subscriber as ConfiguredSubscriber
@@ -22,6 +28,19 @@ from ..tables import outbox, subscribers
 
 # A subscription that ends and starts again gets the next generation.
 _NEXT = subscribers.c.generation + 1
+
+
+def normalise(address: str) -> str:
+    """Return the one spelling stored for ``address``: domain IDNA-normalised, lower case.
+
+    The domain goes through IDNA (UTS 46) as email-validator does it, which folds case and
+    fullwidth forms; the local part is NFC-normalised and, as always here, lower-cased.
+    """
+    try:
+        valid = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as err:
+        raise ValueError(f"{address!r} is not a valid email address: {err}") from err
+    return valid.normalized.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +60,7 @@ def sync_configured(
     connection: sa.Connection, listed: Iterable[ConfiguredSubscriber], now: datetime
 ) -> None:
     """Bring the config subscribers in the database in line with config.yaml."""
-    by_email = {s.email.lower(): s for s in listed}
+    by_email = {normalise(s.email): s for s in listed}
     rows = connection.execute(
         sa.select(
             subscribers.c.id,
@@ -125,7 +144,18 @@ def unsubscribe(
     """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed.
 
     With ``generation``, only that subscription ends: a link from an earlier one does nothing.
+    A link to a spelling merged into another ends the subscription it was merged into.
     """
+    merged = connection.execute(
+        sa.select(subscribers.c.email).where(
+            subscribers.c.id == subscriber_id, subscribers.c.status == "merged"
+        )
+    ).scalar()
+    if merged is not None:
+        into = connection.execute(
+            sa.select(subscribers.c.id).where(subscribers.c.email == normalise(merged))
+        ).scalar()
+        return into is not None and unsubscribe(connection, into, now)
     result = connection.execute(
         subscribers.update()
         .where(
@@ -171,7 +201,7 @@ def request(
     and must confirm. A confirmed address is left as it is: changing it takes the link that
     only its owner receives.
     """
-    email = email.lower()
+    email = normalise(email)
     values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
     row = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
     if row is None:
