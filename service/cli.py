@@ -21,6 +21,7 @@ from .catalog import Catalog, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+from .throttle import open_storage
 from .tokens import secret_key
 
 T = TypeVar("T")
@@ -117,6 +118,7 @@ def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
     catalog = _load(config_path)
     # Migrate and make the signing key once, before the workers start.
     _checked(open_database, catalog.config.database_url).dispose()
+    _checked(open_storage, catalog.config.signup.limits_storage, catalog.config.path)
     secret_key(catalog.config.root / "var")
     gunicorn_serve(config_path, f"{host}:{port}", workers or 2 * (os.cpu_count() or 1) + 1)
 

@@ -22,11 +22,8 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
@@ -38,11 +35,11 @@ from .reminders import outbox
 from .reminders import subscribers as store
 from .reminders.mail import CONFIRM_WITHIN
 from .reminders.subscribers import Subscriber
+from .throttle import Throttle, windows
 from .tokens import Ticket, TokenError, Tokens
 
 bp = Blueprint("signup", __name__)
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
 
 
 class _Checkboxes(SelectMultipleField):
@@ -96,14 +93,6 @@ def _notify_worker() -> None:
 
 
 @bp.route("/subscribe", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: live_catalog().edition.catalog.config.signup.limit_per_client, methods=["POST"]
-)
-@limiter.limit(
-    lambda: live_catalog().edition.catalog.config.signup.limit_per_address,
-    methods=["POST"],
-    key_func=lambda: "address:" + request.form.get("email", "").strip().lower(),
-)
 def subscribe() -> ResponseReturnValue:
     """Show the sign-up form; on a valid POST, mail a confirmation link."""
     topic = request.args.get("topic")
@@ -112,15 +101,27 @@ def subscribe() -> ResponseReturnValue:
         status = 400 if request.method == "POST" else 200
         return render_template("subscribe.html", **_page(form=form)), status
     live = live_catalog()
+    settings = live.edition.catalog.config.signup
+    throttle: Throttle = current_app.extensions["calfeed.throttle"]
+    if not throttle.allow(settings.limit_per_client, request.remote_addr or ""):
+        text = "Too many sign-up requests. Please wait a while and try again."
+        return render_template("notice.html", **_page(title="Slow down", text=text)), 429
     now = live.clock()
     with live.engine.begin() as connection:
-        person, confirmed = store.request(
-            connection, form.email.data, form.topics.data, zone(form.timezone.data), now
+        person, kind = store.request(
+            connection,
+            form.email.data,
+            form.topics.data,
+            zone(form.timezone.data),
+            now,
+            windows(settings.limit_per_address),
         )
-        kind = "manage" if confirmed else "confirm"
-        outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
-    _notify_worker()
-    # The same answer whether the address is new, pending or confirmed: nothing to learn here.
+        if kind is not None:
+            outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
+    if kind is not None:
+        _notify_worker()
+    # The same answer whether the address is new, pending, confirmed or had its share of
+    # mail: nothing to learn here.
     return render_template(
         "notice.html",
         **_page(
@@ -244,11 +245,6 @@ def _page(**values: Any) -> dict[str, Any]:
     return {"catalog": live.edition.catalog, "zones": zone_choices(), **values}
 
 
-def _too_many(error: TooManyRequests) -> ResponseReturnValue:
-    text = "Too many sign-up requests. Please wait a while and try again."
-    return render_template("notice.html", **_page(title="Slow down", text=text)), 429
-
-
 def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
     """Return a form field's HTML attributes, pointing at its error message when it has one."""
     if field.errors:
@@ -257,12 +253,10 @@ def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages, CSRF protection and the sign-up rate limits."""
+    """Register the pages, CSRF protection and the per-client sign-up limit."""
     app.jinja_env.globals["described"] = described
     config = app.extensions["calfeed.live"].edition.catalog.config
-    app.config.setdefault("RATELIMIT_STORAGE_URI", config.signup.limits_storage)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    storage = config.signup.limits_storage
+    app.extensions["calfeed.throttle"] = Throttle(storage, app.config["SECRET_KEY"], config.path)
     csrf.init_app(app)
-    limiter.init_app(app)
     app.register_blueprint(bp)
-    app.register_error_handler(429, _too_many)

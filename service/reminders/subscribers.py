@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import email_validator
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from ..catalog.models import Subscriber as ConfiguredSubscriber
 from ..database import insert
 from ..tables import outbox, subscribers
+from .outbox import ACCOUNT_KINDS
 
 # A subscription that ends and starts again gets the next generation.
 _NEXT = subscribers.c.generation + 1
@@ -193,35 +194,58 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
 
 
 def request(
-    connection: sa.Connection, email: str, topics: Iterable[str], zone: ZoneInfo, now: datetime
-) -> tuple[Subscriber, bool]:
-    """Record a sign-up; return the subscriber and whether they were confirmed already.
+    connection: sa.Connection,
+    email: str,
+    topics: Iterable[str],
+    zone: ZoneInfo,
+    now: datetime,
+    limits: Iterable[tuple[int, timedelta]] = (),
+) -> tuple[Subscriber, str | None]:
+    """Record a sign-up; return the subscriber and the account mail it calls for.
 
     A new, pending or departed address becomes pending with the topics and zone asked for
-    and must confirm. A confirmed address is left as it is: changing it takes the link that
-    only its owner receives.
+    and gets a ``confirm`` mail. A confirmed address is left as it is and gets a ``manage``
+    mail: changing it takes the link that only its owner receives. An address that had
+    ``n`` account mails queued within ``window`` already, for any ``(n, window)`` of
+    ``limits``, is left as it is and gets none (None).
     """
     email = normalise(email)
     values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
-    row = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
-    if row is None:
-        connection.execute(
-            subscribers.insert().values(
-                email=email, status="pending", source="web", created_at=now, **values
-            )
+    # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
+    # sign-up for the same address in another process waits, then counts this one's mail.
+    new = connection.execute(
+        insert(connection, subscribers)
+        .values(email=email, status="pending", source="web", created_at=now, **values)
+        .on_conflict_do_nothing()
+    ).rowcount
+    query = sa.select(subscribers).where(subscribers.c.email == email)
+    row = connection.execute(query.with_for_update()).one()
+    if new:
+        return _subscriber(row), "confirm"
+    if any(_account_mails(connection, row.id, now - window) >= n for n, window in limits):
+        return _subscriber(row), None
+    if row.status == "confirmed":
+        return _subscriber(row), "manage"
+    # A departed address starts a new subscription: links of the old one stay dead.
+    generation = row.generation if row.status == "pending" else _NEXT
+    connection.execute(
+        subscribers.update()
+        .where(subscribers.c.id == row.id)
+        .values(status="pending", unsubscribed_at=None, generation=generation, **values)
+    )
+    return _subscriber(connection.execute(query).one()), "confirm"
+
+
+def _account_mails(connection: sa.Connection, subscriber_id: int, since: datetime) -> int:
+    """Count the account mails queued for a subscriber since ``since``."""
+    count: int = connection.execute(
+        sa.select(sa.func.count()).where(
+            outbox.c.subscriber_id == subscriber_id,
+            outbox.c.kind.in_(ACCOUNT_KINDS),
+            outbox.c.due_at > since,
         )
-    elif row.status == "confirmed":
-        return _subscriber(row), True
-    else:
-        # A departed address starts a new subscription: links of the old one stay dead.
-        generation = row.generation if row.status == "pending" else _NEXT
-        connection.execute(
-            subscribers.update()
-            .where(subscribers.c.id == row.id)
-            .values(status="pending", unsubscribed_at=None, generation=generation, **values)
-        )
-    stored = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).one()
-    return _subscriber(stored), False
+    ).scalar_one()
+    return count
 
 
 def confirm(

@@ -49,7 +49,6 @@ BOB = "bob@example.org"
 CONFIRM_SUBJECT = "Confirm your reminders from Test events"
 MANAGE_SUBJECT = "Your reminders from Test events"
 TOPIC_NAMES = ["Public procurement", "Circular economy", "Supply chains"]
-LOW_LIMITS = {"limit_per_client": "3/hour", "limit_per_address": "2/hour"}
 
 
 def at(text: str) -> datetime:
@@ -793,53 +792,6 @@ def test_signing_up_again_after_leaving_takes_a_new_confirmation(
     stored = Page.of(client.get(manage_path(back)))
     assert stored.checked("topics") == ["supply-chains"]
     assert stored.value("timezone") == "Asia/Tokyo"
-
-
-# Rate limits
-
-
-def test_more_sign_ups_for_one_address_than_allowed_get_a_readable_429(
-    make_app: MakeApp, inbox: Inbox, clock: FrozenDateTimeFactory
-) -> None:
-    app = make_app(signup=LOW_LIMITS)  # 3 an hour from one client, 2 an hour for one address
-
-    def from_client(number: int, address: str) -> TestResponse:
-        client = app.test_client()
-        return sign_up(client, address, environ_base={"REMOTE_ADDR": f"203.0.113.{number}"})
-
-    assert from_client(1, ALICE).status_code == 200
-    assert from_client(2, ALICE).status_code == 200
-    refused = from_client(3, "ALICE@example.org")
-
-    assert refused.status_code == 429
-    page = Page.of(refused)
-    assert page.h1 == "Slow down"
-    assert "Too many sign-up requests. Please wait a while and try again." in page.text
-    assert from_client(3, BOB).status_code == 200  # that client and other addresses may go on
-    clock.tick(timedelta(hours=1, seconds=1))
-    assert from_client(4, ALICE).status_code == 200
-
-
-def test_more_sign_ups_from_one_client_than_allowed_get_a_readable_429(
-    make_app: MakeApp, inbox: Inbox
-) -> None:
-    app = make_app(signup=LOW_LIMITS)
-    client = app.test_client()
-    for number in range(3):
-        assert sign_up(client, f"person{number}@example.org").status_code == 200
-
-    refused = sign_up(client, "person3@example.org")
-
-    assert refused.status_code == 429
-    page = Page.of(refused)
-    assert page.h1 == "Slow down"
-    assert "Too many sign-up requests. Please wait a while and try again." in page.text
-    elsewhere = sign_up(
-        app.test_client(), "person3@example.org", environ_base={"REMOTE_ADDR": "198.51.100.7"}
-    )
-    assert elsewhere.status_code == 200
-    worker_for(live(app)).sweep()
-    assert [len(inbox.to(f"person{number}@example.org")) for number in range(4)] == [1, 1, 1, 1]
 
 
 # Escaping
