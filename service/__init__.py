@@ -24,8 +24,9 @@ def create_app(
     if app.config.get("WATCH", True):
         live.watch(app.config.get("WATCH_INTERVAL", 1.0))
 
-    from . import feeds, health, pages, personal, signup
+    from . import feeds, health, pages, personal, security, signup
 
+    security.init_app(app)
     feeds.init_app(app)
     pages.init_app(app)
     signup.init_app(app)

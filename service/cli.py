@@ -21,6 +21,7 @@ from .catalog import Catalog, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+from .security import MAX_BODY
 from .throttle import open_storage
 from .tokens import secret_key
 
@@ -98,7 +99,9 @@ def run(config_path: Path, host: str, port: int) -> None:
     worker.start()
     click.echo(f"calfeed serving on http://{host}:{port}/ (Ctrl+C to stop)")
     try:
-        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        waitress.serve(
+            app, host=host, port=port, threads=8, max_request_body_size=MAX_BODY, _quiet=True
+        )
     finally:
         worker.stop()
 

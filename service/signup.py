@@ -190,6 +190,14 @@ def unsubscribe(token: str) -> ResponseReturnValue:
     )
 
 
+@bp.after_request
+def _kept_by_nobody(response: Response) -> Response:
+    """Keep the pages behind a token (they show an address) out of every cache."""
+    if request.endpoint in ("signup.confirm", "signup.preferences", "signup.unsubscribe"):
+        response.cache_control.no_store = True
+    return response
+
+
 def _preferences_page(
     person: Subscriber, form: PreferencesForm | None = None, saved: str | None = None
 ) -> str:

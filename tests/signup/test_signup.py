@@ -317,6 +317,9 @@ def test_pressing_the_confirm_button_confirms_and_shows_the_preferences(
     assert page.checked("topics") == ["procurement", "supply-chains"]
     assert page.value("timezone") == "America/New_York"
     assert status_of(app, ALICE) == "confirmed"
+    # The page shows the address: no cache on the way may keep it.
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get(manage_path(page)).headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
