@@ -214,3 +214,19 @@ def test_the_migration_merges_the_spellings_of_an_address_and_loses_nothing(
         assert store.unsubscribe(connection, carol2, TARGET, generation=1)
         assert store.get(connection, carol).status == "unsubscribed"  # type: ignore[union-attr]
     engine.dispose()
+
+
+def test_the_migrated_schema_is_the_one_the_code_describes(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from service.tables import metadata
+
+    engine = open_database(database_url)
+    try:
+        with engine.connect() as connection:
+            options = {"compare_type": True, "compare_server_default": True}
+            context = MigrationContext.configure(connection, opts=options)
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
