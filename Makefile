@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # What the tests use beyond Python: headless Chromium for the pages, nginx for the documented
-# site (docs/nginx.conf), and libical (through Debian's python3-gi) and ical.js (through
-# Node) as independent iCalendar readers.
-SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi
+# site (docs/nginx.conf), libical (through Debian's python3-gi) and ical.js (through Node) as
+# independent iCalendar readers, and a Redis server of their own to stop (beside the one on
+# 127.0.0.1:6379) for the rate limits.
+SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi redis-server
 ICALJS := tests/calendar/js
 
 .PHONY: run test check lint typecheck system golden reference clean

@@ -242,7 +242,7 @@ def sample_messages(live: LiveCatalog, tokens: Tokens, now: datetime, count: int
             reminder,
             config,
             ics=edition.event_feed(event.id).body,
-            links=links_for(config, tokens, person.id),
+            links=links_for(config, tokens, person.id, person.generation),
             message_id=message_id(person.id, reminder, config),
             now=now,
         )

@@ -25,6 +25,8 @@ from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
 from .reminders import records
+from .security import MAX_BODY
+from .throttle import open_storage
 from .tokens import secret_key
 
 T = TypeVar("T")
@@ -97,7 +99,9 @@ def run(config_path: Path, host: str, port: int) -> None:
     _log_to_stderr()
     app = _app(config_path)
     try:  # listen first: a busy port stops here, before the worker starts sending
-        server = waitress.create_server(app, host=host, port=port, threads=8)
+        server = waitress.create_server(
+            app, host=host, port=port, threads=8, max_request_body_size=MAX_BODY
+        )
     except OSError as err:
         raise click.ClickException(serving.cannot_listen(host, port, err)) from err
     worker = _checked(worker_for, app.extensions["calfeed.live"])
@@ -137,6 +141,7 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
     catalog = _load(config_path)
     # Migrate and make the signing key once, before the workers start.
     _checked(open_database, catalog.config.database_url).dispose()
+    _checked(open_storage, catalog.config.signup.limits_storage, catalog.config.path)
     secret_key(catalog.config.root / "var")
     serving.check_free(host, port)  # gunicorn would retry for seconds, then say little
     serving.announce(catalog, host, port)

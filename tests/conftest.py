@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 import os
 import textwrap
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -175,3 +177,29 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+# A real PostgreSQL: a database of the test's own on ``postgres@127.0.0.1:5432`` (trust auth),
+# or ``$CALFEED_TEST_POSTGRES`` (a libpq conninfo).
+SERVER = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards."""
+    try:
+        admin = psycopg.connect(f"{SERVER} dbname=postgres connect_timeout=3", autocommit=True)
+    except psycopg.OperationalError as err:
+        reason = f"PostgreSQL at {SERVER!r} cannot be reached: {str(err).strip()}"
+        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
+    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        info = admin.info
+        try:
+            host, port, user = info.host, info.port, info.user
+            yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

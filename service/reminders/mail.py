@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..calendar.entries import event_page, uid_domain
 from ..catalog import Config, Event
-from ..tokens import Tokens
+from ..tokens import CONFIRM_WITHIN, Tokens
 
 _templates = Environment(
     loader=PackageLoader("service", "templates/mail"),
@@ -41,9 +41,6 @@ UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
 PREFERENCES = "https://placeholder.invalid/preferences"
 
 
-# How long a sign-up's confirmation link works.
-CONFIRM_WITHIN = timedelta(hours=72)
-
 WHEN = "when.placeholder.invalid"
 DEADLINE = "deadline.placeholder.invalid"
 
@@ -59,12 +56,12 @@ class Links:
 STAND_IN_LINKS = Links(UNSUBSCRIBE, PREFERENCES)
 
 
-def links_for(config: Config, tokens: Tokens, subscriber_id: int) -> Links:
-    """Return one subscriber's links to leave and to change their preferences."""
+def links_for(config: Config, tokens: Tokens, subscriber_id: int, generation: int) -> Links:
+    """Return one subscription's links to leave and to change its preferences."""
     base = config.site.base_url
     return Links(
-        f"{base}/unsubscribe/{tokens.make('unsubscribe', subscriber_id)}",
-        f"{base}/preferences/{tokens.make('manage', subscriber_id)}",
+        f"{base}/unsubscribe/{tokens.make('unsubscribe', subscriber_id, generation)}",
+        f"{base}/preferences/{tokens.make('manage', subscriber_id, generation)}",
     )
 
 

@@ -101,12 +101,13 @@ class Sender:
         """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
         now = self.clock()
         config = edition.catalog.config
-        links = mail.links_for(config, self.tokens, person.id)
+        links = mail.links_for(config, self.tokens, person.id, person.generation)
         if row.kind in outbox.ACCOUNT_KINDS:
             identity = account_message_id(person.id, row.kind, row.target_at, config)
             purpose = "confirm" if row.kind == "confirm" else "manage"
             path = "confirm" if row.kind == "confirm" else "preferences"
-            link = f"{config.site.base_url}/{path}/{self.tokens.make(purpose, person.id)}"
+            signed = self.tokens.make(purpose, person.id, person.generation)
+            link = f"{config.site.base_url}/{path}/{signed}"
             names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
             message = compose_account(
                 row.kind,

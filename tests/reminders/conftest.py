@@ -22,7 +22,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import icalendar
-import psycopg
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
@@ -536,30 +534,7 @@ def settled(engine: sa.Engine, count: int, timeout: float) -> bool:
     return False
 
 
-# A PostgreSQL database of the test's own.
-
-SERVER = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards."""
-    try:
-        admin = psycopg.connect(f"{SERVER} dbname=postgres connect_timeout=3", autocommit=True)
-    except psycopg.OperationalError as err:
-        reason = f"PostgreSQL at {SERVER!r} cannot be reached: {str(err).strip()}"
-        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
-        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
-    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        info = admin.info
-        try:
-            host, port, user = info.host, info.port, info.user
-            yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# The same test on SQLite and on PostgreSQL (``pg_url``: see tests/conftest.py).
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
