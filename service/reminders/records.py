@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from ..catalog import Config
 from ..tables import outbox, subscribers
+from .subscribers import normalise
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +45,17 @@ def everyone(connection: sa.Connection) -> list[dict[str, Any]]:
 
 def about(connection: sa.Connection, config: Config, email: str) -> dict[str, Any] | None:
     """Return everything stored about ``email`` (None if nothing), ready for JSON."""
-    row = _row(connection, email)
-    if row is None:
+    rows = _rows(connection, email)
+    if not rows:
         return None
+    row = rows[0]
+    ids = [found.id for found in rows]
     mails = connection.execute(
-        sa.select(outbox).where(outbox.c.subscriber_id == row.id).order_by(outbox.c.due_at)
+        sa.select(outbox).where(outbox.c.subscriber_id.in_(ids)).order_by(outbox.c.due_at)
     )
     person = _person(row._mapping)
+    # Other spellings of the address, merged into this one, with their own history.
+    person["merged"] = [_person(other._mapping) for other in rows[1:]]
     person["mails"] = [
         {key: _plain(value) for key, value in mail._mapping.items() if key != "subscriber_id"}
         for mail in mails
@@ -63,22 +68,37 @@ def about(connection: sa.Connection, config: Config, email: str) -> dict[str, An
 
 
 def erase(connection: sa.Connection, config: Config, email: str) -> Erased | None:
-    """Delete everything stored about ``email``; None if nothing was."""
-    row = _row(connection, email)
-    if row is None:
+    """Delete everything stored about ``email``, every spelling of it; None if nothing was."""
+    rows = _rows(connection, email)
+    if not rows:
         return None
-    deleted = connection.execute(outbox.delete().where(outbox.c.subscriber_id == row.id))
-    connection.execute(subscribers.delete().where(subscribers.c.id == row.id))
+    ids = [row.id for row in rows]
+    deleted = connection.execute(outbox.delete().where(outbox.c.subscriber_id.in_(ids)))
+    connection.execute(subscribers.delete().where(subscribers.c.id.in_(ids)))
     mails = 0
-    for key, _ in _maildir_mails(config, row.email):
-        _maildir(config).remove(key)
-        mails += 1
+    for row in rows:
+        for key, _ in _maildir_mails(config, row.email):
+            _maildir(config).remove(key)
+            mails += 1
     return Erased(deleted.rowcount, mails)
 
 
-def _row(connection: sa.Connection, email: str) -> sa.Row[Any] | None:
-    query = sa.select(subscribers).where(subscribers.c.email == email.strip().lower())
-    return connection.execute(query).first()
+def _rows(connection: sa.Connection, email: str) -> list[sa.Row[Any]]:
+    """Return the stored row of ``email``, then the rows of its spellings merged into it."""
+    try:
+        address = normalise(email.strip())
+    except ValueError:
+        address = email.strip().lower()
+    rows = connection.execute(sa.select(subscribers).where(subscribers.c.email == address)).all()
+    merged = connection.execute(sa.select(subscribers).where(subscribers.c.status == "merged"))
+    return [*rows, *(row for row in merged if _spelling_of(row.email, address))]
+
+
+def _spelling_of(stored: str, address: str) -> bool:
+    try:
+        return normalise(stored) == address
+    except ValueError:
+        return False
 
 
 def _person(row: Any) -> dict[str, Any]:

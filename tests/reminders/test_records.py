@@ -122,3 +122,25 @@ def test_erase_leaves_nothing_of_one_person_and_everything_of_the_others(mailed:
     (left,) = mailbox.Maildir(mailed / "var" / "mail")
     assert left["To"] == BOB
     assert calfeed_cli(mailed, "subscribers", "erase", ANN, "--yes").exit_code == 1
+
+
+def test_erase_and_export_take_every_spelling_merged_into_the_address(mailed: Path) -> None:
+    # Before addresses were normalised, Ａnn's fullwidth spelling was a row of its own; the
+    # migration kept it, with its history, as merged into ann@example.org.
+    engine = sa.create_engine(f"sqlite:///{mailed / 'var' / 'calfeed.sqlite3'}")
+    with engine.begin() as connection:
+        (row,) = connection.execute(sa.select(subscribers).where(subscribers.c.email == ANN))
+        values = {k: v for k, v in row._mapping.items() if k not in ("id", "email", "status")}
+        connection.execute(
+            subscribers.insert().values(email="ann@ｅｘａｍｐｌｅ.org", status="merged", **values)
+        )
+    engine.dispose()
+
+    person = json.loads(calfeed_cli(mailed, "subscribers", "export", ANN).output)
+    assert [other["email"] for other in person["merged"]] == ["ann@ｅｘａｍｐｌｅ.org"]
+    assert calfeed_cli(mailed, "subscribers", "erase", ANN, "--yes").exit_code == 0
+
+    engine = sa.create_engine(f"sqlite:///{mailed / 'var' / 'calfeed.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(subscribers.c.email)).scalars().all() == [BOB]
+    engine.dispose()
