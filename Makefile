@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# What the tests use beyond Python: headless Chromium for the pages, and libical (through
-# Debian's python3-gi) and ical.js (through Node) as independent iCalendar readers.
-SYSTEM_PACKAGES := chromium gir1.2-ical-3.0 python3-gi
+# What the tests use beyond Python: headless Chromium for the pages, nginx for the documented
+# site (docs/nginx.conf), libical (through Debian's python3-gi) and ical.js (through Node) as
+# independent iCalendar readers, and a Redis server of their own to stop (beside the one on
+# 127.0.0.1:6379) for the rate limits.
+SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi redis-server
 ICALJS := tests/calendar/js
 
-.PHONY: run test check lint typecheck system golden clean
+.PHONY: run test check lint typecheck system golden reference clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +24,14 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# make run PORT=8080 (HOST=0.0.0.0): set site.base_url in config.yaml to match, since every
+# link in pages, feeds and mails points there; calfeed run warns when they disagree.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 run: $(VENV)/.installed
 	$(BIN)/calfeed check
-	$(BIN)/calfeed run
+	$(BIN)/calfeed run --host $(HOST) --port $(PORT)
 
 check: $(VENV)/.installed
 	$(BIN)/calfeed check
@@ -57,6 +64,10 @@ test: system $(ICALJS)/node_modules lint typecheck
 # Rewrite the golden feeds and mails after an intended change; review the diff.
 golden: $(VENV)/.installed-test
 	CALFEED_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests -k golden -q
+
+# Write the field reference of config.yaml and the event files from the schema.
+reference: $(VENV)/.installed
+	$(BIN)/python -m service.reference > docs/reference.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service import create_app  # noqa: E402
 from service.calendar.edition import Publisher  # noqa: E402
 from service.calendar.entries import event_entry  # noqa: E402
+from service.calendar.zones import catalog_zones  # noqa: E402
 from service.catalog import Catalog, load_catalog  # noqa: E402
 from service.database import open_database  # noqa: E402
 from service.live import LiveCatalog  # noqa: E402
@@ -81,8 +82,9 @@ def naive_build(catalog: Catalog) -> float:
     calendar.add("prodid", "-//bench//EN")
     calendar.add("version", "2.0")
     now = datetime.now(UTC)
+    zones = catalog_zones(catalog)
     for event in catalog.events:
-        entry = event_entry(event, catalog.config)
+        entry = event_entry(event, catalog.config, zones)
         entry.add("dtstamp", now)
         entry.add("sequence", 0)
         calendar.add_component(entry)

@@ -41,7 +41,7 @@ from service.database import open_database  # noqa: E402
 from service.live import LiveCatalog  # noqa: E402
 from service.reminders import outbox as outbox_store  # noqa: E402
 from service.reminders import planner  # noqa: E402
-from service.reminders.mail import Reminder, compose, message_id  # noqa: E402
+from service.reminders.mail import Reminder, compose, links_for, message_id  # noqa: E402
 from service.reminders.sender import Sender  # noqa: E402
 from service.reminders.subscribers import confirmed  # noqa: E402
 from service.reminders.transports import SmtpTransport  # noqa: E402
@@ -242,8 +242,7 @@ def sample_messages(live: LiveCatalog, tokens: Tokens, now: datetime, count: int
             reminder,
             config,
             ics=edition.event_feed(event.id).body,
-            unsubscribe_url=f"{config.site.base_url}/unsubscribe/"
-            + tokens.make("unsubscribe", person.id),
+            links=links_for(config, tokens, person.id, person.generation),
             message_id=message_id(person.id, reminder, config),
             now=now,
         )

@@ -24,10 +24,12 @@ def create_app(
     if app.config.get("WATCH", True):
         live.watch(app.config.get("WATCH_INTERVAL", POLL_INTERVAL))
 
-    from . import feeds, health, pages, signup
+    from . import feeds, health, pages, personal, security, signup
 
+    security.init_app(app)
     feeds.init_app(app)
     pages.init_app(app)
     signup.init_app(app)
+    personal.init_app(app)
     health.init_app(app)
     return app

@@ -7,20 +7,26 @@ message``, never as a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
-from . import create_app
-from .catalog import Catalog, load_catalog
+from . import create_app, serving
+from .catalog import Catalog, Config, load_catalog
 from .database import open_database
 from .errors import CalfeedError, CatalogError
 from .export import export_site
+from .reminders import records
+from .security import MAX_BODY
+from .throttle import open_storage
 from .tokens import secret_key
 
 T = TypeVar("T")
@@ -92,14 +98,25 @@ def run(config_path: Path, host: str, port: int) -> None:
 
     _log_to_stderr()
     app = _app(config_path)
+    try:  # listen first: a busy port stops here, before the worker starts sending
+        server = waitress.create_server(
+            app, host=host, port=port, threads=8, max_request_body_size=MAX_BODY
+        )
+    except OSError as err:
+        raise click.ClickException(serving.cannot_listen(host, port, err)) from err
     worker = _checked(worker_for, app.extensions["calfeed.live"])
     app.extensions["calfeed.wake"] = worker.wake_soon  # sign-up mails leave at once
+    # systemd and docker stop with SIGTERM: stop as on Ctrl+C. Waitress ends its loop on
+    # SystemExit; the worker then finishes the mail in hand and gives up its heartbeat.
+    signal.signal(signal.SIGTERM, serving.exit_on_signal)
     worker.start()
-    click.echo(f"calfeed serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    serving.announce(app.extensions["calfeed.live"].edition.catalog, host, port)
     try:
-        waitress.serve(app, host=host, port=port, threads=8, _quiet=True)
+        server.run()
     finally:
+        server.close()  # take no more connections while the worker finishes
         worker.stop()
+        app.extensions["calfeed.live"].close()
 
 
 @main.command()
@@ -108,8 +125,15 @@ def run(config_path: Path, host: str, port: int) -> None:
 @click.option(
     "--workers", type=click.IntRange(1), help="Worker processes [default: 2 x cores + 1]."
 )
+@click.option(
+    "--proxies",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Proxies in front that set X-Forwarded-For (nginx: 1); trust no more.",
+)
 @click.pass_obj
-def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
+def serve(config_path: Path, host: str, port: int, workers: int | None, proxies: int) -> None:
     """Run the web server alone, on gunicorn with several worker processes."""
     from .gunicorn import serve as gunicorn_serve
 
@@ -117,8 +141,12 @@ def serve(config_path: Path, host: str, port: int, workers: int | None) -> None:
     catalog = _load(config_path)
     # Migrate and make the signing key once, before the workers start.
     _checked(open_database, catalog.config.database_url).dispose()
+    _checked(open_storage, catalog.config.signup.limits_storage, catalog.config.path)
     secret_key(catalog.config.root / "var")
-    gunicorn_serve(config_path, f"{host}:{port}", workers or 2 * (os.cpu_count() or 1) + 1)
+    serving.check_free(host, port)  # gunicorn would retry for seconds, then say little
+    serving.announce(catalog, host, port)
+    workers = workers or 2 * (os.cpu_count() or 1) + 1
+    gunicorn_serve(config_path, f"{host}:{port}", workers, proxies)
 
 
 @main.command()
@@ -135,7 +163,6 @@ def export(config_path: Path, target: Path) -> None:
 @click.pass_obj
 def worker(config_path: Path) -> None:
     """Run the reminder worker alone (several may share one PostgreSQL database)."""
-    import signal
     import threading
 
     from .live import LiveCatalog
@@ -170,7 +197,11 @@ def reminders(config_path: Path, limit: int) -> None:
         ("Sent", report.history(engine, ["sent"], limit)),
         ("Failed", report.history(engine, ["failed"], limit)),
         ("Retrying", report.history(engine, ["planned"], limit, retrying=True)),
-        ("Skipped or withdrawn", report.history(engine, ["skipped", "withdrawn"], limit)),
+        (
+            "Skipped or withdrawn",
+            report.called_off(engine, catalog, now)[:limit]
+            + report.history(engine, ["skipped", "withdrawn"], limit),
+        ),
     ]
     for title, lines in sections:
         click.echo(f"{title} ({len(lines)}):")
@@ -178,6 +209,95 @@ def reminders(config_path: Path, limit: int) -> None:
             click.echo(f"  {line}")
         click.echo()
     engine.dispose()
+
+
+@main.group()
+def subscribers() -> None:
+    """List, show, export (JSON) or erase what is stored about subscribers."""
+
+
+@subscribers.command("list")
+@click.pass_obj
+def subscribers_list(config_path: Path) -> None:
+    """List every stored subscriber: address, status, topics, zone, mails sent."""
+    people = _with_database(_load(config_path), lambda db, _: records.everyone(db))
+    for person in people:
+        click.echo(
+            f"{person['email']}  {person['status']}  {' '.join(person['topics'])}  "
+            f"{person['timezone']}  {_count(person['sent'], 'mail')} sent"
+        )
+    click.echo(f"{_count(len(people), 'subscriber')}")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@click.pass_obj
+def subscribers_show(config_path: Path, email: str) -> None:
+    """Show what is stored about EMAIL, and every mail planned or sent to them."""
+    person = _about(config_path, email)
+    for key in ("email", "status", "source", "topics", "timezone", "created_at"):
+        value = person[key]
+        click.echo(f"{key}: {' '.join(value) if key == 'topics' else value}")
+    for key in ("confirmed_at", "unsubscribed_at"):
+        if person[key]:
+            click.echo(f"{key}: {person[key]}")
+    click.echo(f"mails ({len(person['mails'])}):")
+    for mail in person["mails"]:
+        detail = f"  [{mail['detail']}]" if mail["detail"] else ""
+        about = mail["event_id"] or "account"
+        click.echo(f"  {mail['due_at']}  {about}  {mail['kind']}  {mail['status']}{detail}")
+    if person["maildir"]:
+        click.echo(f"in the Maildir: {_count(len(person['maildir']), 'mail')}")
+
+
+@subscribers.command("export")
+@click.argument("email")
+@click.pass_obj
+def subscribers_export(config_path: Path, email: str) -> None:
+    """Print everything stored about EMAIL as JSON (for an access request)."""
+    click.echo(json.dumps(_about(config_path, email), indent=2, ensure_ascii=False))
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def subscribers_erase(config_path: Path, email: str, yes: bool) -> None:
+    """Delete everything stored about EMAIL: subscriber, reminders, mails in the Maildir."""
+    if not yes:
+        click.confirm(f"Erase everything stored about {email}?", abort=True)
+    catalog = _load(config_path)
+    erased = _with_database(catalog, lambda db, config: records.erase(db, config, email))
+    if erased is None:
+        raise click.ClickException(f"{email}: no such subscriber")
+    click.echo(
+        f"erased {email}: the subscriber, {_count(erased.outbox_rows, 'reminder')} "
+        f"and {_count(erased.mails, 'mail')} in the Maildir"
+    )
+    if any(s.email.lower() == email.strip().lower() for s in catalog.config.subscribers):
+        click.echo(
+            f"warning: {email} is listed under subscribers: in config.yaml; remove it there, "
+            "or it is subscribed again",
+            err=True,
+        )
+
+
+def _about(config_path: Path, email: str) -> dict[str, Any]:
+    catalog = _load(config_path)
+    person = _with_database(catalog, lambda db, config: records.about(db, config, email))
+    if person is None:
+        raise click.ClickException(f"{email}: no such subscriber")
+    return person
+
+
+def _with_database(catalog: Catalog, work: Callable[[sa.Connection, Config], T]) -> T:
+    """Run ``work`` in one transaction on the database config.yaml names."""
+    engine = _checked(open_database, catalog.config.database_url)
+    try:
+        with engine.begin() as connection:
+            return work(connection, catalog.config)
+    finally:
+        engine.dispose()
 
 
 def _existing(config_path: Path) -> Path:

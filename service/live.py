@@ -119,18 +119,18 @@ class LiveCatalog:
         return thread
 
     def _fail(self, what: str, err: Exception) -> None:
-        """Show an unexpected failure in /healthz, logging its traceback when it is new."""
-        problem = self._failure(what, err)
+        """Show an unexpected failure in /healthz; its traceback goes to the log, once."""
+        problem = self._failure(f"{what} ({type(err).__name__}; the log says why)")
         if self.problems != (problem,):
             log.exception("%s", what)
         self.problems = (problem,)
 
-    def _failure(self, what: str, err: BaseException | None = None) -> Problem:
-        """Return a problem of the whole configuration: ``what`` went wrong, and why."""
-        if err is not None:
-            detail = str(err).strip().splitlines()
-            what = f"{what}: {type(err).__name__}" + (f": {detail[0]}" if detail else "")
-        return Problem(shown(self.loader.config_path), 0, "", what)
+    def _failure(self, what: str) -> Problem:
+        """Return a problem of the service rather than of a file, shown at the events' folder.
+
+        What the error says stays in the log: it may quote the database's data.
+        """
+        return Problem(shown(self.edition.catalog.config.feeds_dir), 0, "", what)
 
     def close(self) -> None:
         """Stop watching and release the database."""

@@ -6,12 +6,17 @@ JavaScript (``static/localtime.js``) add the viewer's own time beside them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import groupby
 from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from .calendar.edition import ALL
 from .calendar.entries import event_page
@@ -96,6 +101,27 @@ def _details(event: Event, config: Config) -> str:
     return f"{text}\n\n{event_page(event, config)}".strip()
 
 
+_ITEM = re.compile(r"[-•]\s+(.*)")
+
+
+def text_blocks(text: str) -> Markup:
+    """Write free text as HTML: paragraphs at blank lines, ``- item`` lines as a list."""
+    html = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        for listed, run in groupby(lines, key=lambda line: bool(_ITEM.fullmatch(line))):
+            if listed:
+                items = [_ITEM.sub(r"\1", line) for line in run]
+                html.append(
+                    Markup("<ul>{}</ul>").format(
+                        Markup("").join(Markup("<li>{}</li>").format(item) for item in items)
+                    )
+                )
+            else:
+                html.append(Markup("<p>{}</p>").format(Markup("<br>").join(run)))
+    return Markup("").join(html)
+
+
 def when(event: Event) -> str:
     """Write an event's dates and times in its own zone, as the seed page does."""
     zone = event.timezone
@@ -115,7 +141,26 @@ def when(event: Event) -> str:
     return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
 
 
+# What a visitor reads instead of Flask's bare error pages.
+ERRORS = {
+    404: ("Page not found", "There is no page at this address. The event may have moved."),
+    405: ("Not allowed", "This address does not take that kind of request."),
+    410: ("Gone", "What was here is not available any more."),
+}
+
+
+def error_page(error: HTTPException) -> ResponseReturnValue:
+    """Answer an HTTP error with a page in the site's own look."""
+    code = error.code or 500
+    title, text = ERRORS[code]
+    catalog = live_catalog().edition.catalog
+    return render_template("error.html", catalog=catalog, title=title, text=text), code
+
+
 def init_app(app: Flask) -> None:
-    """Register the pages and the template helpers they use."""
+    """Register the pages, their error pages and the template helpers they use."""
     app.register_blueprint(bp)
+    for code in ERRORS:
+        app.register_error_handler(code, error_page)
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["text_blocks"] = text_blocks

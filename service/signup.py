@@ -20,31 +20,25 @@ from flask import (
     make_response,
     render_template,
     request,
-    url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import TooManyRequests
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
-from .calendar.edition import Feed
 from .catalog.values import zone, zone_choices
-from .feeds import serve_feed
 from .links import subscribe_links
 from .live import LiveCatalog, live_catalog
+from .personal import feed_address
 from .reminders import outbox
 from .reminders import subscribers as store
-from .reminders.mail import CONFIRM_WITHIN
 from .reminders.subscribers import Subscriber
-from .tokens import TokenError, Tokens
+from .throttle import Throttle, windows
+from .tokens import CONFIRM_WITHIN, Ticket, TokenError, Tokens
 
 bp = Blueprint("signup", __name__)
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
 
 
 class _Checkboxes(SelectMultipleField):
@@ -98,14 +92,6 @@ def _notify_worker() -> None:
 
 
 @bp.route("/subscribe", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: live_catalog().edition.catalog.config.signup.limit_per_client, methods=["POST"]
-)
-@limiter.limit(
-    lambda: live_catalog().edition.catalog.config.signup.limit_per_address,
-    methods=["POST"],
-    key_func=lambda: "address:" + request.form.get("email", "").strip().lower(),
-)
 def subscribe() -> ResponseReturnValue:
     """Show the sign-up form; on a valid POST, mail a confirmation link."""
     topic = request.args.get("topic")
@@ -114,15 +100,27 @@ def subscribe() -> ResponseReturnValue:
         status = 400 if request.method == "POST" else 200
         return render_template("subscribe.html", **_page(form=form)), status
     live = live_catalog()
+    settings = live.edition.catalog.config.signup
+    throttle: Throttle = current_app.extensions["calfeed.throttle"]
+    if not throttle.allow(settings.limit_per_client, request.remote_addr or ""):
+        text = "Too many sign-up requests. Please wait a while and try again."
+        return render_template("notice.html", **_page(title="Slow down", text=text)), 429
     now = live.clock()
     with live.engine.begin() as connection:
-        person, confirmed = store.request(
-            connection, form.email.data, form.topics.data, zone(form.timezone.data), now
+        person, kind = store.request(
+            connection,
+            form.email.data,
+            form.topics.data,
+            zone(form.timezone.data),
+            now,
+            windows(settings.limit_per_address),
         )
-        kind = "manage" if confirmed else "confirm"
-        outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
-    _notify_worker()
-    # The same answer whether the address is new, pending or confirmed: nothing to learn here.
+        if kind is not None:
+            outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
+    if kind is not None:
+        _notify_worker()
+    # The same answer whether the address is new, pending, confirmed or had its share of
+    # mail: nothing to learn here.
     return render_template(
         "notice.html",
         **_page(
@@ -136,12 +134,12 @@ def subscribe() -> ResponseReturnValue:
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
-    subscriber_id = _check("confirm", token, CONFIRM_WITHIN)
+    ticket = _check("confirm", token)
     if request.method == "GET":
         return render_template("confirm.html", **_page(form=FlaskForm()))
     live = live_catalog()
     with live.engine.begin() as connection:
-        person = store.confirm(connection, subscriber_id, live.clock())
+        person = store.confirm(connection, ticket.subscriber_id, live.clock(), ticket.generation)
     if person is None:
         return _token_problem("This sign-up can no longer be confirmed.", 410)
     _notify_worker()
@@ -151,11 +149,11 @@ def confirm(token: str) -> ResponseReturnValue:
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
     """Change topics and zone; show the personal feed."""
-    subscriber_id = _check("manage", token)
+    ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
-        person = store.get(connection, subscriber_id)
-    if person is None or person.status != "confirmed":
+        person = store.get(connection, ticket.subscriber_id)
+    if person is None or person.status != "confirmed" or person.generation != ticket.generation:
         return _token_problem("These reminders are not active any more.", 410)
     if request.method == "GET":
         return _preferences_page(person)
@@ -172,34 +170,31 @@ def preferences(token: str) -> ResponseReturnValue:
 @csrf.exempt
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Show a button (GET); unsubscribe at once (POST, also RFC 8058 one-click)."""
-    subscriber_id = _check("unsubscribe", token)
-    if request.method == "GET":
-        return render_template("unsubscribe.html", **_page())
+    ticket = _check("unsubscribe", token)
     live = live_catalog()
     with live.engine.begin() as connection:
-        store.unsubscribe(connection, subscriber_id, live.clock())
+        if request.method == "POST":
+            store.unsubscribe(connection, ticket.subscriber_id, live.clock(), ticket.generation)
+        person = store.get(connection, ticket.subscriber_id)
+    if person is not None and person.generation != ticket.generation:
+        # The address signed up again since this link was mailed: it leaves by a newer link.
+        return _token_problem(
+            f"This link belongs to reminders that have ended. {_NEWER_LINK}.", 410
+        )
+    if request.method == "GET":
+        return render_template("unsubscribe.html", **_page())
     return render_template(
         "notice.html",
         **_page(title="Unsubscribed", text="You will get no more mail from us.", again=True),
     )
 
 
-@bp.get("/feeds/personal/<token>.ics")
-def personal_feed(token: str) -> ResponseReturnValue:
-    """Serve the calendar of one subscriber's topics."""
-    try:
-        subscriber_id = _tokens().check("feed", token)
-    except TokenError:
-        abort(404)
-    live = live_catalog()
-    with live.engine.connect() as connection:
-        person = store.get(connection, subscriber_id)
-    topics = live.edition.catalog.config.topics
-    slugs = tuple(sorted(t for t in person.topics if t in topics)) if person else ()
-    if person is None or person.status != "confirmed" or not slugs:
-        abort(404)
-    feed: Feed = live.edition.topic_feed(slugs)
-    return serve_feed(feed, "personal.ics")
+@bp.after_request
+def _kept_by_nobody(response: Response) -> Response:
+    """Keep the pages behind a token (they show an address) out of every cache."""
+    if request.endpoint in ("signup.confirm", "signup.preferences", "signup.unsubscribe"):
+        response.cache_control.no_store = True
+    return response
 
 
 def _preferences_page(
@@ -211,28 +206,33 @@ def _preferences_page(
         # formdata=None: show what is stored, not the fields of the POST that led here.
         stored = {"topics": sorted(person.topics), "timezone": person.timezone.key}
         form = signup_form(PreferencesForm, formdata=None, **stored)
-    feed = config.site.base_url + url_for(
-        "signup.personal_feed", token=tokens.make("feed", person.id)
-    )
+    feed = feed_address(person)
     return render_template(
         "preferences.html",
         **_page(
             form=form,
             person=person,
             saved=saved,
-            manage_token=tokens.make("manage", person.id),
-            unsubscribe_token=tokens.make("unsubscribe", person.id),
+            manage_token=tokens.make("manage", person.id, person.generation),
+            unsubscribe_token=tokens.make("unsubscribe", person.id, person.generation),
             subscribe=subscribe_links(feed, f"{config.site.title}: my topics"),
         ),
     )
 
 
-def _check(purpose: str, token: str, max_age: timedelta | None = None) -> int:
+# Where to turn when a link no longer works: every mail carries fresh links, and signing up
+# again with a subscribed address mails a link to its preferences.
+_NEWER_LINK = (
+    "Use the link in a newer mail from us, or sign up again with your address: "
+    "we will mail you a link to your reminders"
+)
+
+
+def _check(purpose: str, token: str) -> Ticket:
     try:
-        seconds = int(max_age.total_seconds()) if max_age else None
-        return _tokens().check(purpose, token, seconds)
+        return _tokens().check(purpose, token)
     except TokenError as err:
-        abort(_token_problem(f"Sorry: {err}.", 400))
+        abort(_token_problem(f"Sorry: {err}. {_NEWER_LINK}.", 400))
 
 
 def _token_problem(text: str, status: int) -> Response:
@@ -252,11 +252,6 @@ def _page(**values: Any) -> dict[str, Any]:
     return {"catalog": live.edition.catalog, "zones": zone_choices(), **values}
 
 
-def _too_many(error: TooManyRequests) -> ResponseReturnValue:
-    text = "Too many sign-up requests. Please wait a while and try again."
-    return render_template("notice.html", **_page(title="Slow down", text=text)), 429
-
-
 def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
     """Return a form field's HTML attributes, pointing at its error message when it has one."""
     if field.errors:
@@ -265,12 +260,10 @@ def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages, CSRF protection and the sign-up rate limits."""
+    """Register the pages, CSRF protection and the per-client sign-up limit."""
     app.jinja_env.globals["described"] = described
     config = app.extensions["calfeed.live"].edition.catalog.config
-    app.config.setdefault("RATELIMIT_STORAGE_URI", config.signup.limits_storage)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    storage = config.signup.limits_storage
+    app.extensions["calfeed.throttle"] = Throttle(storage, app.config["SECRET_KEY"], config.path)
     csrf.init_app(app)
-    limiter.init_app(app)
     app.register_blueprint(bp)
-    app.register_error_handler(429, _too_many)

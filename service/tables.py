@@ -33,15 +33,18 @@ subscribers = sa.Table(
     "subscribers",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("email", sa.String(320), nullable=False, unique=True),  # lower-cased
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # subscribers.normalise
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("topics", sa.Text, nullable=False),  # slugs joined by spaces
-    # pending (not confirmed yet), confirmed, unsubscribed, removed (gone from config.yaml)
+    # pending (not confirmed yet), confirmed, unsubscribed, removed (gone from config.yaml),
+    # merged (another spelling of an address stored in its normalised one)
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("source", sa.String(16), nullable=False),  # config | web
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("confirmed_at", UTCDateTime),
     sa.Column("unsubscribed_at", UTCDateTime),
+    # Raised each time a subscription ends and the address signs up again: links name it.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
 )
 
 outbox = sa.Table(

@@ -118,7 +118,12 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
     smtp = spec.mail.smtp
     return Config(
         path=path,
-        site=Site(spec.site.title, spec.site.base_url.rstrip("/"), site_zone),
+        site=Site(
+            spec.site.title,
+            spec.site.base_url.rstrip("/"),
+            site_zone,
+            spec.site.uid_domain or urlsplit(spec.site.base_url).hostname or "localhost",
+        ),
         feeds_dir=feeds_dir,
         feed=FeedSettings(spec.feed.refresh, spec.feed.keep_past_days),
         database_url=database,
@@ -209,9 +214,9 @@ def _some(names: Mapping[str, Any], shown: int = 10) -> str:
 # Events
 
 
-def uid_room(base_url: str) -> int:
-    """Return how many characters of ids fit in a calendar UID before its ``@host``."""
-    return UID_LENGTH - len("@" + (urlsplit(base_url).hostname or "localhost"))
+def uid_room(domain: str) -> int:
+    """Return how many characters of ids fit in a calendar UID before its ``@domain``."""
+    return UID_LENGTH - len("@" + domain)
 
 
 def build_event(

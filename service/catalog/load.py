@@ -42,7 +42,7 @@ class _Context:
     site_zone: ZoneInfo
     topics: Mapping[str, Any] | None
     feeds_dir: Path | None
-    uid_room: int  # characters of ids that fit in a calendar UID before @host
+    uid_room: int  # characters of ids that fit in a calendar UID before @uid_domain
 
 
 @dataclass(frozen=True)
@@ -197,9 +197,9 @@ def _read_config(path: Path) -> _Context:
     if config is None:
         site_zone, topics, feeds_dir = _fallbacks(doc, path)
         shown_problems = _capped(problems, shown(path))
-        return _Context(None, shown_problems, site_zone, topics, feeds_dir, uid_room(""))
+        return _Context(None, shown_problems, site_zone, topics, feeds_dir, uid_room("localhost"))
     feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
-    room = uid_room(config.site.base_url)
+    room = uid_room(config.site.uid_domain)
     return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir, room)
 
 

@@ -22,6 +22,7 @@ class Site:
     title: str
     base_url: str
     timezone: ZoneInfo
+    uid_domain: str  # in every UID: never changes, wherever the site moves
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ Slug = Annotated[str, BeforeValidator(values.slug)]
 Email = Annotated[str, BeforeValidator(values.email)]
 Url = Annotated[str, BeforeValidator(values.url)]
 BaseUrl = Annotated[str, BeforeValidator(values.base_url)]
+Domain = Annotated[str, BeforeValidator(values.domain)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
 When = Annotated[date | datetime, PlainValidator(values.when)]
 ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
@@ -58,6 +59,12 @@ class SiteSpec(Spec):
     title: Line
     base_url: BaseUrl
     timezone: ZoneName
+    uid_domain: Domain | None = Field(
+        default=None,
+        description="The domain part of every calendar entry's UID; default: the host of "
+        "base_url. Never change it once people subscribe: calendars would show every event "
+        "twice.",
+    )
 
 
 class FeedSpec(Spec):

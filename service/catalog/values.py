@@ -32,10 +32,11 @@ _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ISO_DURATION = TypeAdapter(timedelta)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # what RFC 3986 allows unencoded
-_LABEL = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
 # A name (or an IPv4 address): what may end a UID and a Message-ID. An IPv6 address may not.
-_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})*")
-MAX_HOST = 100  # the host of site.base_url ends every calendar UID and Message-ID
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+MAX_DOMAIN = 100  # the UID domain ends every calendar UID and Message-ID
 MAX_DURATION = timedelta(days=3660)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
 # Abbreviations that mean "Central European local time", not the fixed-offset zone of that name.
@@ -292,18 +293,30 @@ def base_url(value: Any) -> str:
     host = parts.hostname or ""
     if parts.query or parts.fragment:
         raise ValueError(f"{text!r} must not have a query or fragment: links are added to it")
-    if not _HOST.fullmatch(host):
+    if not _DOMAIN.fullmatch(host):
         raise ValueError(
             f"the host {host!r} must be ASCII letters, digits, hyphens and dots "
             "(write an international domain in its xn-- form)"
         )
     if not _URI.fullmatch(text):
         raise ValueError(f"{text!r} holds characters a URL must percent-encode (%20 for a space)")
-    if len(host) > MAX_HOST:
-        raise ValueError(
-            f"the host has {len(host)} characters; at most {MAX_HOST} fit in calendar UIDs"
-        )
+    _fits_in_uids("the host", host)
     return text
+
+
+def domain(value: Any) -> str:
+    """Return a domain name (``events.example.org``), lower-cased, short enough for UIDs."""
+    if isinstance(value, str) and _DOMAIN.fullmatch(text := value.strip().lower()):
+        _fits_in_uids("it", text)
+        return text
+    raise ValueError(f"{value!r} is not a domain name like events.example.org")
+
+
+def _fits_in_uids(what: str, name: str) -> None:
+    if len(name) > MAX_DOMAIN:
+        raise ValueError(
+            f"{what} has {len(name)} characters; at most {MAX_DOMAIN} fit in calendar UIDs"
+        )
 
 
 def as_written(value: Any) -> str:

@@ -8,9 +8,11 @@ reminder is, so a mail sent again after a crash is recognisable as the same one.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..calendar.entries import event_page, uid_domain
 from ..catalog import Config, Event
+from ..tokens import CONFIRM_WITHIN, Tokens
 
 _templates = Environment(
     loader=PackageLoader("service", "templates/mail"),
@@ -35,13 +38,31 @@ _templates = Environment(
 TO = "recipient@placeholder.invalid"
 MESSAGE_ID = "<message-id@placeholder.invalid>"
 UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
+PREFERENCES = "https://placeholder.invalid/preferences"
 
-
-# How long a sign-up's confirmation link works.
-CONFIRM_WITHIN = timedelta(hours=72)
 
 WHEN = "when.placeholder.invalid"
 DEADLINE = "deadline.placeholder.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """The links every mail carries that are one subscriber's own."""
+
+    unsubscribe: str
+    preferences: str
+
+
+STAND_IN_LINKS = Links(UNSUBSCRIBE, PREFERENCES)
+
+
+def links_for(config: Config, tokens: Tokens, subscriber_id: int, generation: int) -> Links:
+    """Return one subscription's links to leave and to change its preferences."""
+    base = config.site.base_url
+    return Links(
+        f"{base}/unsubscribe/{tokens.make('unsubscribe', subscriber_id, generation)}",
+        f"{base}/preferences/{tokens.make('manage', subscriber_id, generation)}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +85,13 @@ def stand_in_times(event: Event) -> Times:
     return Times(WHEN, DEADLINE if has_deadline else None)
 
 
-def personalise(data: bytes, to: str, message_id: str, unsubscribe_url: str, times: Times) -> bytes:
+def personalise(data: bytes, to: str, message_id: str, links: Links, times: Times) -> bytes:
     """Return a mail composed with the stand-ins, made out to one recipient in their zone."""
     data = (
         data.replace(TO.encode(), to.encode())
         .replace(MESSAGE_ID.encode(), message_id.encode())
-        .replace(UNSUBSCRIBE.encode(), unsubscribe_url.encode())
+        .replace(UNSUBSCRIBE.encode(), links.unsubscribe.encode())
+        .replace(PREFERENCES.encode(), links.preferences.encode())
         .replace(WHEN.encode(), times.when.encode())
     )
     if times.deadline is not None:
@@ -114,7 +136,7 @@ def compose(
     config: Config,
     *,
     ics: bytes,
-    unsubscribe_url: str,
+    links: Links,
     message_id: str,
     now: datetime,
     times: Times | None = None,
@@ -140,11 +162,9 @@ def compose(
         "ics_url": page + ".ics",
         # A link to register is only worth showing while registration is open.
         "register_url": _open_registration(event, now),
-        "unsubscribe_url": unsubscribe_url,
+        "links": links,
     }
-    message = _message(
-        subject(reminder, ahead), reminder.email, config, message_id, unsubscribe_url, now
-    )
+    message = _message(subject(reminder, ahead), reminder.email, config, message_id, links, now)
     _add_bodies(message, "reminder", context)
     message.add_attachment(
         ics,
@@ -191,30 +211,33 @@ def when(event: Event, zone: ZoneInfo) -> str:
         first, last = event.first_day, event.last_day
         days = f"{first:%a %d %b %Y}" if first == last else f"{first:%a %d %b} – {last:%a %d %b %Y}"
         return f"{days} (all day, {event.timezone.key})"
-    text = _span(event.start, event.end, zone)
-    if zone.key != event.timezone.key:
-        text += f"; {_span(event.start, event.end, event.timezone)}"
-    return text
+    return _both(lambda z: _span(event.start, event.end, z), zone, event.timezone)
 
 
 def when_instant(moment: datetime, event: Event, zone: ZoneInfo) -> str:
     """Write one instant in ``zone``, with the event's zone beside it."""
-    text = f"{_instant(moment, zone)}"
-    if zone.key != event.timezone.key:
-        text += f"; {_instant(moment, event.timezone)}"
-    return text
+    return _both(lambda z: _instant(moment, z), zone, event.timezone)
+
+
+def _both(write: Callable[[ZoneInfo], str], zone: ZoneInfo, own: ZoneInfo) -> str:
+    """Write a time in the reader's zone and the event's; once when they read the same."""
+    theirs, ours = write(zone), write(own)
+    if zone.key == own.key:
+        return f"{theirs} ({zone.key})"
+    if theirs == ours:  # Vienna and Brussels: the same clock time, said once
+        return f"{theirs} ({zone.key} and {own.key})"
+    return f"{theirs} ({zone.key}); {ours} ({own.key})"
 
 
 def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     start, end = start.astimezone(zone), end.astimezone(zone)
     if start.date() == end.date():
-        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z} ({zone.key})"
-    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z}"
+    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z}"
 
 
 def _instant(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    return f"{local:%a %d %b %Y, %H:%M %Z} ({zone.key})"
+    return f"{moment.astimezone(zone):%a %d %b %Y, %H:%M %Z}"
 
 
 def compose_account(
@@ -224,7 +247,7 @@ def compose_account(
     config: Config,
     *,
     link: str,
-    unsubscribe_url: str,
+    links: Links,
     message_id: str,
     now: datetime,
 ) -> EmailMessage:
@@ -235,12 +258,10 @@ def compose_account(
         "topics": topics,
         "link": link,
         "valid_hours": CONFIRM_WITHIN // timedelta(hours=1),
-        "unsubscribe_url": unsubscribe_url,
+        "links": links,
     }
     title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
-    message = _message(
-        f"{title} from {config.site.title}", email, config, message_id, unsubscribe_url, now
-    )
+    message = _message(f"{title} from {config.site.title}", email, config, message_id, links, now)
     _add_bodies(message, "account", context)
     return message
 
@@ -253,18 +274,47 @@ def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -
     message.add_alternative(html, subtype="html", cte="8bit")
 
 
+def one_line(text: str) -> str:
+    """Return ``text`` with every run of white space, line breaks too, as one space.
+
+    A header must never carry a line break of its own: it would end the header there and
+    let the rest of the text become headers or body.
+    """
+    return " ".join(text.split())
+
+
 def _message(
-    subject: str, to: str, config: Config, message_id: str, unsubscribe_url: str, now: datetime
+    subject: str, to: str, config: Config, message_id: str, links: Links, now: datetime
 ) -> EmailMessage:
     """Start a mail with the headers every calfeed mail carries, one-click unsubscribe too."""
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = one_line(subject)
     message["From"] = config.mail.sender
     message["To"] = to
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
-    message["List-Id"] = f"{config.site.title} <reminders.{uid_domain(config)}>"
+    message["List-Id"] = f"{one_line(config.site.title)} <reminders.{uid_domain(config)}>"
     message["Auto-Submitted"] = "auto-generated"
-    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", f"<{links.unsubscribe}>")
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
+
+
+class _Verbatim(str):
+    """A header written as it is, on one line: never folded, never RFC 2047-encoded.
+
+    The email package folds a header over 78 characters, and encodes a word too long to
+    fold, such as a long URL; Gmail and Yahoo then offer no one-click unsubscribe (RFC 8058).
+    A URL fits the 998 characters a line may hold.
+    """
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _Verbatim:
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        """Write the header line with the policy's line ending."""
+        return f"{self.name}: {self}{policy.linesep}"

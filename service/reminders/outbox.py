@@ -153,6 +153,27 @@ def finish(
     return bool(result.rowcount)
 
 
+def renew(connection: sa.Connection, worker: str, ids: list[int], until: datetime) -> None:
+    """Extend this worker's lease on the rows ``ids`` to ``until`` (never shorten one)."""
+    connection.execute(
+        outbox.update()
+        .where(
+            outbox.c.id.in_(ids),
+            outbox.c.status == "sending",
+            outbox.c.claimed_by == worker,
+            outbox.c.lease_until < until,
+        )
+        .values(lease_until=until)
+    )
+
+
+def hold(connection: sa.Connection, claimed: Claimed, worker: str, until: datetime) -> bool:
+    """Keep ``claimed`` this worker's until ``until``; False if it is not this worker's now."""
+    update = outbox.update().where(_HELD).values(lease_until=until)
+    result = connection.execute(update, {"row_id": claimed.id, "worker": worker})
+    return bool(result.rowcount)
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """A claimed reminder handed to the mail server."""

@@ -3,7 +3,7 @@ what was due (sent, skipped, withdrawn, failed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -61,6 +61,34 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
         for key, due in wanted.items()
         if key not in done
     ]
+    return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
+
+
+def called_off(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
+    """Return the reminders that were to come but no longer will, and why.
+
+    Reminders enter the outbox only shortly before they are due, so those of a person who
+    left or of an event cancelled before then are in no table: without this they would
+    just vanish from what ``upcoming`` shows.
+    """
+    with engine.connect() as connection:
+        left = connection.execute(
+            sa.select(subscribers.c.id).where(subscribers.c.status.in_(["unsubscribed", "removed"]))
+        ).scalars()
+        staying = subscriber_store.confirmed(connection)
+        people = {**subscriber_store.get_many(connection, set(left)), **{p.id: p for p in staying}}
+        stored = set(tuple(row) for row in connection.execute(sa.select(*KEY_COLUMNS)))
+    uncancelled = replace(
+        catalog, events=tuple(replace(e, status="confirmed") for e in catalog.events)
+    )
+    wanted = planner.desired(catalog, staying, now, horizon=None)
+    lines = []
+    for key, due in planner.desired(uncancelled, people.values(), now, horizon=None).items():
+        if key in wanted or key in stored:
+            continue
+        person = people[key[0]]
+        why = "subscriber left" if person.status != "confirmed" else "event cancelled"
+        lines.append(Line(due, person.email, key[1], key[2], key[3], "withdrawn", why))
     return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
 
 

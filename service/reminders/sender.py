@@ -1,22 +1,29 @@
 """The sender: claim due reminders, check they still apply, mail them, record the outcome.
 
 Before each mail, the subscriber and the event are read again: someone who left, an event
-cancelled, moved or removed since planning gets nothing. A mail the server accepted is
-recorded before the next mail's data goes, so a crash can at worst send again the one mail in
-flight (with the same Message-ID). That record, the re-reading and the composing each happen
-while the server reads one command of the next mail: the sender keeps pace with a bare SMTP
-loop. A temporary failure
-is retried with exponential backoff and jitter; a permanent one is recorded as failed with
-the server's reply.
+cancelled, moved or removed since planning gets nothing. Never twice rests on three things:
+
+- the claim is a lease, renewed while a batch runs, so no other worker takes a row this one
+  is still getting to;
+- right before a mail's data goes, one transaction checks that this worker still holds the
+  row and that the mail still applies, and extends the row's lease over the longest the data
+  may take to hand over (``Connection.handover``): a worker that lost the row, or was stopped
+  past its lease, drops the mail instead of sending it again;
+- a mail the server accepted is recorded at once, before the next one starts.
+
+So a worker killed (or stopped longer than the handover allows) can at worst leave one mail
+per connection that the server took but the outbox does not know of; it is sent again, with
+the same Message-ID, once the extended lease ends. A temporary failure is retried with
+exponential backoff and jitter; a permanent one is recorded as failed with the server's
+reply.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.policy import SMTP, SMTPUTF8
@@ -68,9 +75,7 @@ class Sender:
     ) -> None:
         self.live, self.transport, self.tokens = live, transport, tokens
         self.worker, self.clock, self.batch, self.lease = worker, clock, batch, lease
-        self._envelope_from = ""
-        self._db: sa.Connection | None = None
-        self._accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
+        self.stopping = threading.Event()  # set: end the batch after the mail being sent
         self._times: dict[tuple[Edition, str, str], mail.Times] = {}  # by edition, event, zone
         self._composed: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
 
@@ -87,155 +92,22 @@ class Sender:
                 )
             if not claimed:
                 return result
-            if not self._send_batch(claimed, result):
+            self._times.clear()
+            self._composed.clear()
+            if not _Batch(self, claimed, result).send() or self.stopping.is_set():
                 return result
 
-    def _send_batch(self, claimed: list[Claimed], result: Outcome) -> bool:
-        """Send one claimed batch on one connection; False if the connection failed."""
-        with self.live.engine.connect() as db:
-            people = subscriber_store.get_many(db, {row.subscriber_id for row in claimed})
-        self._envelope_from = parseaddr(self.live.edition.catalog.config.mail.sender)[1]
-        self._times.clear()
-        self._composed.clear()
-        pending = deque(claimed)  # not yet sent or dropped, oldest first
-        lost: DeliveryError | None = None  # the connection, gone mid-batch
-        with self._holding_connection():
-            try:
-                try:
-                    with self.transport.connect() as connection:
-                        while pending and lost is None:
-                            row = pending.popleft()
-                            person = people.get(row.subscriber_id)
-                            lost = self._deliver(row, person, connection, result)
-                finally:
-                    assert self._db is not None
-                    self._db.rollback()  # whatever stopped the batch, from a clean state
-                    self._record_accepted()
-            except DeliveryError as err:  # the server could not be reached
-                lost = err
-                self._retry(pending.popleft(), err, result, attempted=True)
-        if lost is None:
-            return True
-        # The server went away: the rest of the batch waits for the next attempt.
-        log.warning("mail server unavailable, %d mails wait: %s", len(pending), lost)
-        result.errors.append(str(lost))
-        for row in pending:
-            self._retry(row, lost, result, attempted=False)
-        return False
-
-    def _deliver(
-        self, row: Claimed, person: Subscriber | None, connection: Connection, result: Outcome
-    ) -> DeliveryError | None:
-        """Send ``row``'s mail if it is still due, and settle the row.
-
-        Returns the failure if the connection is gone: the rest of the batch must wait.
-        """
-        edition = self.live.edition
-        reason: str | None = None  # why the mail is no longer due
-        built: _Mail | None = None
-
-        def still_due() -> bool:
-            nonlocal reason, edition
-            reason, edition = self._settle(row, person)
-            return reason is None
-
-        def compose() -> bytes:
-            nonlocal built
-            assert person is not None  # _still_due returned a reason otherwise
-            built = self._render(row, person, edition)
-            return built.data
-
-        try:
-            if person is None:
-                self._record_accepted()
-                still_due()  # a subscriber no longer stored gets nothing
-                handed = False
-            else:
-                handed = connection.send(
-                    self._envelope_from,
-                    person.email,
-                    meanwhile=self._record_accepted,
-                    still_due=still_due,
-                    compose=compose,
-                )
-        except DeliveryError as err:
-            self._record_accepted()  # in case the server failed before ``meanwhile`` ran
-            if reason is not None:
-                self._drop(row, reason, result)
-            else:
-                assert person is not None  # only a mail to someone can fail
-                self._failed(row, person.email, err, result)
-            return err if err.lost else None
-        if handed:
-            assert built is not None
-            # Recorded before the next mail's data goes: a crash sends again at most this one.
-            self._accepted = outbox.Sent(row, self.clock(), built.message_id)
-            result.sent += 1
-        else:
-            assert reason is not None
-            self._drop(row, reason, result)
-        return None
-
-    def _settle(self, row: Claimed, person: Subscriber | None) -> tuple[str | None, Edition]:
-        """Say why ``row`` is no longer due (None: it is), from the subscriber read again.
-
-        Returns the edition of the catalog that was checked, to compose the mail from.
-        """
-        assert self._db is not None  # held for the whole batch
-        if person is not None:
-            # Read again right before sending: someone may have left since the batch began.
-            current = subscriber_store.status(self._db, person.id)
-            person = replace(person, status=current or "")
-            self._db.commit()  # end the read: the next one sees what changed meanwhile
-        edition = self.live.edition
-        event = edition.catalog.by_id.get(row.event_id)
-        return _still_due(row, person, event, self.clock()), edition
-
-    def _record_accepted(self) -> None:
-        """Record the mail the server accepted last, if that is not done yet."""
-        sent = self._accepted
-        if sent is None:
-            return
-        assert self._db is not None  # held for the whole batch
-        if not outbox.record_sent(self._db, sent, self.worker):
-            log.warning("reminder %d was taken over by another worker", sent.claimed.id)
-        self._db.commit()
-        self._accepted = None  # only once committed: a failed commit is tried again
-
-    def _drop(self, row: Claimed, reason: str, result: Outcome) -> None:
-        self._finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
-        result.dropped += 1
-
-    def _failed(self, row: Claimed, to: str, err: DeliveryError, result: Outcome) -> None:
-        """Settle a mail to ``to`` that the server did not take."""
-        if err.temporary:
-            self._retry(row, err, result, attempted=True)
-            return
-        log.error("mail %d to %s failed: %s", row.id, to, err)
-        self._finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
-        result.failed += 1
-
-    @contextmanager
-    def _holding_connection(self) -> Iterator[None]:
-        """Hold one database connection for the checks and records of a batch."""
-        with self.live.engine.connect() as db:
-            self._db = db
-            try:
-                yield
-            finally:
-                self._db = None
-
-    def _render(self, row: Claimed, person: Subscriber, edition: Edition) -> _Mail:
+    def render(self, row: Claimed, person: Subscriber, edition: Edition) -> _Mail:
         """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
         now = self.clock()
         config = edition.catalog.config
-        token = self.tokens.make("unsubscribe", person.id)
-        unsubscribe_url = f"{config.site.base_url}/unsubscribe/{token}"
+        links = mail.links_for(config, self.tokens, person.id, person.generation)
         if row.kind in outbox.ACCOUNT_KINDS:
             identity = account_message_id(person.id, row.kind, row.target_at, config)
             purpose = "confirm" if row.kind == "confirm" else "manage"
             path = "confirm" if row.kind == "confirm" else "preferences"
-            link = f"{config.site.base_url}/{path}/{self.tokens.make(purpose, person.id)}"
+            signed = self.tokens.make(purpose, person.id, person.generation)
+            link = f"{config.site.base_url}/{path}/{signed}"
             names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
             message = compose_account(
                 row.kind,
@@ -243,7 +115,7 @@ class Sender:
                 names,
                 config,
                 link=link,
-                unsubscribe_url=unsubscribe_url,
+                links=links,
                 message_id=identity,
                 now=now,
             )
@@ -263,7 +135,7 @@ class Sender:
                 reminder,
                 config,
                 ics=edition.event_feed(event.id).body,
-                unsubscribe_url=mail.UNSUBSCRIBE,
+                links=mail.STAND_IN_LINKS,
                 message_id=mail.MESSAGE_ID,
                 now=now,
                 times=mail.stand_in_times(event),
@@ -274,23 +146,170 @@ class Sender:
         if times is None:
             times = self._times[zone_key] = mail.times_in(event, person.timezone)
         identity = message_id(person.id, reminder, config)  # the same for any address
-        data = mail.personalise(data, person.email, identity, unsubscribe_url, times)
+        data = mail.personalise(data, person.email, identity, links, times)
         return _Mail(data, identity)
 
-    def _retry(self, row: Claimed, err: DeliveryError, result: Outcome, attempted: bool) -> None:
+    def retry(self, row: Claimed, err: object, result: Outcome, attempted: bool) -> None:
+        """Put ``row`` back for a later attempt, or fail it if that would come too late."""
         attempts = row.attempts + 1 if attempted else row.attempts
         later = self.clock() + backoff(max(attempts, 1))
         if later >= row.target_at:
-            self._finish(row, "failed", attempts=attempts, detail=f"gave up: {err}")
+            self.finish(row, "failed", attempts=attempts, detail=f"gave up: {err}")
             result.failed += 1
             return
-        self._finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
+        self.finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
         result.retried += 1
 
-    def _finish(self, row: Claimed, status: str, **values: object) -> None:
+    def finish(self, row: Claimed, status: str, **values: object) -> None:
+        """Record what became of ``row``, if this worker still holds it."""
         with self.live.engine.begin() as connection:
             if not outbox.finish(connection, row, self.worker, status, **values):
                 log.warning("reminder %d was taken over by another worker", row.id)
+
+
+class _Batch:
+    """One claimed batch, sent on one connection with one database connection."""
+
+    def __init__(self, sender: Sender, claimed: list[Claimed], result: Outcome) -> None:
+        self.sender, self.claimed, self.result = sender, claimed, result
+        self.clock = sender.clock
+        self.renew_at = self.clock() + sender.lease / 2
+        self.accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
+
+    def send(self) -> bool:
+        """Send the batch; False if the mail server was lost (the rest waits, uncharged)."""
+        sender = self.sender
+        with sender.live.engine.connect() as db:
+            people = subscriber_store.get_many(db, {row.subscriber_id for row in self.claimed})
+        envelope_from = parseaddr(sender.live.edition.catalog.config.mail.sender)[1]
+        pending = deque(self.claimed)  # not yet sent or dropped, oldest first
+        lost: DeliveryError | None = None  # the connection, gone mid-batch
+        with sender.live.engine.connect() as db:
+            try:
+                try:
+                    with sender.transport.connect() as connection:
+                        while pending and lost is None and not sender.stopping.is_set():
+                            self._keep(db, pending)
+                            row = pending.popleft()
+                            person = people.get(row.subscriber_id)
+                            lost = self._deliver(db, row, person, envelope_from, connection)
+                finally:
+                    db.rollback()  # whatever stopped the batch, from a clean state
+                    self._record_accepted(db)
+            except DeliveryError as err:  # the server could not be reached
+                lost = err
+                sender.retry(pending.popleft(), err, self.result, attempted=True)
+        if lost is None:
+            for row in pending:  # stopping: the next worker to look takes them at once
+                sender.finish(row, "planned")
+            return True
+        # The server went away: the rest of the batch waits for the next attempt.
+        log.warning("mail server unavailable, %d mails wait: %s", len(pending), lost)
+        self.result.errors.append(str(lost))
+        for row in pending:
+            sender.retry(row, lost, self.result, attempted=False)
+        return False
+
+    def _keep(self, db: sa.Connection, pending: deque[Claimed]) -> None:
+        """Renew the lease on the rows still to send once half of it has passed."""
+        now = self.clock()
+        if now < self.renew_at or not pending:
+            return
+        ids = [row.id for row in pending]
+        outbox.renew(db, self.sender.worker, ids, now + self.sender.lease)
+        db.commit()
+        self.renew_at = now + self.sender.lease / 2
+
+    def _deliver(
+        self,
+        db: sa.Connection,
+        row: Claimed,
+        person: Subscriber | None,
+        envelope_from: str,
+        connection: Connection,
+    ) -> DeliveryError | None:
+        """Send ``row``'s mail if it still applies, and settle the row.
+
+        Returns the failure if the connection is gone: the rest of the batch must wait.
+        """
+        sender, result = self.sender, self.result
+        edition = sender.live.edition
+        reason = self._why_not(db, row, person, edition)
+        db.commit()  # end the read: the next one sees what changed meanwhile
+        if reason is not None:
+            self._drop(row, reason)
+            return None
+        assert person is not None  # _why_not gives a reason otherwise
+        try:
+            built = sender.render(row, person, edition)
+        except Exception as err:  # noqa: BLE001 - one mail that cannot be made must not stop the rest
+            log.exception("reminder %d to %s cannot be composed", row.id, person.email)
+            sender.retry(row, f"cannot compose the mail: {err}", result, attempted=True)
+            return None
+        taken = False  # the row went to another worker (this one was too slow or stopped)
+
+        def go_ahead() -> bool:
+            nonlocal reason, taken
+            # Read again right before the data goes: someone may have left meanwhile.
+            # One transaction: the row is still this worker's, the mail still applies, and
+            # nobody takes the row while its data goes.
+            reason = self._why_not(db, row, person, sender.live.edition)
+            until = self.clock() + connection.handover + sender.lease
+            taken = not outbox.hold(db, row, sender.worker, until)
+            db.commit()
+            return reason is None and not taken
+
+        try:
+            handed = connection.send(envelope_from, person.email, built.data, go_ahead=go_ahead)
+        except DeliveryError as err:
+            if reason is not None:  # called off, then the server failed: the mail is not due
+                self._drop(row, reason)
+            elif not taken:
+                self._failed(row, person.email, err)
+            return err if err.lost else None
+        if handed:
+            self.accepted = outbox.Sent(row, self.clock(), built.message_id)
+            self._record_accepted(db)  # at once: a crash now sends again at most this one
+            result.sent += 1
+        elif taken:
+            log.warning("reminder %d was taken over by another worker: not sent", row.id)
+        else:
+            assert reason is not None
+            self._drop(row, reason)
+        return None
+
+    def _why_not(
+        self, db: sa.Connection, row: Claimed, person: Subscriber | None, edition: Edition
+    ) -> str | None:
+        """Say why ``row``'s mail must not go now (None: it must), reading the person again."""
+        if person is not None:
+            current = subscriber_store.status(db, person.id)
+            person = replace(person, status=current or "")
+        event = edition.catalog.by_id.get(row.event_id)
+        return _no_longer_due(row, person, event, self.clock())
+
+    def _record_accepted(self, db: sa.Connection) -> None:
+        """Record the mail the server accepted last, if that is not done yet."""
+        sent = self.accepted
+        if sent is None:
+            return
+        if not outbox.record_sent(db, sent, self.sender.worker):
+            log.warning("reminder %d was taken over by another worker", sent.claimed.id)
+        db.commit()
+        self.accepted = None  # only once committed: a failed commit is tried again
+
+    def _drop(self, row: Claimed, reason: str) -> None:
+        self.sender.finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
+        self.result.dropped += 1
+
+    def _failed(self, row: Claimed, to: str, err: DeliveryError) -> None:
+        """Settle a mail to ``to`` that the server did not take."""
+        if err.temporary:
+            self.sender.retry(row, err, self.result, attempted=True)
+            return
+        log.error("mail %d to %s failed: %s", row.id, to, err)
+        self.sender.finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
+        self.result.failed += 1
 
 
 _PASSED = "what it announced has passed"
@@ -304,7 +323,7 @@ class _Mail:
     message_id: str
 
 
-def _still_due(
+def _no_longer_due(
     row: Claimed, person: Subscriber | None, event: Event | None, now: datetime
 ) -> str | None:
     """Return why a claimed mail must not be sent now, or None if it still applies."""

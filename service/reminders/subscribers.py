@@ -1,22 +1,47 @@
-"""Subscribers in the database: the ones config.yaml lists, and (later) self-service ones.
+"""Subscribers in the database: the ones config.yaml lists, and those who signed up.
 
 Config subscribers are confirmed by definition and synced on every planning run; a person
 who unsubscribed stays unsubscribed even while config.yaml still lists them, and one removed
-from config.yaml gets nothing more.
+from config.yaml gets nothing more. A subscription that ends and starts again (unsubscribed,
+then signed up; removed, then listed again) gets the next generation, and the links made for
+the old one (which name its generation) stop working.
+
+An address is stored in one spelling (``normalise``), so that ``Alice@EXAMPLE.org`` and a
+spelling in fullwidth letters are one subscriber, mailed once and limited once. Rows that
+were stored apart before are merged into one (migration 0004); the ones merged away keep
+their spelling and history under the status ``merged``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import email_validator
 import sqlalchemy as sa
 
 from ..catalog.models import Subscriber as ConfiguredSubscriber
 from ..database import insert
 from ..tables import outbox, subscribers
+from .outbox import ACCOUNT_KINDS
+
+# A subscription that ends and starts again gets the next generation.
+_NEXT = subscribers.c.generation + 1
+
+
+def normalise(address: str) -> str:
+    """Return the one spelling stored for ``address``: domain IDNA-normalised, lower case.
+
+    The domain goes through IDNA (UTS 46) as email-validator does it, which folds case and
+    fullwidth forms; the local part is NFC-normalised and, as always here, lower-cased.
+    """
+    try:
+        valid = email_validator.validate_email(address, check_deliverability=False)
+    except email_validator.EmailNotValidError as err:
+        raise ValueError(f"{address!r} is not a valid email address: {err}") from err
+    return valid.normalized.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +54,14 @@ class Subscriber:
     topics: frozenset[str]
     status: str
     confirmed_at: datetime | None
+    generation: int  # of the subscription; links name it and die when it ends
 
 
 def sync_configured(
     connection: sa.Connection, listed: Iterable[ConfiguredSubscriber], now: datetime
 ) -> None:
     """Bring the config subscribers in the database in line with config.yaml."""
-    by_email = {s.email.lower(): s for s in listed}
+    by_email = {normalise(s.email): s for s in listed}
     rows = connection.execute(
         sa.select(
             subscribers.c.id,
@@ -59,7 +85,7 @@ def sync_configured(
             connection.execute(
                 subscribers.update()
                 .where(subscribers.c.id == row.id)
-                .values(status="confirmed", confirmed_at=now, **values)
+                .values(status="confirmed", confirmed_at=now, generation=_NEXT, **values)
             )
         elif row.status == "confirmed" and (row.timezone, row.topics) != tuple(values.values()):
             connection.execute(
@@ -113,19 +139,46 @@ def get_many(connection: sa.Connection, ids: set[int]) -> dict[int, Subscriber]:
     return {row.id: _subscriber(row) for row in rows}
 
 
-def unsubscribe(connection: sa.Connection, subscriber_id: int, now: datetime) -> bool:
-    """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed."""
+def unsubscribe(
+    connection: sa.Connection, subscriber_id: int, now: datetime, generation: int | None = None
+) -> bool:
+    """Unsubscribe at once and withdraw what was queued; False if nobody was subscribed.
+
+    With ``generation``, only that subscription ends: a link from an earlier one does nothing.
+    A link to a spelling merged into another ends the subscription it was merged into.
+    """
+    merged = connection.execute(
+        sa.select(subscribers.c.email).where(
+            subscribers.c.id == subscriber_id, subscribers.c.status == "merged"
+        )
+    ).scalar()
+    if merged is not None:
+        into = connection.execute(
+            sa.select(subscribers.c.id).where(subscribers.c.email == normalise(merged))
+        ).scalar()
+        return into is not None and unsubscribe(connection, into, now)
     result = connection.execute(
         subscribers.update()
-        .where(subscribers.c.id == subscriber_id, subscribers.c.status != "unsubscribed")
+        .where(
+            subscribers.c.id == subscriber_id,
+            subscribers.c.status != "unsubscribed",
+            _of_generation(generation),
+        )
         .values(status="unsubscribed", unsubscribed_at=now)
     )
+    if not result.rowcount:
+        return False
     connection.execute(
         outbox.update()
         .where(outbox.c.subscriber_id == subscriber_id, outbox.c.status == "planned")
         .values(status="withdrawn", detail="subscriber left")
     )
-    return bool(result.rowcount)
+    return True
+
+
+def _of_generation(generation: int | None) -> sa.ColumnElement[bool]:
+    """Match the subscription of ``generation``, or any when it is None."""
+    return sa.true() if generation is None else subscribers.c.generation == generation
 
 
 def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
@@ -136,48 +189,82 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         topics=frozenset(row.topics.split()),
         status=row.status,
         confirmed_at=row.confirmed_at,
+        generation=row.generation,
     )
 
 
 def request(
-    connection: sa.Connection, email: str, topics: Iterable[str], zone: ZoneInfo, now: datetime
-) -> tuple[Subscriber, bool]:
-    """Record a sign-up; return the subscriber and whether they were confirmed already.
+    connection: sa.Connection,
+    email: str,
+    topics: Iterable[str],
+    zone: ZoneInfo,
+    now: datetime,
+    limits: Iterable[tuple[int, timedelta]] = (),
+) -> tuple[Subscriber, str | None]:
+    """Record a sign-up; return the subscriber and the account mail it calls for.
 
     A new, pending or departed address becomes pending with the topics and zone asked for
-    and must confirm. A confirmed address is left as it is: changing it takes the link that
-    only its owner receives.
+    and gets a ``confirm`` mail. A confirmed address is left as it is and gets a ``manage``
+    mail: changing it takes the link that only its owner receives. An address that had
+    ``n`` account mails queued within ``window`` already, for any ``(n, window)`` of
+    ``limits``, is left as it is and gets none (None).
     """
-    email = email.lower()
+    email = normalise(email)
     values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
-    row = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).first()
-    if row is None:
-        connection.execute(
-            subscribers.insert().values(
-                email=email, status="pending", source="web", created_at=now, **values
-            )
-        )
-    elif row.status == "confirmed":
-        return _subscriber(row), True
-    else:
-        connection.execute(
-            subscribers.update()
-            .where(subscribers.c.id == row.id)
-            .values(status="pending", unsubscribed_at=None, **values)
-        )
-    stored = connection.execute(sa.select(subscribers).where(subscribers.c.email == email)).one()
-    return _subscriber(stored), False
+    # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
+    # sign-up for the same address in another process waits, then counts this one's mail.
+    new = connection.execute(
+        insert(connection, subscribers)
+        .values(email=email, status="pending", source="web", created_at=now, **values)
+        .on_conflict_do_nothing()
+    ).rowcount
+    query = sa.select(subscribers).where(subscribers.c.email == email)
+    row = connection.execute(query.with_for_update()).one()
+    if new:
+        return _subscriber(row), "confirm"
+    if any(_account_mails(connection, row.id, now - window) >= n for n, window in limits):
+        return _subscriber(row), None
+    if row.status == "confirmed":
+        return _subscriber(row), "manage"
+    # A departed address starts a new subscription: links of the old one stay dead.
+    generation = row.generation if row.status == "pending" else _NEXT
+    connection.execute(
+        subscribers.update()
+        .where(subscribers.c.id == row.id)
+        .values(status="pending", unsubscribed_at=None, generation=generation, **values)
+    )
+    return _subscriber(connection.execute(query).one()), "confirm"
 
 
-def confirm(connection: sa.Connection, subscriber_id: int, now: datetime) -> Subscriber | None:
-    """Confirm a pending subscriber (a confirmed one stays as is); None if there is none."""
+def _account_mails(connection: sa.Connection, subscriber_id: int, since: datetime) -> int:
+    """Count the account mails queued for a subscriber since ``since``."""
+    count: int = connection.execute(
+        sa.select(sa.func.count()).where(
+            outbox.c.subscriber_id == subscriber_id,
+            outbox.c.kind.in_(ACCOUNT_KINDS),
+            outbox.c.due_at > since,
+        )
+    ).scalar_one()
+    return count
+
+
+def confirm(
+    connection: sa.Connection, subscriber_id: int, now: datetime, generation: int | None = None
+) -> Subscriber | None:
+    """Confirm a pending subscription (a confirmed one stays as is); None if there is none.
+
+    With ``generation``, only that subscription: a link from an earlier one confirms nothing.
+    """
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "pending")
+        .where(_of_generation(generation))
         .values(status="confirmed", confirmed_at=now)
     )
     found = get(connection, subscriber_id)
-    return found if found and found.status == "confirmed" else None
+    if found is None or found.status != "confirmed" or generation not in (None, found.generation):
+        return None
+    return found
 
 
 def update(

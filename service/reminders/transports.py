@@ -15,6 +15,8 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -36,19 +38,16 @@ def _lost(reason: object) -> DeliveryError:
 
 
 class Connection(Protocol):
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        *,
-        meanwhile: Callable[[], None],
-        still_due: Callable[[], bool],
-        compose: Callable[[], bytes],
-    ) -> bool:
-        """Send one mail if ``still_due()``, made of ``compose()``'s bytes; True if sent.
+    # The longest that handing over one mail's data may take, from the DATA command to the
+    # server's last reply: while it lasts, the mail's row stays this worker's.
+    handover: timedelta
 
-        ``meanwhile()`` runs first. Over SMTP each runs while the server reads one command
-        of the mail (MAIL FROM, RCPT TO, DATA), so the sender's own work adds no wait.
+    def send(
+        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
+    ) -> bool:
+        """Hand one mail over; True if sent, False if ``go_ahead()`` said no.
+
+        ``go_ahead()`` is asked once the envelope is accepted, right before the data goes.
         """
         ...
 
@@ -71,27 +70,43 @@ class MaildirTransport:
 
 
 class _MaildirConnection:
+    handover = timedelta(minutes=1)
+
     def __init__(self, box: mailbox.Maildir) -> None:
         self.box = box
 
     def send(
-        self,
-        sender: str,
-        recipient: str,
-        *,
-        meanwhile: Callable[[], None],
-        still_due: Callable[[], bool],
-        compose: Callable[[], bytes],
+        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
     ) -> bool:
-        meanwhile()
-        if not still_due():
+        if not go_ahead():
             return False
-        data = compose()
         try:
             self.box.add(data)
         except OSError as err:
             raise DeliveryError(f"cannot write to the Maildir: {err}", temporary=True) from err
         return True
+
+
+@dataclass(frozen=True)
+class Waits:
+    """How long to wait for each reply of the server, in seconds.
+
+    The defaults are the least RFC 5321 (4.5.3.2) asks of a client. The longest is for the
+    reply to the end of the data: the server may check the mail before it answers, and a
+    client that gives up too soon sends again a mail the server has already taken.
+    """
+
+    greeting: float = 300.0  # the 220 banner, and EHLO, STARTTLS, AUTH
+    mail: float = 300.0  # MAIL FROM
+    rcpt: float = 300.0  # RCPT TO
+    data: float = 120.0  # DATA, until the 354
+    block: float = 180.0  # each write of the data
+    end: float = 600.0  # the final dot, until the 250
+
+    @property
+    def handover(self) -> timedelta:
+        """The longest the data of one mail may take to hand over."""
+        return timedelta(seconds=self.data + self.block + self.end)
 
 
 class SmtpTransport:
@@ -104,16 +119,16 @@ class SmtpTransport:
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
-        timeout: float = 30.0,
+        waits: Waits = Waits(),
     ) -> None:
         self.host, self.port, self.starttls = host, port, starttls
-        self.username, self.password, self.timeout = username, password, timeout
+        self.username, self.password, self.waits = username, password, waits
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """Connect, say hello, upgrade to TLS and log in as configured."""
         try:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = smtplib.SMTP(self.host, self.port, timeout=self.waits.greeting)
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
         try:
@@ -126,7 +141,7 @@ class SmtpTransport:
                     client.login(self.username, self.password or "")
             except (OSError, smtplib.SMTPException) as err:
                 raise _classified(err) from err
-            yield _SmtpConnection(client)
+            yield _SmtpConnection(client, self.waits)
         finally:
             try:
                 client.quit()
@@ -138,20 +153,15 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class _SmtpConnection:
-    def __init__(self, client: smtplib.SMTP) -> None:
-        self.client = client
+    def __init__(self, client: smtplib.SMTP, waits: Waits) -> None:
+        self.client, self.waits = client, waits
+        self.handover = waits.handover
         # Text parts go out as 8-bit UTF-8: say so where the server understands it.
-        self.options = " BODY=8BITMIME" if client.has_extn("8bitmime") else ""
+        self.options = ["BODY=8BITMIME"] if client.has_extn("8bitmime") else []
         self.utf8 = client.has_extn("smtputf8")
 
     def send(
-        self,
-        sender: str,
-        recipient: str,
-        *,
-        meanwhile: Callable[[], None],
-        still_due: Callable[[], bool],
-        compose: Callable[[], bytes],
+        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
     ) -> bool:
         options = self.options
         self.client.command_encoding = "ascii"
@@ -162,46 +172,34 @@ class _SmtpConnection:
                     "(no SMTPUTF8)",
                     temporary=False,
                 )
-            options += " SMTPUTF8"
+            options = [*options, "SMTPUTF8"]
             self.client.command_encoding = "utf-8"
-        # Each command goes out first; the caller's work runs while the server answers it.
-        self._put("mail", f"FROM:{smtplib.quoteaddr(sender)}{options}")
-        meanwhile()
-        self._expect(250)
-        self._put("rcpt", f"TO:{smtplib.quoteaddr(recipient)}")
-        due = still_due()
-        self._expect(250, 251)
-        if not due:
-            self._put("rset", "")
-            self._expect(250)
+        self._expect(self.waits.mail, lambda: self.client.mail(sender, options), 250)
+        self._expect(self.waits.rcpt, lambda: self.client.rcpt(recipient), 250, 251)
+        if not go_ahead():
+            self._expect(self.waits.mail, self.client.rset, 250)
             return False
-        self._put("data", "")
-        data = compose()
-        self._expect(354)
+        self._expect(self.waits.data, lambda: self.client.docmd("data"), 354)
         # As smtplib's data(): a leading dot doubled, the end marked by a line with a dot.
         data = _LEADING_DOT.sub(b"..", data)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
-        try:
-            self.client.send(data + b".\r\n")
-        except (OSError, smtplib.SMTPException) as err:
-            raise _classified(err) from err
-        self._expect(250)
+        self._expect(self.waits.block, lambda: self.client.send(data + b".\r\n"))
+        self._expect(self.waits.end, self.client.getreply, 250)
         return True
 
-    def _put(self, command: str, argument: str) -> None:
+    def _expect(
+        self, wait: float, step: Callable[[], tuple[int, bytes] | None], *codes: int
+    ) -> None:
+        """Run one step of the exchange within ``wait`` seconds; raise on a reply not in codes."""
         try:
-            self.client.putcmd(command, argument)
+            assert self.client.sock is not None  # connected for the whole batch
+            self.client.sock.settimeout(wait)
+            reply = step()
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
-
-    def _expect(self, *codes: int) -> None:
-        try:
-            code, reply = self.client.getreply()
-        except (OSError, smtplib.SMTPException) as err:
-            raise _classified(err) from err
-        if code not in codes:
-            self._refused(code, reply)
+        if reply is not None and reply[0] not in codes:
+            self._refused(*reply)
 
     def _refused(self, code: int, reply: bytes | str) -> NoReturn:
         """Raise the server's refusal, leaving the connection ready for the next mail."""

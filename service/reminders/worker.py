@@ -73,6 +73,8 @@ class Worker:
             id="sweep",
             next_run_time=datetime.now(UTC),
         )
+        # The heartbeat goes on while a long sweep sends: the worker is alive, not gone.
+        self._scheduler.add_job(self.beat, "interval", seconds=self.sweep_every, id="beat")
         if self.look_every < self.sweep_every:
             self._scheduler.add_job(self.look, "interval", seconds=self.look_every, id="look")
         self._scheduler.start()
@@ -80,7 +82,8 @@ class Worker:
         log.info("reminder worker %s started", self.name)
 
     def stop(self) -> None:
-        """Stop after the current run and give up the heartbeat."""
+        """Stop after the mail being sent, hand back the rest, and give up the heartbeat."""
+        self.sender.stopping.set()
         self._scheduler.shutdown(wait=True)
         with self.live.engine.begin() as connection:
             connection.execute(workers.delete().where(workers.c.name == self.name))
@@ -88,7 +91,7 @@ class Worker:
     def sweep(self) -> Outcome | None:
         """Beat, pick up catalog edits, plan, send what is due, and set the next wake-up."""
         with self._lock:
-            if not self._heartbeat():
+            if not self.beat():
                 return None
             self.live.refresh()
             result = planner.plan(self.live.engine, self.live.edition.catalog, self.clock())
@@ -149,7 +152,7 @@ class Worker:
         if self._scheduler.running:
             self._scheduler.add_job(self.sweep, "date", id="replan", replace_existing=True)
 
-    def _heartbeat(self) -> bool:
+    def beat(self) -> bool:
         """Record that this worker lives; on SQLite, tell whether it is the one that sends."""
         now = self.clock()
         stale = now - timedelta(seconds=3 * self.sweep_every)

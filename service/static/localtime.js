@@ -1,17 +1,23 @@
 // Show each time also in the viewer's own zone, when it differs from the event's.
 (function () {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  // dateStyle/timeStyle cannot be combined with timeZoneName, so name each part.
-  const format = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    timeZone: zone, timeZoneName: "short",
-  });
+  // Written as the page writes the event's own times ("7 December 2020, 14:00 – 16:00 CET"),
+  // whatever the browser's language.
+  const part = function (options) {
+    return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone }, options));
+  };
+  const day = part({ year: "numeric", month: "long", day: "numeric" });
+  const time = part({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const zoned = part({ hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
   document.querySelectorAll("[data-start][data-end]").forEach(function (el) {
     if (el.dataset.zone === zone) return;
     const start = new Date(el.dataset.start), end = new Date(el.dataset.end);
+    const text = day.format(start) === day.format(end)
+      ? day.format(start) + ", " + time.format(start) + " – " + zoned.format(end)
+      : day.format(start) + ", " + zoned.format(start) + " – " + day.format(end) + ", " + zoned.format(end);
     const out = document.createElement("span");
     out.className = "yours";
-    out.textContent = "Your time (" + zone + "): " + format.formatRange(start, end);
+    out.textContent = "Your time (" + zone + "): " + text;
     el.appendChild(out);
   });
 })();

@@ -24,7 +24,7 @@ from service.calendar.entries import event_uid, session_uid
 from service.catalog import Catalog
 from service.catalog.build import UID_LENGTH
 from service.live import LiveCatalog
-from service.reminders.mail import Reminder, compose, message_id
+from service.reminders.mail import Links, Reminder, compose, message_id
 from service.tables import outbox, revisions
 
 WriteEvent = Callable[[str, str | Mapping[str, Any]], Path]
@@ -441,7 +441,10 @@ def test_at_every_limit_a_reminder_mail_composes(client_at_limits: FlaskClient) 
         reminder,
         catalog.config,
         ics=live.edition.event_feed(event.id).body,
-        unsubscribe_url=f"{catalog.config.site.base_url}/unsubscribe/token",
+        links=Links(
+            f"{catalog.config.site.base_url}/unsubscribe/token",
+            f"{catalog.config.site.base_url}/preferences/token",
+        ),
         message_id=identity,
         now=now,
     )

@@ -215,7 +215,7 @@ def mutate_structure(draw: st.DrawFn, name: str) -> bytes:
         elif kind == "grow":
             parent[key] = [parent[key]] * draw(st.integers(2, 1000))  # dumped as copies
         else:
-            parent[key] = draw(st.sampled_from(HOSTILE_VALUES))
+            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE_VALUES)))
     text = yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
     if draw(st.booleans()) and draw(st.booleans()):
         text += BOMB + "\n"

@@ -660,7 +660,10 @@ def test_a_bad_session_key_does_not_hide_the_other_sessions_problems(
         (
             "site:\n  title: T\n  base_url: https://e.example.org\n  timezone: Europe/Brussels\n"
             "  colour: red\ntopics: {procurement: {name: P}}\n",
-            ["config.yaml:5: site.colour: unknown key; expected one of: title, base_url, timezone"],
+            [
+                "config.yaml:5: site.colour: unknown key; expected one of: title, base_url, "
+                "timezone, uid_domain"
+            ],
         ),
         (
             "site:\n  title: T\n  base_url: https://e.example.org\n  timzone: Europe/Brussels\n"

@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.errors import NonASCIILocalPartDefect
-from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,13 @@ from service.catalog.build import UID_LENGTH
 from service.errors import CatalogError
 from service.live import LiveCatalog
 from service.reminders.mail import (
+    Links,
     Reminder,
     account_message_id,
     compose,
     compose_account,
     message_id,
+    one_line,
     remaining,
     subject,
 )
@@ -88,7 +89,7 @@ ZONES = [
 ]
 # Characters that mean something to iCalendar, to mail headers or to HTML.
 SPECIAL = st.sampled_from(
-    [";", ",", "\\", ":", '"', "'", "<", ">", "&", "=?utf-8?q?x?=", "Bcc: x@example.org", " ", "\t"]
+    [";", ",", "\\", ":", '"', "'", "<", ">", "&", "Bcc: x@example.org", " ", "\t"]
 )
 PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))
 ODD = st.sampled_from(["é", "🎉", "–", "\u200b"])
@@ -96,7 +97,7 @@ WORDS = st.lists(st.one_of(PRINTABLE, SPECIAL, ODD), min_size=1, max_size=40)
 
 
 @st.composite
-def one_line(draw: st.DrawFn) -> str:
+def single_line(draw: st.DrawFn) -> str:
     """Text for a single-line field, sometimes with whitespace around it as YAML blocks leave."""
     text = "".join(draw(WORDS)).replace("\t", " ")
     return draw(st.sampled_from(["", " ", "\n"])) + text + draw(st.sampled_from(["", "\n", "  "]))
@@ -124,7 +125,7 @@ def events(draw: st.DrawFn, topics: list[str], room: int) -> list[dict[str, Any]
         event_id = slug(length)[:-2] + f"{index}z" if length > 3 else f"e{index}"
         item: dict[str, Any] = {
             "id": event_id,
-            "title": draw(one_line()),
+            "title": draw(single_line()),
             "topics": draw(st.lists(st.sampled_from(topics), min_size=1, max_size=3, unique=True)),
             "timezone": draw(st.sampled_from(ZONES)),
             "status": draw(st.sampled_from(["confirmed", "tentative", "cancelled"])),
@@ -142,10 +143,10 @@ def events(draw: st.DrawFn, topics: list[str], room: int) -> list[dict[str, Any]
             item["sessions"] = [
                 {
                     **({"id": slug(draw(st.sampled_from([1, left])))} if n % 2 else {}),
-                    "title": draw(one_line()),
+                    "title": draw(single_line()),
                     "start": start.isoformat("T"),
                     "end": end.isoformat("T"),
-                    "speakers": draw(st.lists(one_line(), max_size=2)),
+                    "speakers": draw(st.lists(single_line(), max_size=2)),
                 }
                 for n in range(draw(st.integers(0, 2)))
             ]
@@ -157,12 +158,12 @@ def events(draw: st.DrawFn, topics: list[str], room: int) -> list[dict[str, Any]
                 }
         for key in ("subtitle", "location"):
             if draw(st.booleans()):
-                item[key] = draw(one_line())
+                item[key] = draw(single_line())
         if draw(st.booleans()):
             item["description"] = draw(PROSE)
         if draw(st.booleans()):
-            item["organizer"] = {"name": draw(one_line()), "email": "info@example.org"}
-            item["contacts"] = [{"name": draw(one_line()), "phone": draw(one_line())}]
+            item["organizer"] = {"name": draw(single_line()), "email": "info@example.org"}
+            item["contacts"] = [{"name": draw(single_line()), "phone": draw(single_line())}]
         found.append(item)
     return found
 
@@ -173,23 +174,23 @@ def catalogs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     host = draw(st.sampled_from(HOSTS))
     room = UID_LENGTH - len("@" + host.rsplit(":", 1)[0].strip("[]"))
     topics = {
-        slug(n * 4): {"name": draw(one_line()), "description": draw(PROSE)}
+        slug(n * 4): {"name": draw(single_line()), "description": draw(PROSE)}
         for n in range(1, draw(st.integers(1, 3)) + 1)
     }
-    name, address = draw(one_line()), draw(EMAILS)
+    name, address = draw(single_line()), draw(EMAILS)
     sender = draw(
         st.sampled_from(
             [
                 f"{name.strip()} <{address}>",
-                formataddr((name.strip(), address)) if address.isascii() else address,
                 address,
             ]
         )
     )
+    base = f"http://{host}" + draw(st.sampled_from(["", "/", "/events/"]))
     config = {
         "site": {
-            "title": draw(one_line()),
-            "base_url": f"http://{host}" + draw(st.sampled_from(["", "/", "/events/"])),
+            "title": draw(single_line()),
+            "base_url": base,
             "timezone": draw(st.sampled_from(ZONES[:-1])),
         },
         "feed": {
@@ -244,7 +245,7 @@ STARTED: list[float] = []
 
 
 @settings(
-    max_examples=150,
+    max_examples=300,
     deadline=timedelta(seconds=20),
     database=None,
     derandomize=True,
@@ -322,7 +323,10 @@ def assert_mailed(live: LiveCatalog, catalog: Catalog) -> None:
     config = catalog.config
     people = [(s.email, s.timezone) for s in config.subscribers] or [("ann@example.org", None)]
     for number, (address, zone) in enumerate(people, start=1):
-        unsubscribe = f"{config.site.base_url}/unsubscribe/token-{number}"
+        links = Links(
+            f"{config.site.base_url}/unsubscribe/token-{number}",
+            f"{config.site.base_url}/preferences/token-{number}",
+        )
         for item in catalog.events:
             kinds = [("start", item.start, config.reminders.before_start[:1] or [timedelta(0)])]
             if item.registration and item.registration.deadline:
@@ -337,17 +341,18 @@ def assert_mailed(live: LiveCatalog, catalog: Catalog) -> None:
                     int(offsets[0].total_seconds()),
                     target,
                 )
-                now = target - offsets[0]
+                now = (target - offsets[0]).astimezone(UTC)  # what the worker's clock says
                 identity = message_id(number, reminder, config)
                 mail = compose(
                     reminder,
                     config,
                     ics=live.edition.event_feed(item.id).body,
-                    unsubscribe_url=unsubscribe,
+                    links=links,
                     message_id=identity,
                     now=now,
                 )
-                expected = subject(reminder, remaining(target - now))
+                # The composer writes any run of white space in a header as one space.
+                expected = one_line(subject(reminder, remaining(target - now)))
                 assert_mail(mail, address, config.mail.sender, expected, identity)
         for kind in ("confirm", "manage"):
             now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -358,7 +363,7 @@ def assert_mailed(live: LiveCatalog, catalog: Catalog) -> None:
                 [topic.name for topic in config.topics.values()],
                 config,
                 link=f"{config.site.base_url}/confirm/token",
-                unsubscribe_url=unsubscribe,
+                links=links,
                 message_id=identity,
                 now=now,
             )
@@ -369,7 +374,9 @@ def assert_mail(mail: Any, to: str, sender: str, subject_text: str, identity: st
     policy = email.policy.SMTP if to.isascii() else email.policy.SMTPUTF8
     data: bytes = mail.as_bytes(policy=policy)
     assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
-    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998, max(data.split(b"\r\n"), key=len)[
+        :300
+    ]
     # Read as RFC 6532 allows: UTF-8 in headers, where the recipient needs it.
     parsed = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
     assert sorted(key.lower() for key in parsed.keys()) == sorted(HEADERS)
@@ -382,7 +389,7 @@ def assert_mail(mail: Any, to: str, sender: str, subject_text: str, identity: st
     if "=?" not in sender:  # text that looks like an encoded word is read as one
         assert sent_from.display_name == wanted.display_name
     assert [a.addr_spec for a in parsed["To"].addresses] == [to]
-    assert parsed["Subject"] == subject_text
+    assert parsed["Subject"].strip() == subject_text  # folded right after the colon at times
     assert parsed["Message-ID"].strip() == identity  # folded when long, as RFC 5322 allows
     for part in parsed.walk():
         if part.get_content_type() == "text/calendar":

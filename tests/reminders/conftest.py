@@ -10,12 +10,18 @@ test's project and drives the real worker (``Worker.sweep()``) under frozen time
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import os
 import re
 import smtplib
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +39,7 @@ from freezegun.api import FrozenDateTimeFactory
 
 from service.live import LiveCatalog
 from service.reminders import planner
-from service.reminders.transports import SmtpTransport
+from service.reminders.transports import SmtpTransport, Waits
 from service.reminders.worker import Worker
 from service.tables import outbox, subscribers
 from service.tokens import Tokens
@@ -44,6 +50,11 @@ SMTP_PORTS = frozenset({25, 465, 587, 2525})
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]*>)", re.I | re.M)
 OFFSETS = {"before_start": ["7d", "1d", "1h"], "before_registration_deadline": ["3d", "1d"]}
+
+
+def waits(seconds: float) -> Waits:
+    """Wait at most ``seconds`` for every reply: a test server that stalls fails the test soon."""
+    return Waits(*[seconds] * 6)
 
 
 def free_port() -> int:
@@ -151,6 +162,10 @@ class MailSink:
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.on_message: Callable[[Received], None] | None = None
+        self.on_rcpt: Callable[[str], None] | None = None  # runs before RCPT TO is answered
+        self.rset_replies: deque[str] = deque()  # the reply to each coming RSET, then 250
+        self.delay = 0.0  # seconds before each reply to MAIL, RCPT and the end of the data
+        self.end_delay = 0.0  # seconds more before the reply to the end of the data
         self.refused: dict[str, str] = {}  # address -> the reply to every MAIL or RCPT of it
         self._plan: deque[str] = deque()  # "drop" or an SMTP reply, one per coming message
         self._changed = threading.Condition()
@@ -192,6 +207,7 @@ class MailSink:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
+        await asyncio.sleep(self.delay)
         if address in self.refused:
             return self.refused[address]
         envelope.mail_from = address
@@ -201,8 +217,11 @@ class MailSink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        await asyncio.sleep(self.delay)
         if address in self.refused:
             return self.refused[address]
+        if self.on_rcpt is not None:
+            self.on_rcpt(address)
         with self._changed:
             action = self._plan.popleft() if self._plan else None
         if action == "drop":
@@ -211,6 +230,9 @@ class MailSink:
             return action
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.rset_replies.popleft() if self.rset_replies else "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if getattr(envelope, "drop", False):
@@ -224,6 +246,8 @@ class MailSink:
         with self._changed:
             self.messages.append(received)
             self._changed.notify_all()
+        # The server has the mail now, whenever it answers (content filters take their time).
+        await asyncio.sleep(self.delay + self.end_delay)
         return "250 2.0.0 OK queued"
 
 
@@ -236,7 +260,7 @@ class SmtpServer:
     sink: MailSink
 
     def transport(self) -> SmtpTransport:
-        return SmtpTransport(self.host, self.port, timeout=10.0)
+        return SmtpTransport(self.host, self.port, waits=waits(10.0))
 
 
 @pytest.fixture
@@ -444,3 +468,79 @@ def due_batch(calfeed: Calfeed, people: int, events: int, database: str | None =
     finally:
         live.close()
     return planned
+
+
+# Worker processes of their own, for the tests that kill, stop or race them.
+
+WORKER = textwrap.dedent(
+    """
+    import logging, signal, sys, threading
+    from datetime import timedelta
+    from pathlib import Path
+
+    from service.live import LiveCatalog
+    from service.reminders.transports import SmtpTransport, Waits
+    from service.reminders.worker import Worker
+    from service.tokens import Tokens
+
+    config, host, port, name, secret, lease, wait = sys.argv[1:]
+    logging.basicConfig(level=logging.WARNING)
+    live = LiveCatalog(Path(config))
+    worker = Worker(
+        live,
+        SmtpTransport(host, int(port), waits=Waits(*[float(wait)] * 6)),
+        Tokens(secret),
+        name=name,
+        lease=timedelta(seconds=float(lease)),
+        sweep_every=0.5,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker.start()
+    stop.wait()
+    worker.stop()
+    live.close()
+    """
+)
+
+
+def start_worker(
+    calfeed: Calfeed, name: str, log: Path, *, lease: float = 2.0, wait: float = 2.0
+) -> subprocess.Popen[bytes]:
+    """Start a worker process on the project: ``lease`` and every SMTP wait in seconds.
+
+    Its stderr goes into ``log``; it stops on SIGTERM.
+    """
+    arguments = [str(calfeed.root / "config.yaml"), calfeed.smtp.host, str(calfeed.smtp.port)]
+    with log.open("wb") as stderr:  # the child keeps its own copy of the file
+        return subprocess.Popen(
+            [sys.executable, "-c", WORKER, *arguments, name, SECRET, str(lease), str(wait)],
+            cwd=calfeed.root,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def settled(engine: sa.Engine, count: int, timeout: float) -> bool:
+    """Wait (at most ``timeout`` real seconds) until ``count`` reminders are recorded sent."""
+    deadline = time.monotonic() + timeout
+    query = sa.select(sa.func.count()).where(outbox.c.status == "sent")
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one() >= count:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+# The same test on SQLite and on PostgreSQL (``pg_url``: see tests/conftest.py).
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """Run the test on the project's SQLite file (None), then on a PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -8,7 +8,10 @@ a fixed key. Refresh them after an intended change with::
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 
 from service.live import LiveCatalog
-from service.reminders.mail import Reminder, compose, message_id
+from service.reminders.mail import Links, Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
 
 from .conftest import BASE_URL, Calfeed, check_mail, utc
@@ -73,12 +76,11 @@ def composed(
         int(offset.total_seconds()),
         target.astimezone(UTC),  # type: ignore[union-attr]
     )
-    token = (tokens or Tokens("golden-key")).make("unsubscribe", subscriber_id)
     return compose(
         reminder,
         config,
         ics=edition.event_feed(event_id).body,
-        unsubscribe_url=f"{config.site.base_url}/unsubscribe/{token}",
+        links=links_for(config, tokens or Tokens("golden-key"), subscriber_id, 1),
         message_id=message_id(subscriber_id, reminder, config),
         now=now,
     )
@@ -168,7 +170,8 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
         assert mail.message_id == ids[address]
         header = mail.message["List-Unsubscribe"]
         token = header.removeprefix(f"<{BASE_URL}/unsubscribe/").removesuffix(">")
-        assert calfeed.tokens.check("unsubscribe", token) == calfeed.subscriber_id(address)
+        ticket = calfeed.tokens.check("unsubscribe", token)
+        assert ticket.subscriber_id == calfeed.subscriber_id(address)
         assert f"Unsubscribe with one click: {BASE_URL}/unsubscribe/{token}" in mail.text()
         assert f'href="{BASE_URL}/unsubscribe/{token}"' in mail.html()
         check_mail(mail, "webinar", calfeed.tokens)
@@ -211,6 +214,12 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
             "Europe/Brussels",
             "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="same-zone-written-once",
+        ),
+        pytest.param(
+            "2026-03-30T14:00",
+            "Europe/Vienna",
+            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Vienna and Europe/Brussels)",
+            id="same-clock-in-another-zone-written-once",
         ),
     ],
 )
@@ -255,7 +264,7 @@ def test_every_mail_is_text_and_html_with_the_events_ics_and_one_click_unsubscri
     unsubscribe = message["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{BASE_URL}/unsubscribe/") and unsubscribe.endswith(">")
     token = unsubscribe[len(f"<{BASE_URL}/unsubscribe/") : -1]
-    assert tokens.check("unsubscribe", token) == 42
+    assert tokens.check("unsubscribe", token).subscriber_id == 42
     with pytest.raises(TokenError):
         Tokens("another-key").check("unsubscribe", token)
     with pytest.raises(TokenError):
@@ -372,3 +381,38 @@ def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfee
         html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
         assert ("Register: https://example.org/register" in text) is shown
         assert ('href="https://example.org/register"' in html) is shown
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Circular Cities Webinar\n",  # what a folded scalar (title: >) gives
+        "Circular Cities\nBcc: someone@example.net",
+        "Circular Cities\r\nBcc: someone@example.net\r\n",
+        "Circular\u2028Cities\tWebinar",
+    ],
+)
+def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
+    live: LiveCatalog, title: str
+) -> None:
+    edition = live.edition
+    event = replace(edition.catalog.by_id["webinar"], title=title)
+    config = edition.catalog.config
+    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
+    message = compose(
+        reminder,
+        config,
+        ics=edition.event_feed("webinar").body,
+        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
+        message_id="<reminder.1@events.example.org>",
+        now=utc("2026-10-27 13:00"),
+    )
+
+    data = message.as_bytes(policy=email.policy.SMTP)
+    head = data.partition(b"\r\n\r\n")[0]
+    assert b"\n" not in head.replace(b"\r\n", b""), "a bare line break in the headers"
+    names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line[:1].isspace()]
+    assert b"Bcc" not in names
+    assert {b"From", b"To", b"Message-ID", b"List-Unsubscribe"} <= set(names)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["Subject"] == "Starts in 1 day: " + " ".join(title.split())

@@ -155,7 +155,8 @@ def test_someone_who_signs_up_is_reminded_only_once_confirmed_of_what_comes_due_
     clock.move_to(START_1D)
     sent = {m.to: m for m in calfeed.sweep()}
     assert sorted(sent) == ["ann@example.org", "dora@example.org"]
-    assert "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Paris)" in sent["dora@example.org"].text()
+    when = "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Paris and Europe/Brussels)"  # same clock
+    assert when in sent["dora@example.org"].text()
     check_mail(sent["dora@example.org"], "webinar", calfeed.tokens)
 
 

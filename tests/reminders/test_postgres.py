@@ -16,13 +16,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-import pytest
 import sqlalchemy as sa
 
 from service.database import open_database
@@ -34,29 +30,6 @@ from service.tables import outbox as outbox_table
 from service.tables import subscribers
 
 from .conftest import SECRET, Calfeed, due_batch
-
-SERVER = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards."""
-    try:
-        admin = psycopg.connect(f"{SERVER} dbname=postgres connect_timeout=3", autocommit=True)
-    except psycopg.OperationalError as err:
-        reason = f"PostgreSQL at {SERVER!r} cannot be reached: {str(err).strip()}"
-        if os.environ.get("CALFEED_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason}; CALFEED_REQUIRE_POSTGRES=1 requires it")
-        pytest.skip(f"{reason}; set CALFEED_REQUIRE_POSTGRES=1 to fail instead")
-    name = f"calfeed_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        info = admin.info
-        try:
-            host, port, user = info.host, info.port, info.user
-            yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def calfeed_worker(calfeed: Calfeed, log: Path) -> subprocess.Popen[bytes]:

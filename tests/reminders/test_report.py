@@ -169,3 +169,34 @@ def test_a_confirmation_mail_is_not_shown_as_a_reminder_before_a_start(
     (line,) = sections(result.output)["Sent"]
     assert "dora@example.org" in line
     assert "before start" not in line and "0w" not in line, line
+
+
+def test_reminders_called_off_before_they_were_queued_are_shown_withdrawn_with_why(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure(PEOPLE[:2])
+    calfeed.event("webinar")
+    calfeed.event("forum", start="2026-11-20T10:00", end="2026-11-20T12:00")
+    calfeed.sweep()  # a month ahead: nothing is queued yet
+    assert len(sections(reminders(calfeed).output)["Upcoming"]) == 12
+    with calfeed.engine.begin() as connection:
+        subscriber_store.unsubscribe(
+            connection, calfeed.subscriber_id("bob@example.org"), utc("2026-10-01 12:00")
+        )
+    calfeed.event("forum", start="2026-11-20T10:00", end="2026-11-20T12:00", status="cancelled")
+
+    shown = sections(reminders(calfeed).output)
+
+    assert shown["Upcoming"] == [
+        "2026-11-03 13:00 UTC  ann@example.org  webinar  7d before start",
+        "2026-11-09 13:00 UTC  ann@example.org  webinar  1d before start",
+        "2026-11-10 12:00 UTC  ann@example.org  webinar  1h before start",
+    ]
+    withdrawn = shown["Skipped or withdrawn"]
+    assert len(withdrawn) == 9, reminders(calfeed).output
+    assert "2026-11-03 13:00 UTC  bob@example.org  webinar  7d before start  [subscriber left]" in (
+        withdrawn
+    )
+    assert "2026-11-13 09:00 UTC  ann@example.org  forum  7d before start  [event cancelled]" in (
+        withdrawn
+    )

@@ -211,3 +211,64 @@ def test_the_event_page_shows_the_time_in_the_visitors_zone(browser: Browser, si
         screenshot(page, "event-tokyo")
     finally:
         page.context.close()
+
+
+def test_every_page_of_the_walk_runs_its_scripts_under_its_content_security_policy(
+    browser: Browser, site: Site, inbox: Inbox
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, f"{site.url}/topics/procurement", "America/New_York")
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text))
+    policies: list[tuple[str, str | None]] = []  # of every page the browser loads
+    page.on(
+        "response",
+        lambda response: (
+            response.request.resource_type == "document"
+            and policies.append((response.url, response.headers.get("content-security-policy")))
+        ),
+    )
+    try:
+        page.reload()
+        sign_up_and_confirm(page, site, inbox, shots=False)  # zone.js guessed the zone
+        feed = page.get_by_label("Or copy the feed address into any calendar app:")
+        feed.focus()
+        selected = page.evaluate("() => window.getSelection().toString()")
+        assert selected == feed.input_value() and "/feeds/personal/" in selected
+        page.get_by_role("link", name="Unsubscribe from all reminders").click()
+        expect(page.locator("h1")).to_have_text("Unsubscribe")
+        page.goto(f"{site.url}/events/procurement-forum")
+        expect(page.locator(".yours").first).to_contain_text("Your time (America/New_York)")
+    finally:
+        page.context.close()
+
+    assert [text for text in refused if "Content Security Policy" in text] == []
+    routes = {url.removeprefix(site.url).split("/")[1] for url, _ in policies}
+    assert routes == {"topics", "subscribe", "confirm", "unsubscribe", "events"}, policies
+    for url, policy in policies:
+        assert policy is not None and "script-src 'self';" in policy, url
+        assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy, url
+
+
+def test_leaving_the_preferences_page_for_another_site_sends_no_referer(
+    browser: Browser, site: Site, inbox: Inbox
+) -> None:
+    page = open_page(browser, f"{site.url}/topics/procurement", "America/New_York")
+    sent: list[dict[str, str]] = []
+
+    def google(route: Any) -> None:
+        sent.append(route.request.all_headers())
+        route.fulfill(status=200, content_type="text/html", body="<title>Google</title>")
+
+    page.context.route("https://calendar.google.com/**", google)
+    try:
+        sign_up_and_confirm(page, site, inbox, shots=False)
+        assert "/preferences/" in page.url or page.locator(".saved").count() == 1
+        page.get_by_role("link", name="Google Calendar").click()
+        page.wait_for_url("https://calendar.google.com/**")
+    finally:
+        page.context.close()
+
+    assert len(sent) == 1
+    assert "referer" not in sent[0], sent[0]  # not the token, not even this site's address

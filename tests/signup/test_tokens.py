@@ -1,7 +1,8 @@
 """Signed tokens in mailed links, and the key that signs them.
 
-A token names one subscriber for one purpose; it cannot be forged, altered, used for another
-purpose or (where a maximum age is asked for) used late. The key comes from
+A token names one subscription (a subscriber and the generation of their subscription) for
+one purpose; it cannot be forged, altered, used for another purpose or used after the
+lifetime of its purpose. The key comes from
 ``CALFEED_SECRET_KEY`` or is generated once into ``var/secret_key``, readable by its owner
 only, so links mailed before a restart keep working after it.
 """
@@ -16,7 +17,7 @@ import pytest
 from freezegun import freeze_time
 
 from service import create_app
-from service.tokens import TokenError, Tokens, secret_key
+from service.tokens import LIFETIMES, Ticket, TokenError, Tokens, secret_key
 
 from .conftest import live
 
@@ -28,18 +29,19 @@ PURPOSES = ("confirm", "manage", "unsubscribe", "feed")
 def test_a_token_names_its_subscriber_for_its_purpose(purpose: str) -> None:
     tokens = Tokens(KEY)
 
-    token = tokens.make(purpose, 42)
+    token = tokens.make(purpose, 42, 1)
 
-    assert tokens.check(purpose, token) == 42
-    assert Tokens(KEY).check(purpose, token) == 42  # another process with the same key
-    assert tokens.check(purpose, tokens.make(purpose, 7)) == 7
-    assert tokens.make(purpose, 42) != tokens.make(purpose, 43)
+    assert tokens.check(purpose, token) == Ticket(42, 1)
+    assert Tokens(KEY).check(purpose, token) == Ticket(42, 1)  # another process, same key
+    assert tokens.check(purpose, tokens.make(purpose, 7, 3)) == Ticket(7, 3)
+    assert tokens.make(purpose, 42, 1) != tokens.make(purpose, 43, 1)
+    assert tokens.make(purpose, 42, 1) != tokens.make(purpose, 42, 2)
 
 
 @pytest.mark.parametrize("made_for", PURPOSES)
 def test_a_token_is_refused_for_any_other_purpose(made_for: str) -> None:
     tokens = Tokens(KEY)
-    token = tokens.make(made_for, 42)
+    token = tokens.make(made_for, 42, 1)
 
     for used_for in PURPOSES:
         if used_for == made_for:
@@ -50,16 +52,18 @@ def test_a_token_is_refused_for_any_other_purpose(made_for: str) -> None:
 
 def test_an_altered_or_foreign_token_is_refused() -> None:
     tokens = Tokens(KEY)
-    token = tokens.make("unsubscribe", 42)
+    token = tokens.make("unsubscribe", 42, 2)
     payload, stamp, signature = token.split(".")
-    other = Tokens(KEY).make("unsubscribe", 43).split(".")[0]
+    other = Tokens(KEY).make("unsubscribe", 43, 2).split(".")[0]
+    earlier = Tokens(KEY).make("unsubscribe", 42, 3).split(".")[0]
 
     altered = {
         "signature": f"{payload}.{stamp}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}",
         "subscriber": f"{other}.{stamp}.{signature}",
+        "generation": f"{earlier}.{stamp}.{signature}",
         "timestamp": f"{payload}.{stamp[:-1]}{'B' if stamp[-1] == 'A' else 'A'}.{signature}",
         "cut short": token[:-3],
-        "other key": Tokens("another site's key").make("unsubscribe", 42),
+        "other key": Tokens("another site's key").make("unsubscribe", 42, 2),
         "empty": "",
         "not a token": "unsubscribe-42",
     }
@@ -70,21 +74,46 @@ def test_an_altered_or_foreign_token_is_refused() -> None:
             pytest.fail(f"{how}: accepted")
 
 
-def test_a_token_expires_after_its_maximum_age_only() -> None:
+@pytest.mark.parametrize(
+    ("purpose", "lifetime"),
+    [
+        ("confirm", timedelta(hours=72)),
+        ("manage", timedelta(days=90)),
+        ("unsubscribe", timedelta(days=365)),
+    ],
+)
+def test_a_token_works_for_the_lifetime_of_its_purpose_and_not_after(
+    purpose: str, lifetime: timedelta
+) -> None:
     tokens = Tokens(KEY)
-    day = 24 * 3600
     with freeze_time("2030-03-02 12:00:00") as clock:
-        token = tokens.make("confirm", 42)
-        clock.tick(timedelta(hours=71, minutes=59))
-        assert tokens.check("confirm", token, 3 * day) == 42
-        clock.tick(timedelta(minutes=2))  # 72 h and 1 min after it was made
+        token = tokens.make(purpose, 42, 1)
+        clock.tick(lifetime - timedelta(minutes=1))
+        assert tokens.check(purpose, token) == Ticket(42, 1)
+        clock.tick(timedelta(minutes=2))  # a minute past its lifetime
 
         with pytest.raises(TokenError, match="^this link has expired$"):
-            tokens.check("confirm", token, 3 * day)
-        assert tokens.check("confirm", token) == 42  # without a maximum age it stays good
-        clock.tick(timedelta(days=3650))
-        assert tokens.check("unsubscribe", tokens.make("unsubscribe", 42)) == 42
-        assert tokens.check("confirm", token) == 42
+            tokens.check(purpose, token)
+        assert tokens.check(purpose, tokens.make(purpose, 42, 1)) == Ticket(42, 1)
+
+
+def test_a_personal_feed_token_lasts_as_long_as_its_subscription() -> None:
+    tokens = Tokens(KEY)
+    assert LIFETIMES["feed"] is None
+    with freeze_time("2030-03-02 12:00:00") as clock:
+        token = tokens.make("feed", 42, 1)
+        clock.tick(timedelta(days=3650))  # a calendar client polls one address for years
+
+        assert tokens.check("feed", token) == Ticket(42, 1)
+
+
+def test_a_link_mailed_before_tokens_named_a_generation_names_the_first() -> None:
+    from itsdangerous import URLSafeTimedSerializer
+
+    old = URLSafeTimedSerializer(KEY, salt="calfeed").dumps({"p": "unsubscribe", "s": 42})
+
+    assert Tokens(KEY).check("unsubscribe", old) == Ticket(42, 1)
+    assert Tokens(KEY).make("unsubscribe", 42, 1) == old  # the first generation's are as before
 
 
 def test_the_key_comes_from_the_environment_when_set(tmp_path: Path) -> None:
@@ -124,12 +153,12 @@ def test_links_mailed_before_a_restart_work_after_it(
 ) -> None:
     monkeypatch.delenv("CALFEED_SECRET_KEY", raising=False)
     before = create_app(project / "config.yaml", {"WATCH": False})
-    token = before.extensions["calfeed.tokens"].make("unsubscribe", 1)
+    token = before.extensions["calfeed.tokens"].make("unsubscribe", 1, 1)
     live(before).close()
 
     after = create_app(project / "config.yaml", {"WATCH": False})
     try:
-        assert after.extensions["calfeed.tokens"].check("unsubscribe", token) == 1
+        assert after.extensions["calfeed.tokens"].check("unsubscribe", token) == Ticket(1, 1)
         key = project / "var" / "secret_key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert after.config["SECRET_KEY"] == key.read_text(encoding="ascii").strip()
@@ -144,8 +173,8 @@ def test_the_app_signs_with_the_key_from_the_environment(
 
     app = create_app(project / "config.yaml", {"WATCH": False})
     try:
-        token = app.extensions["calfeed.tokens"].make("manage", 5)
-        assert Tokens(KEY).check("manage", token) == 5
+        token = app.extensions["calfeed.tokens"].make("manage", 5, 1)
+        assert Tokens(KEY).check("manage", token) == Ticket(5, 1)
         assert app.config["SECRET_KEY"] == KEY
         assert not (project / "var" / "secret_key").exists()
     finally:

@@ -7,10 +7,16 @@ so no thread or database connection outlives its test.
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import socket
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from service import create_app
 from service.live import LiveCatalog
@@ -142,6 +149,39 @@ class Html(HTMLParser):
         return [text for cls, text in self.texts if name in cls.split()]
 
 
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """Serve the seed project from a thread; return its base URL and the app.
+
+    The pages' clock is set to 1 November 2020, so that every seed event is upcoming.
+    """
+    config = copy_seed(tmp_path_factory.mktemp("browser"))
+    app = create_app(config, {"WATCH": False})
+    live(app).clock = lambda: datetime(2020, 11, 1, 9, tzinfo=UTC)  # the pages' "now"
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        live(app).close()
+
+
+@pytest.fixture(scope="module")
+def site(served_site: tuple[str, Flask]) -> str:
+    """Return the base URL of the seed project served from a thread."""
+    return served_site[0]
+
+
+@pytest.fixture(scope="module")
+def site_app(served_site: tuple[str, Flask]) -> Flask:
+    """Return the app behind ``site``."""
+    return served_site[1]
+
+
 @pytest.fixture
 def seed_project(project: Path) -> Path:
     """Return the project folder holding the real config.yaml and the six seed events."""
@@ -188,3 +228,40 @@ def client(app: Flask) -> FlaskClient:
 def runner() -> CliRunner:
     """Return a runner of the ``calfeed`` command line."""
     return CliRunner()
+
+
+LINK = re.compile(r"""(?:href|src|action)="([^"]*)\"""")
+
+
+def crawl(base: str, timeout: float = 5.0) -> tuple[dict[str, tuple[int, str]], set[str]]:
+    """Follow every link of every page under ``base``, as a visitor's browser would.
+
+    Returns what each address under ``base`` answered (status, content type), and every
+    link that leaves it (webcal, Google, Outlook.com, mail addresses).
+    """
+    answers: dict[str, tuple[int, str]] = {}
+    elsewhere: set[str] = set()
+    queue = [base + "/"]
+    while queue:
+        url = queue.pop()
+        if url in answers:
+            continue
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                status, kind, body = (
+                    response.status,
+                    response.headers["Content-Type"],
+                    response.read(),
+                )
+        except urllib.error.HTTPError as err:
+            status, kind, body = err.code, err.headers["Content-Type"] or "", b""
+        answers[url] = (status, kind)
+        if status != 200 or not kind.startswith("text/html"):
+            continue
+        for link in LINK.findall(body.decode("utf-8")):
+            absolute = urllib.parse.urljoin(url, html.unescape(link)).partition("#")[0]
+            if absolute.startswith(base + "/"):
+                queue.append(absolute)
+            else:
+                elsewhere.add(absolute)
+    return answers, elsewhere

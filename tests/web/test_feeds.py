@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
-from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, entries, live, prop
+from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, entries, live, prop, unfold
 
 CIRCULAR = "circular-cities-webinar-2020-12"
 FEED_PATHS = [
@@ -319,3 +319,61 @@ def test_keep_past_days_drops_older_events_from_topic_feeds(
         for event_id in SEED_IDS[1:]  # the summit ended 4 December
     )
     assert old_event.status_code == 200  # its own calendar stays reachable
+
+
+def _move_site(config: Path, base_url: str, uid_domain: str | None) -> None:
+    text = config.read_text("utf-8").replace(
+        "base_url: http://127.0.0.1:8000", f"base_url: {base_url}"
+    )
+    if uid_domain is not None:
+        text = text.replace(
+            "  timezone: Europe/Brussels",
+            f"  timezone: Europe/Brussels\n  uid_domain: {uid_domain}",
+            1,
+        )
+    config.write_text(text, "utf-8")
+
+
+def test_uids_keep_their_domain_when_the_site_moves_to_its_real_address(
+    seed_project: Path, make_app: MakeApp
+) -> None:
+    with freeze_time("2020-11-01 09:00:00", tz_offset=0):
+        before = make_app().test_client().get("/feeds/all.ics").data
+    assert sorted(entries(before)) == sorted(f"{e}@127.0.0.1" for e in SEED_IDS)  # the default
+
+    # The site moves; uid_domain keeps what the UIDs always said.
+    _move_site(seed_project / "config.yaml", "https://events.example.org", "127.0.0.1")
+    with freeze_time("2020-11-02 09:00:00", tz_offset=0):
+        client = make_app().test_client()
+        after = client.get("/feeds/all.ics").data
+        page = client.get("/topics/procurement").get_data(as_text=True)
+
+    assert sorted(entries(after)) == sorted(entries(before))
+    assert b"SOURCE;VALUE=URI:https://events.example.org/feeds/all.ics\r\n" in after
+    assert 'href="webcal://events.example.org/feeds/procurement.ics"' in page
+
+
+def test_a_bad_uid_domain_is_named_with_its_line(seed_project: Path) -> None:
+    from service.catalog import load_catalog
+    from service.errors import CatalogError
+
+    _move_site(seed_project / "config.yaml", "https://events.example.org", "https://x.org")
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(seed_project / "config.yaml")
+    assert [str(p) for p in raised.value.problems] == [
+        "config.yaml:6: site.uid_domain: 'https://x.org' is not a domain name like "
+        "events.example.org"
+    ]
+
+
+def test_the_seed_agenda_names_each_speaker_once_in_one_pair_of_parentheses(
+    client: FlaskClient,
+) -> None:
+    text = unfold(client.get(f"/events/{CIRCULAR}.ics").data).replace("\\n", "\n")
+
+    assert (
+        "14:00–14:30 Introduction to the European Circular Cities Declaration "
+        "(Simon Clement, ICLEI – Local Governments for Sustainability)"
+    ) in text.replace("\\,", ",")
+    assert "((" not in text and "))" not in text
+    assert text.count("Zala Strojin") == 1

@@ -1,14 +1,30 @@
-"""``/healthz`` (``service/health.py``): what a monitor reads about the service."""
+"""``/healthz`` (``service/health.py``): what a monitor reads about the service.
+
+A monitor gets ok (200), degraded or down (503), and why; nobody gets an address, an SMTP
+reply, an absolute path or a database error, not even in a refused edit's problems.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import http.client
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
+from service.reminders import subscribers as store
+from service.reminders.outbox import queue_account_mail
+from service.reminders.worker import worker_for
+from service.tables import outbox
+
 from .conftest import MakeApp, live
+from .test_serve import request, running
 
 
 def test_healthz_reports_the_catalog_being_served(seed_project: Path, make_app: MakeApp) -> None:
@@ -20,8 +36,10 @@ def test_healthz_reports_the_catalog_being_served(seed_project: Path, make_app: 
     assert response.headers["Content-Type"] == "application/json"
     body = response.get_json()
     assert body["status"] == "ok"
+    assert body["reasons"] == []
     config = body["config"]
-    assert config["path"] == str((seed_project / "config.yaml").resolve())
+    assert "path" not in config
+    assert str(seed_project) not in response.get_data(as_text=True)  # no absolute path
     assert datetime.fromisoformat(config["loaded_at"]) == datetime.fromisoformat(
         "2020-11-01T09:00:00+00:00"
     )
@@ -35,10 +53,10 @@ def test_healthz_reports_the_database_the_worker_and_the_outbox(client: FlaskCli
     body = client.get("/healthz").get_json()
 
     assert body["database"] == {"ok": True, "backend": "sqlite"}
-    assert body["worker"] == {"last_heartbeat": None, "seconds_ago": None}  # none ran yet
-    outbox = body["outbox"]
-    assert (outbox["waiting"], outbox["overdue"], outbox["sent"], outbox["failed"]) == (0, 0, 0, 0)
-    assert outbox["recent_failures"] == []
+    # None ran yet, and none is needed: no mail waits and nobody is subscribed.
+    assert body["worker"] == {"state": "none", "last_heartbeat": None, "seconds_ago": None}
+    assert body["outbox"] == {"waiting": 0, "overdue": 0, "sent": 0, "failed": 0}
+    assert body["status"] == "ok"
 
 
 def test_healthz_says_down_with_503_when_the_database_is_unreadable(
@@ -56,8 +74,9 @@ def test_healthz_says_down_with_503_when_the_database_is_unreadable(
     assert response.status_code == 503
     body = response.get_json()
     assert body["status"] == "down"
-    assert body["database"]["ok"] is False
-    assert "not a database" in body["database"]["error"]
+    assert body["reasons"] == ["database: it does not answer (the server log says why)"]
+    assert body["database"] == {"ok": False}  # the database's own words may name paths, hosts
+    assert "not a database" not in response.get_data(as_text=True)
     assert body["config"]["events"] == 6
 
 
@@ -88,11 +107,129 @@ def test_healthz_names_a_refused_file_and_keeps_the_last_good_counts(
     )
     assert live(app).refresh() is False
 
-    body = app.test_client().get("/healthz").get_json()
+    response = app.test_client().get("/healthz")
 
+    assert response.status_code == 503
+    body = response.get_json()
     assert body["status"] == "degraded"
+    assert body["reasons"] == [
+        "refused edit: 1 problem, the last good catalog is served (calfeed check says what is "
+        "wrong)"
+    ]
     assert body["config"]["events"] == 6
     problems = body["config"]["problems"]
     assert problems, body
     assert all(problem.startswith("feeds/broken.yaml:") for problem in problems), problems
     assert any(problem.startswith("feeds/broken.yaml:3: topics") for problem in problems), problems
+
+
+BOB = "bob@example.org"
+REPLY = f"550 5.1.1 <{BOB}>: Recipient address rejected: User unknown"
+
+
+def test_healthz_shows_no_address_no_smtp_reply_and_no_absolute_path(
+    project: Path, write_config: Callable[..., Path], make_app: MakeApp
+) -> None:
+    app = make_app()
+    now = datetime.now(UTC)
+    with live(app).engine.begin() as connection:
+        person, _ = store.request(connection, BOB, ["procurement"], ZoneInfo("UTC"), now)
+        connection.execute(
+            outbox.insert().values(
+                subscriber_id=person.id,
+                event_id="",
+                kind="confirm",
+                offset_seconds=0,
+                target_at=now + timedelta(days=1),
+                due_at=now - timedelta(minutes=1),
+                status="failed",
+                attempts=1,
+                detail=REPLY,
+            )
+        )
+    # A refused edit of config.yaml that quotes an address and a password.
+    config = write_config(
+        subscribers=[{"email": "carol@@example.org", "topics": ["procurement"]}],
+        database="postgresql+psycopg://calfeed:hunter2@db.internal/calfeed?x=",
+        bogus_key=1,
+    )
+    assert live(app).refresh() is False
+
+    response = app.test_client().get("/healthz")
+
+    text = response.get_data(as_text=True)
+    for secret in (BOB, "carol", "550", "Recipient", "hunter2", "db.internal", str(project)):
+        assert secret not in text, secret
+    body = response.get_json()
+    assert body["outbox"]["failed"] == 1
+    problems = body["config"]["problems"]
+    assert problems and all(p.startswith("config.yaml:") for p in problems), problems
+    assert all(p.endswith(": details in calfeed check") for p in problems), problems
+    assert config.is_file()
+
+
+def test_healthz_says_no_worker_when_mail_waits_and_the_heartbeat_is_old(
+    project: Path, make_app: MakeApp
+) -> None:
+    with freeze_time("2030-03-02 12:00:00") as clock:
+        app = make_app()
+        worker_for(live(app)).sweep()  # beats at 12:00:00, sends nothing: nothing is due
+        client = app.test_client()
+        assert client.get("/healthz").get_json()["worker"]["state"] == "alive"
+        with live(app).engine.begin() as connection:
+            now = datetime.now(UTC)
+            person, kind = store.request(connection, BOB, ["procurement"], ZoneInfo("UTC"), now)
+            queue_account_mail(connection, person.id, "confirm", now, timedelta(hours=72))
+
+        clock.tick(timedelta(seconds=90))  # three sweeps: the worker may still be busy
+        fresh = client.get("/healthz")
+        clock.tick(timedelta(seconds=1))
+        stale = client.get("/healthz")
+
+    assert (fresh.status_code, fresh.get_json()["status"]) == (200, "ok")
+    assert stale.status_code == 503
+    body = stale.get_json()
+    assert body["status"] == "degraded"
+    assert body["worker"]["state"] == "stale"
+    assert body["worker"]["seconds_ago"] == 91
+    assert body["reasons"] == [
+        "no worker: 1 mail waiting, and no worker sent a heartbeat in the last 90 seconds"
+    ]
+
+
+def test_healthz_of_calfeed_serve_alone_says_no_worker_once_a_sign_up_waits(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    with running(["--config", str(config), "serve", "--workers", "1"], tmp_path / "log") as port:
+        before = request(port, "/healthz")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/subscribe")
+            page = connection.getresponse()
+            form = page.read().decode()
+            cookie = page.headers["Set-Cookie"].split(";", 1)[0]
+            token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
+            assert token is not None
+            data = {"csrf_token": token[1], "email": BOB, "topics": "procurement"}
+            connection.request(
+                "POST",
+                "/subscribe",
+                body=urlencode({**data, "timezone": "UTC"}),
+                headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+            )
+            signed_up = connection.getresponse()
+            assert signed_up.status == 200, signed_up.read()
+            signed_up.read()
+        finally:
+            connection.close()
+        status, _, data = request(port, "/healthz")
+
+    assert before[0] == 200 and json.loads(before[2])["status"] == "ok"
+    assert status == 503
+    body = json.loads(data)
+    assert body["status"] == "degraded"
+    assert body["worker"] == {"state": "none", "last_heartbeat": None, "seconds_ago": None}
+    assert body["outbox"]["waiting"] == 1
+    assert body["reasons"] == ["no worker: 1 mail waiting, and no worker sent a heartbeat ever"]
+    assert BOB.encode() not in data and str(seed_project).encode() not in data

@@ -512,7 +512,10 @@ def test_a_hostile_file_added_live_is_refused_in_healthz_and_the_watcher_goes_on
 
 
 def test_an_edit_the_database_cannot_take_is_shown_and_published_once_it_can(
-    write_event: WriteEvent, make_event: MakeEvent, make_app: MakeApp
+    write_event: WriteEvent,
+    make_event: MakeEvent,
+    make_app: MakeApp,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     two_events(write_event, make_event)
     app = make_app(WATCH=True, WATCH_INTERVAL=0.01)
@@ -525,11 +528,10 @@ def test_an_edit_the_database_cannot_take_is_shown_and_published_once_it_can(
     write_event("a.yaml", make_event(id="webinar-a", title="Webinar A, edited"))
     wait_for(lambda: health(client)["config"]["problems"] != [], "the refusal")
 
-    [problem] = health(client)["config"]["problems"]
-    assert problem.startswith(
-        "config.yaml: the edit cannot be published: OperationalError: "
-        "(sqlite3.OperationalError) no such table: revisions"
-    )
+    assert health(client)["config"]["problems"] == [
+        "feeds: the edit cannot be published (OperationalError; the log says why)"
+    ]
+    assert "no such table: revisions" in caplog.text
     assert client.get("/feeds/all.ics").data == good  # the last good edition, as it was
     with engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE revisions_away RENAME TO revisions")
@@ -556,5 +558,5 @@ def test_a_watcher_that_stops_says_so_in_healthz(
 
     assert health(client)["status"] == "degraded"
     assert health(client)["config"]["problems"] == [
-        "config.yaml: the file watcher stopped: restart the service to serve edits"
+        "feeds: the file watcher stopped: restart the service to serve edits"
     ]

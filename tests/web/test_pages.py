@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import icalendar
 import pytest
+from flask import abort
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
@@ -275,6 +276,33 @@ def test_unknown_topics_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/topics/unknown", "/events/unknown", "/no/such/page"])
+def test_a_missing_page_says_so_in_the_sites_own_look(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 404
+    html = Html(response.get_data(as_text=True))
+    assert html.title == "Page not found – Sustainable Procurement Events"
+    assert [text for tag, _, text in html.headings if tag == "h1"] == ["Page not found"]
+    assert html.hrefs("See all events") == ["/"]
+    assert "Public procurement" in [text for _, text in html.links]  # the site's own nav
+
+
+def test_a_page_that_is_gone_says_so_in_the_sites_own_look(make_app: MakeApp) -> None:
+    def gone() -> str:
+        abort(410)
+
+    app = make_app()
+    app.add_url_rule("/gone", "gone", gone)
+    response = app.test_client().get("/gone")
+
+    assert response.status_code == 410
+    html = Html(response.get_data(as_text=True))
+    assert html.title == "Gone – Test events"
+    assert [text for tag, _, text in html.headings if tag == "h1"] == ["Gone"]
+    assert html.hrefs("See all events") == ["/"]
+
+
 # -- event pages --------------------------------------------------------------------------
 
 
@@ -293,7 +321,9 @@ def test_an_event_page_shows_the_agenda_in_the_events_zone(client: FlaskClient) 
         "15:20 – 15:40",
         "15:40 – 15:45",
     ]
-    assert "Simon Clement (ICLEI – Local Governments for Sustainability)" in page
+    # As the seed page writes them: the speaker once, in one pair of parentheses in feeds.
+    assert "Simon Clement, ICLEI – Local Governments for Sustainability" in page
+    assert page.count("Zala Strojin") == 1
     assert 'data-start="2020-12-07T14:00:00+01:00"' in page  # for the viewer's own time
 
 
@@ -465,3 +495,36 @@ def test_a_unicode_title_reads_the_same_on_the_page_and_in_the_feed(
 
     assert [text for tag, _, text in html.headings if tag == "h1"] == [title]
     assert [str(event["SUMMARY"]) for event in feed.walk("VEVENT")] == [title]
+
+
+def test_dash_lines_in_session_text_are_a_list_and_paragraphs_stay_apart(
+    client: FlaskClient,
+) -> None:
+    page = get_page(client, "/events/circular-cities-webinar-2020-12")
+
+    assert "- Introduction to the Support Partners" not in page
+    assert (
+        "<ul><li>Introduction to the Circular Cities Declaration and upcoming activities</li>"
+        "<li>Introduction to the Support Partners</li><li>Opportunity for questions</li></ul>"
+    ) in page
+    summit = get_page(client, "/events/occupational-health-and-safety-summit-2020")
+    assert summit.count("<p>", summit.index('class="description"')) >= 5  # its paragraphs
+
+
+def test_session_text_is_escaped_in_its_list(seed_project: Path, make_app: MakeApp) -> None:
+    app = make_app(
+        events={
+            "x.yaml": {
+                "id": "x",
+                "title": "X",
+                "topics": ["procurement"],
+                "start": "2020-12-07T14:00",
+                "end": "2020-12-07T15:00",
+                "sessions": [
+                    {"start": "14:00", "end": "15:00", "title": "S", "description": "- <b>&"},
+                ],
+            }
+        }
+    )
+    page = app.test_client().get("/events/x").get_data(as_text=True)
+    assert "<ul><li>&lt;b&gt;&amp;</li></ul>" in page

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,9 +36,10 @@ def request(
 
 
 @contextmanager
-def running(args: list[str], log: Path) -> Iterator[int]:
-    """Start ``calfeed ARGS --port P``, wait until it answers, yield P; stop it after."""
-    port = free_port()
+def running(args: list[str], log: Path, port: int | None = None) -> Iterator[int]:
+    """Start ``calfeed ARGS --port P``, wait until it answers, yield P; then stop it with
+    SIGTERM, as systemd does, and check that it stops cleanly and at once."""
+    port = port or free_port()
     with (
         log.open("wb") as out,
         subprocess.Popen(
@@ -59,10 +63,15 @@ def running(args: list[str], log: Path) -> Iterator[int]:
         finally:
             process.terminate()
             try:
-                process.wait(timeout=10)
+                status = process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                pytest.fail(f"still running 10 s after SIGTERM:\n{log.read_text()}")
+        assert status == 0, f"exited with {status} on SIGTERM:\n{log.read_text()}"
+        with pytest.raises(OSError):
+            request(port, "/healthz")  # nothing listens any more
+        assert "Traceback" not in log.read_text()
 
 
 def check_feeds(port: int) -> None:
@@ -127,3 +136,90 @@ def test_serve_and_run_serve_the_same_bytes(seed_project: Path, tmp_path: Path) 
     assert ran[2] == served[2]
     assert ran[1]["ETag"] == served[1]["ETag"]
     assert ran[1]["Last-Modified"] == served[1]["Last-Modified"]
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_busy_port_is_one_clear_line_before_anything_claims_to_serve(
+    seed_project: Path, command: str
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CALFEED), "--config", str(seed_project / "config.yaml"), command]
+            + ["--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 1
+    assert result.stdout == ""  # neither "serving on" nor a worker that started sending
+    errors = [line for line in result.stderr.splitlines() if " INFO " not in line]
+    assert errors == [
+        f"Error: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(another calfeed? choose one with --port)"
+    ]
+    assert "service.reminders.worker" not in result.stderr  # the worker never started
+
+
+def test_serving_on_another_port_than_base_url_warns_where_links_point(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"  # base_url: http://127.0.0.1:8000
+    with running(["--config", str(config), "run"], tmp_path / "log") as port:
+        status, _, page = request(port, "/topics/procurement")
+    assert status == 200
+    assert b'href="webcal://127.0.0.1:8000/feeds/procurement.ics"' in page
+    assert (
+        f"warning: site.base_url is http://127.0.0.1:8000, but this serves port {port}: "
+        "feeds, pages and mails link to base_url; set it in config.yaml to the address "
+        "people use"
+    ) in (tmp_path / "log").read_text()
+
+
+def test_serving_where_base_url_points_gives_no_warning(seed_project: Path, tmp_path: Path) -> None:
+    config = seed_project / "config.yaml"
+    port = free_port()
+    text = config.read_text("utf-8").replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    config.write_text(text, "utf-8")
+    with running(["--config", str(config), "serve", "--workers", "1"], tmp_path / "log", port):
+        pass
+    assert "warning" not in (tmp_path / "log").read_text()
+
+
+def sign_up(port: int, client: str, email: str) -> int:
+    """Sign up through ``calfeed serve`` as a visitor at ``client``, as a proxy reports it."""
+    headers = {"X-Forwarded-For": client}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/subscribe", headers=headers)
+        response = connection.getresponse()
+        form = response.read().decode()
+        cookie = response.getheader("Set-Cookie", "").partition(";")[0]
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+        assert token, form
+        body = urllib.parse.urlencode(
+            {"csrf_token": token.group(1), "email": email, "topics": "procurement"}
+            | {"timezone": "UTC"}
+        )
+        headers |= {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        connection.request("POST", "/subscribe", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_behind_a_proxy_the_sign_up_limit_counts_each_visitor(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace("20/hour", "2/hour"), "utf-8")
+    serve = ["--config", str(config), "serve", "--workers", "1", "--proxies", "1"]
+    with running(serve, tmp_path / "log") as port:
+        first = [sign_up(port, "203.0.113.1", f"a{n}@example.org") for n in range(3)]
+        other = sign_up(port, "203.0.113.2", "b@example.org")
+
+    assert first == [200, 200, 429]  # one visitor over the limit
+    assert other == 200  # another visitor is not: the proxy's own address is not the key

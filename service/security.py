@@ -1,0 +1,47 @@
+"""What every answer says to the browser about safety, and how much of a request is read.
+
+Every page forbids what calfeed never does: scripts and styles from elsewhere or inline
+(Content-Security-Policy), being framed by another site (frame-ancestors and
+X-Frame-Options), content sniffing (nosniff). Links carry tokens in their paths
+(``/preferences/<token>``), so no address of this site travels in a Referer to another one
+(``Referrer-Policy: same-origin``; same-origin requests keep it, which the CSRF check over
+HTTPS needs). A route may set its own value first (a page meant for a partner's iframe).
+
+The largest form calfeed takes is a sign-up of a few hundred bytes: a body announced beyond
+``MAX_BODY`` is refused with 413 before any of it is read, and a chunked one as soon as it
+passes the bound.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, abort, request
+
+MAX_BODY = 64 * 1024
+
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _refuse_large_bodies() -> None:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        abort(413)
+
+
+def _add_headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Bound request bodies and add the safety headers to every answer."""
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY)  # chunked bodies, as they are read
+    app.before_request(_refuse_large_bodies)
+    app.after_request(_add_headers)

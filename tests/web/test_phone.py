@@ -1,0 +1,76 @@
+"""Every page on a phone (390 px wide) and on a desktop, in real headless Chromium.
+
+Nothing scrolls sideways, and the agenda stays readable: each session's title gets a
+column wide enough for words, not a character per line. Screenshots are saved to
+``tests/artifacts/phone-*.png`` and ``desktop-*.png`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from flask import Flask
+
+from service.tokens import Tokens
+
+from .conftest import SEED_IDS, SEED_TOPICS
+from .test_browser import ARTIFACTS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def every_page(app: Flask) -> list[str]:
+    """Return the path of every kind of page the site shows."""
+    tokens: Tokens = app.extensions["calfeed.tokens"]
+    paths = ["/", "/subscribe", "/no-such-page", "/events/no-such-event"]
+    paths += [f"/topics/{slug}" for slug in SEED_TOPICS]
+    paths += [f"/events/{event_id}" for event_id in SEED_IDS]
+    paths += [
+        f"/confirm/{tokens.make('confirm', 1)}",
+        f"/unsubscribe/{tokens.make('unsubscribe', 1)}",
+    ]
+    return paths
+
+
+@pytest.mark.parametrize(("screen", "size"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_no_page_scrolls_sideways_and_the_agenda_stays_readable(
+    browser: Browser, site: str, site_app: Flask, screen: str, size: dict[str, int]
+) -> None:
+    context = browser.new_context(
+        viewport=size, timezone_id="America/New_York", locale="en-US", is_mobile=screen == "phone"
+    )
+    context.set_default_timeout(5_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    wide: dict[str, int] = {}
+    cramped: dict[str, list[tuple[str, int]]] = {}
+    try:
+        page = context.new_page()
+        for path in every_page(site_app):
+            page.goto(site + path)
+            page.wait_for_load_state("load")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > size["width"]:
+                wide[path] = width
+            # The session column: each title at least ~12 characters of a line wide.
+            titles = page.evaluate(
+                """Array.from(document.querySelectorAll("table.agenda td strong"),
+                   e => [e.innerText, e.getBoundingClientRect().width])"""
+            )
+            narrow = [(t, round(w)) for t, w in titles if w < min(150, len(t) * 6)]
+            if narrow:
+                cramped[path] = narrow
+            route = path.strip("/").split("/")
+            name = (
+                "-".join(route[:1] if route[0] in ("confirm", "unsubscribe") else route) or "home"
+            )
+            page.screenshot(path=str(ARTIFACTS / f"{screen}-{name}.png"), full_page=True)
+    finally:
+        context.close()
+
+    assert wide == {}, f"wider than the {screen} screen"
+    assert cramped == {}, "session titles squeezed"
