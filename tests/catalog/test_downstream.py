@@ -86,6 +86,12 @@ def test_the_whitespace_around_one_line_is_removed(write_event: WriteEvent, load
             id="line-separator",
         ),
         pytest.param(
+            EVENT.replace("title: T\n", "title: Save =?utf-8?q?the?= date\n"),
+            "feeds/x.yaml:2: title: holds '=?utf-8?q?the?=', which mail programs would show "
+            "decoded; write it otherwise",
+            id="encoded-word",
+        ),
+        pytest.param(
             EVENT.replace("title: T\n", 'title: "   "\n'),
             "feeds/x.yaml:2: title: must not be empty",
             id="blank",
@@ -168,8 +174,8 @@ def test_one_line_text_holds_no_line_break_nor_control_character(
         ),
         pytest.param(
             "=?utf-8?q?a=2C_b=3A_c?= <e@example.org>",
-            "config.yaml:4: mail.from: '=?utf-8?q?a=2C_b=3A_c?= <e@example.org>' is not a sender "
-            "such as 'Events <events@example.org>': write the name as plain text, not encoded",
+            "config.yaml:4: mail.from: holds '=?utf-8?q?a=2C_b=3A_c?=', which mail programs "
+            "would show decoded; write it otherwise",
             id="encoded-word",
         ),
         pytest.param(
@@ -244,6 +250,11 @@ def test_site_title_and_topic_names_are_one_line(
             "the host 'e_x.example.org' must be ASCII letters, digits, hyphens and dots "
             "(write an international domain in its xn-- form)",
             id="underscore",
+        ),
+        pytest.param(
+            "https://e.example.org/" + "p" * 379,
+            "has 401 characters; at most 400 leave room for the links made from it in mail",
+            id="long",
         ),
         pytest.param(
             "http://[::1]:8000",

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.errors import NonASCIILocalPartDefect
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ ZONES = [
 ]
 # Characters that mean something to iCalendar, to mail headers or to HTML.
 SPECIAL = st.sampled_from(
-    [";", ",", "\\", ":", '"', "'", "<", ">", "&", "Bcc: x@example.org", " ", "\t"]
+    [";", ",", "\\", ":", '"', "'", "<", ">", "&", "=?", "?=", "Bcc: x@example.org", " ", "\t"]
 )
 PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))
 ODD = st.sampled_from(["é", "🎉", "–", "\u200b"])
@@ -182,6 +183,7 @@ def catalogs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         st.sampled_from(
             [
                 f"{name.strip()} <{address}>",
+                formataddr((name.strip(), address)) if address.isascii() else address,
                 address,
             ]
         )
@@ -190,7 +192,7 @@ def catalogs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     config = {
         "site": {
             "title": draw(single_line()),
-            "base_url": base,
+            "base_url": base + "/p" * ((400 - len(base)) // 2) if draw(st.booleans()) else base,
             "timezone": draw(st.sampled_from(ZONES[:-1])),
         },
         "feed": {
@@ -374,9 +376,8 @@ def assert_mail(mail: Any, to: str, sender: str, subject_text: str, identity: st
     policy = email.policy.SMTP if to.isascii() else email.policy.SMTPUTF8
     data: bytes = mail.as_bytes(policy=policy)
     assert b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b"")
-    assert max(len(line) for line in data.split(b"\r\n")) <= 998, max(data.split(b"\r\n"), key=len)[
-        :300
-    ]
+    longest = max(data.split(b"\r\n"), key=len)
+    assert len(longest) <= 998, longest[:200]
     # Read as RFC 6532 allows: UTF-8 in headers, where the recipient needs it.
     parsed = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
     assert sorted(key.lower() for key in parsed.keys()) == sorted(HEADERS)
@@ -389,7 +390,9 @@ def assert_mail(mail: Any, to: str, sender: str, subject_text: str, identity: st
     if "=?" not in sender:  # text that looks like an encoded word is read as one
         assert sent_from.display_name == wanted.display_name
     assert [a.addr_spec for a in parsed["To"].addresses] == [to]
-    assert parsed["Subject"].strip() == subject_text  # folded right after the colon at times
+    # Spaces aside: the email package may fold right after the colon, and loses a space after
+    # a backslash where it folds between two encoded words (CPython's folder, not calfeed).
+    assert "".join(parsed["Subject"].split()) == "".join(subject_text.split())
     assert parsed["Message-ID"].strip() == identity  # folded when long, as RFC 5322 allows
     for part in parsed.walk():
         if part.get_content_type() == "text/calendar":
