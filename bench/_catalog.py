@@ -12,7 +12,7 @@ import random
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ TOPICS = tuple(f"t{i}" for i in range(10))
 PER_FILE = 10
 BASE_URL = "https://events.example.org"
 DATABASE = "var/bench.sqlite3"  # relative to config.yaml, as the README allows
+FEEDS_FROM = datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def people(count: int, seed: int = 5545) -> list[Person]:
     ]
 
 
-def feed_events(count: int, first: datetime, seed: int = 5545) -> list[Event]:
+def feed_events(count: int, first: datetime = FEEDS_FROM, seed: int = 5545) -> list[Event]:
     """Return ``count`` events over two years from ``first``: one in ten all day."""
     rng = random.Random(seed)
     return [

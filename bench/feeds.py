@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from _catalog import Project, feed_events
@@ -39,7 +38,6 @@ from _serving import calfeed, first_answer, free_port, get, per_worker, serve, w
 HERE = Path(__file__).resolve().parent
 NODE = HERE / "node"
 ALL = "/feeds/all.ics"
-FIRST = datetime(2026, 1, 5, 9, tzinfo=UTC)
 WARM_PATHS = (ALL, "/feeds/t3.ics", "/", "/events/event-1")
 
 
@@ -244,13 +242,13 @@ def main() -> None:
     report = Report("bench/feeds.py")
     with tempfile.TemporaryDirectory(prefix="calfeed-bench-") as name:
         folder = Path(name)
-        project = Project(folder / "project", feed_events(count, FIRST)).write()
+        project = Project(folder / "project", feed_events(count)).write()
         limit = 60 + count / 50  # seconds; bounds every wait on a start
         naive = builds(report, project, folder, limit)
         export(report, project, folder, naive)
         serving(report, project, folder, arguments.workers, limit)
         if arguments.large and not arguments.quick:
-            large = Project(folder / "large", feed_events(50_000, FIRST)).write()
+            large = Project(folder / "large", feed_events(50_000)).write()
             builds(report, large, folder, 60 + 50_000 / 50)
             serving(report, large, folder, arguments.workers, 60 + 50_000 / 50)
     report.summary()
