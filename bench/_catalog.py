@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 ZONES = (
     "Europe/Brussels",
     "Europe/Stockholm",
@@ -75,7 +77,8 @@ class Event:
             lines += [f"    start: '{first}'", f"    end: '{first + timedelta(days=1)}'"]
         else:
             end = local + timedelta(hours=self.hours)
-            lines += [f"    start: '{local:%Y-%m-%dT%H:%M}'", f"    end: '{end:%Y-%m-%dT%H:%M}'"]
+            form = "%Y-%m-%dT%H:%M:%S" if local.second else "%Y-%m-%dT%H:%M"
+            lines += [f"    start: '{local:{form}}'", f"    end: '{end:{form}}'"]
         lines += [
             "    location: Online",
             "    description: |",
@@ -125,6 +128,19 @@ class Project:
     @property
     def database_url(self) -> str:
         return f"sqlite:///{self.database}"
+
+    def outbox_rows(self, status: str | None = None) -> int:
+        """Count the rows of the outbox (in ``status``); 0 before the schema exists."""
+        query = "SELECT count(*) FROM outbox" + (" WHERE status = :status" if status else "")
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                found = connection.execute(sa.text(query), {"status": status}).scalar_one()
+                return int(found)
+        except sa.exc.OperationalError:
+            return 0  # no database or schema yet, or a writer holds the lock
+        finally:
+            engine.dispose()
 
     def write(self) -> Project:
         """Write config.yaml and every event file; return self."""

@@ -67,6 +67,15 @@ class Process:
         if self.popen.poll() is not None:
             raise RuntimeError(f"exited with {self.popen.returncode}:\n{self.tail()}")
 
+    def wait_for(self, text: str, limit: float = 60.0) -> float:
+        """Wait until the process has printed ``text``; return when it had (perf_counter)."""
+        while text not in self.log.read_text(errors="replace"):
+            self.check()
+            if time.perf_counter() - self.started > limit:
+                raise RuntimeError(f"no {text!r} within {limit:.0f} s:\n{self.tail()}")
+            time.sleep(0.02)
+        return time.perf_counter()
+
     def tail(self, lines: int = 30) -> str:
         """Return the last lines of the process's output."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
