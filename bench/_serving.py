@@ -29,6 +29,11 @@ CALFEED = BIN / "calfeed"
 HOST = "127.0.0.1"
 
 
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that whatever this run started is stopped with it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as probe:

@@ -33,7 +33,16 @@ from pathlib import Path
 from _catalog import Project, feed_events
 from _proc import Memory, cpu_seconds, group_memory, memory
 from _report import Report, Target
-from _serving import calfeed, first_answer, free_port, get, per_worker, serve, wait_for_workers
+from _serving import (
+    calfeed,
+    first_answer,
+    free_port,
+    get,
+    per_worker,
+    serve,
+    stop_on_sigterm,
+    wait_for_workers,
+)
 
 HERE = Path(__file__).resolve().parent
 NODE = HERE / "node"
@@ -236,9 +245,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--large", action="store_true", help="also 50,000 events")
     parser.add_argument("--workers", type=int, default=4, help="of calfeed serve")
-    parser.add_argument("--quick", action="store_true", help="20 events, to try the script")
+    parser.add_argument("--quick", action="store_true", help="20 events, 2 workers")
     arguments = parser.parse_args()
-    count = 20 if arguments.quick else arguments.events
+    stop_on_sigterm()
+    count, workers = (20, 2) if arguments.quick else (arguments.events, arguments.workers)
     report = Report("bench/feeds.py")
     with tempfile.TemporaryDirectory(prefix="calfeed-bench-") as name:
         folder = Path(name)
@@ -246,11 +256,11 @@ def main() -> None:
         limit = 60 + count / 50  # seconds; bounds every wait on a start
         naive = builds(report, project, folder, limit)
         export(report, project, folder, naive)
-        serving(report, project, folder, arguments.workers, limit)
+        serving(report, project, folder, workers, limit)
         if arguments.large and not arguments.quick:
             large = Project(folder / "large", feed_events(50_000)).write()
             builds(report, large, folder, 60 + 50_000 / 50)
-            serving(report, large, folder, arguments.workers, 60 + 50_000 / 50)
+            serving(report, large, folder, workers, 60 + 50_000 / 50)
     report.summary()
 
 

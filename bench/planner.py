@@ -30,7 +30,7 @@ from pathlib import Path
 from _catalog import Person, Project, people, planned_events
 from _proc import Memory, cpu_seconds, memory
 from _report import Report, Target
-from _serving import calfeed
+from _serving import calfeed, stop_on_sigterm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The one place this benchmark reaches inside calfeed: the planner, timed in this process.
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=20, help="of the real worker")
     parser.add_argument("--quick", action="store_true", help="20 events, 50 subscribers")
     arguments = parser.parse_args()
+    stop_on_sigterm()
     events, subscribers = arguments.events, LARGE if arguments.large else arguments.subscribers
     sweeps = arguments.sweeps
     if arguments.quick:

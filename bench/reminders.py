@@ -26,6 +26,7 @@ import smtplib
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 from _catalog import TOPICS, Event, Project, people
 from _proc import memory
 from _report import Report, Target
-from _serving import HOST, Process, calfeed, free_port
+from _serving import HOST, Process, calfeed, free_port, stop_on_sigterm
 
 SWEEP_EVERY = 30.0  # seconds between two sweeps of calfeed worker (README)
 KEEP = 100  # mails the server keeps, for the bare loop
@@ -135,8 +136,23 @@ def bare(server: MailServer, count: int, messages: list[bytes]) -> float:
     return count / (server.last - started)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What one worker run measured."""
+
+    rate: float  # mails a second, from the due instant to the server's last receipt
+    late: float  # seconds from the due instant to the first mail
+    ahead: float  # seconds from the worker's last plan to the due instant
+    planning: float  # seconds from the worker's start to its plan
+
+
 class Sending:
-    """One run of ``calfeed worker`` sending ``count`` reminders that all come due at once."""
+    """One run of ``calfeed worker`` sending ``count`` reminders that all come due at once.
+
+    They come due ``margin`` seconds after the start: a subscriber listed in config.yaml is
+    confirmed when the worker first plans, and only reminders due after that are theirs, so
+    the margin must cover the worker's start and first plan.
+    """
 
     def __init__(self, server: MailServer, count: int, margin: float, folder: Path) -> None:
         self.server, self.count = server, count
@@ -155,22 +171,38 @@ class Sending:
     def __exit__(self, *exc: object) -> None:
         self.process.stop()
 
-    def send(self) -> tuple[float, float, float]:
-        """Wait for every mail; return mails a second from due, first-mail lateness, and
-        how many seconds before due the worker had planned them (negative: after)."""
+    def send(self) -> Sent:
+        """Wait until the worker has planned and sent every reminder; return the figures."""
         while self.project.outbox_rows() < self.count:
             self.process.check()
+            if time.time() > self.due + 30:
+                raise RuntimeError(
+                    f"calfeed worker had not planned {self.count} reminders 30 s after they "
+                    f"came due (they were due {self.due - self.process.started:.0f} s after "
+                    "its start, which its start and first plan took longer than)"
+                )
             time.sleep(0.02)
+        planning = time.perf_counter() - self.process.started
         ahead = self.due - time.time()
         self.server.wait(self.count, 120 + self.count / 50, self.process)
-        return self.count / (self.server.last - self.due), self.server.first - self.due, ahead
+        return Sent(
+            self.count / (self.server.last - self.due),
+            self.server.first - self.due,
+            ahead,
+            planning,
+        )
 
 
-def rounds(report: Report, server: MailServer, count: int, number: int, folder: Path) -> None:
-    """Print each round's calfeed and bare rates, then the median and the worst lateness."""
-    margin = 5 + count / 1000  # the worker's start and first plan come before the due time
-    with Sending(server, min(count, 500), margin, folder / "warm") as warm:
-        warm.send()
+def margin_after(sent: Sent) -> float:
+    """Return a margin that covers a worker start and first plan like the one of ``sent``."""
+    return 2 * sent.planning + 2
+
+
+def rounds(report: Report, server: MailServer, count: int, number: int, folder: Path) -> float:
+    """Print each round's calfeed and bare rates, the median and the worst lateness; return
+    the margin the last round needed."""
+    with Sending(server, min(count, 500), 10 + count / 1000, folder / "warm") as warm:
+        margin = margin_after(warm.send()) + count / 2000  # planning grows with the count
     messages = server.kept()
     size = sum(map(len, messages)) / len(messages) / 1024
     report.note(f"bare loop: {len(messages)} of calfeed's mails, {size:.1f} KB on average")
@@ -178,16 +210,17 @@ def rounds(report: Report, server: MailServer, count: int, number: int, folder: 
     for round_number in range(1, number + 1):
         before = bare(server, count, messages)
         with Sending(server, count, margin, folder / f"round-{round_number}") as sending:
-            ours, lateness, ahead = sending.send()
+            sent = sending.send()
         after = bare(server, count, messages)
-        late.append(lateness)
+        margin = margin_after(sent)
+        late.append(sent.late)
         report.note(
-            f"round {round_number}: planned {ahead:.1f} s before due (negative: late, the "
-            f"figures hold the worker's start); first mail {lateness:.3f} s after due"
+            f"round {round_number}: calfeed worker planned {sent.planning:.1f} s after its "
+            f"start, {sent.ahead:.1f} s before due; first mail {sent.late:.3f} s after due"
         )
         figure = report.add(
             f"round {round_number}: {count:,} due reminders -> SMTP",
-            ours,
+            sent.rate,
             "mails/s",
             (before + after) / 2,
             "bare smtplib loop, one connection (before and after)",
@@ -207,11 +240,14 @@ def rounds(report: Report, server: MailServer, count: int, number: int, folder: 
         "s",
         target=Target(most=1.0, on="value"),
     )
+    return margin
 
 
-def sweeps(report: Report, server: MailServer, count: int, number: int, folder: Path) -> None:
+def sweeps(
+    report: Report, server: MailServer, count: int, number: int, margin: float, folder: Path
+) -> None:
     """Print a worker's memory once it has sent ``count`` reminders, then sweep by sweep."""
-    with Sending(server, count, 5 + count / 1000, folder / "memory") as sending:
+    with Sending(server, count, margin, folder / "memory") as sending:
         sending.send()
         pid = sending.process.pid
         sent = memory(pid)
@@ -242,6 +278,7 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=6, help="of the worker, for its memory")
     parser.add_argument("--quick", action="store_true", help="50 reminders, one round")
     arguments = parser.parse_args()
+    stop_on_sigterm()
     count, number, swept = arguments.reminders, arguments.rounds, arguments.sweeps
     if arguments.quick:
         count, number, swept = 50, 1, 0
@@ -250,8 +287,8 @@ def main() -> None:
         folder = Path(name)
         server = MailServer(folder / "kept")
         try:
-            rounds(report, server, count, number, folder)
-            sweeps(report, server, count, swept, folder)
+            margin = rounds(report, server, count, number, folder)
+            sweeps(report, server, count, swept, margin, folder)
         finally:
             server.stop()
     report.summary()

@@ -36,6 +36,7 @@ from _serving import (
     get,
     per_worker,
     serve,
+    stop_on_sigterm,
     wait_for_workers,
 )
 
@@ -233,18 +234,21 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
     parser.add_argument("--seconds", type=int, default=5, help="of each load run")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers on each side")
-    parser.add_argument("--quick", action="store_true", help="20 events, 1 s runs")
+    parser.add_argument("--quick", action="store_true", help="20 events, 1 s runs, 2 workers")
     arguments = parser.parse_args()
-    sizes, seconds = ([20], 1) if arguments.quick else (arguments.sizes, arguments.seconds)
+    stop_on_sigterm()
+    sizes, seconds, workers = [20], 1, 2
+    if not arguments.quick:
+        sizes, seconds, workers = arguments.sizes, arguments.seconds, arguments.workers
     report = Report("bench/serve.py")
     tool = "wrk" if wrk_installed() else "Python threads (wrk is not installed: make bench)"
     report.note(
         f"load: {tool}, {seconds} s a run, 2 threads, 16 connections; "
-        f"{arguments.workers} gunicorn workers on each side"
+        f"{workers} gunicorn workers on each side"
     )
     for count in sizes:
         with tempfile.TemporaryDirectory(prefix="calfeed-bench-") as name:
-            size_run(report, count, Path(name), arguments.workers, seconds)
+            size_run(report, count, Path(name), workers, seconds)
     report.summary()
 
 
