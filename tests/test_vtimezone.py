@@ -45,6 +45,7 @@ from ical.timezone import IcsTimezoneInfo
 from ical.types import Recur
 
 from service.calendar.vtimezone import build_vtimezone
+from service.calendar.zones import zone as catalog_zone
 
 ALL_ZONES = sorted(zoneinfo.available_timezones())
 FULL_SPAN = (1970, 2037)
@@ -126,8 +127,12 @@ BRUSSELS_2020_2021 = (
 
 @cache
 def feed(zone: str, first_year: int, last_year: int) -> bytes:
-    """Return a minimal calendar holding just the zone's VTIMEZONE, as served."""
-    vtimezone = build_vtimezone(zone, first_year, last_year).to_ical()
+    """Return a minimal calendar holding just the zone's VTIMEZONE, as served.
+
+    The VTIMEZONE is the one feeds carry (``zones.zone``, which keeps what it built for the
+    process, so that the Outlook tests of tests/calendar reuse it).
+    """
+    vtimezone = catalog_zone(zone, first_year, last_year).vtimezone
     return (
         b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calfeed//tests//EN\r\n"
         + vtimezone

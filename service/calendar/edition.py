@@ -12,7 +12,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import icalendar
 
@@ -20,6 +20,7 @@ from ..catalog import Catalog, Config, Event
 from ..revisions import RevisionStore
 from .entries import event_entry, event_page, session_entry
 from .feed import Block, Header, assemble, stamp_block
+from .zones import Zone, Zones, catalog_zones
 
 ALL = "all"
 
@@ -44,8 +45,11 @@ class _Unstamped:
 class Edition:
     """One catalog, its entries stamped with their revisions, and the feeds built so far."""
 
-    def __init__(self, catalog: Catalog, events: Mapping[str, Block], publisher: Publisher) -> None:
+    def __init__(
+        self, catalog: Catalog, zones: Zones, events: Mapping[str, Block], publisher: Publisher
+    ) -> None:
         self.catalog = catalog
+        self.zones = zones  # one VTIMEZONE per TZID for every feed of this edition
         self._events = events
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
@@ -93,15 +97,16 @@ class Edition:
         header = Header(
             name, description or None, f"{config.site.base_url}/{path}", config.feed.refresh
         )
-        return path, assemble(header, (self._events[event.id] for event in events))
+        return path, assemble(header, (self._events[event.id] for event in events), self.zones)
 
     def _event_feed(self, event_id: str) -> tuple[str, bytes]:
         event = self.catalog.by_id[event_id]
         config = self.catalog.config
         path = f"events/{event_id}.ics"
         header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
-        blocks = [self._events[event_id], *self._publisher.session_blocks(event, config)]
-        return path, assemble(header, blocks)
+        sessions = self._publisher.session_blocks(event, config, self.zones)
+        blocks = [self._events[event_id], *sessions]
+        return path, assemble(header, blocks, self.zones)
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], tuple[str, bytes]]) -> Feed:
         feed = self._feeds.get(key)
@@ -121,15 +126,18 @@ class Publisher:
     """Render catalogs into editions, re-rendering only events that changed.
 
     Topic feeds need only the events' entries, so sessions are rendered (and revised) when
-    an event's own calendar is first asked for.
+    an event's own calendar is first asked for. An entry depends on its event and on the
+    catalog's zone of its TZID (which instants keep their wall time), so a new span of that
+    zone renders again the events in it.
     """
 
     def __init__(self, store: RevisionStore) -> None:
         self.store = store
         self._renders_for: tuple[object, ...] = ()  # what the cached entries were built from
-        # id(event) -> (event, rendered); keeping the event makes sure the id still names it.
-        self._events: dict[int, tuple[Event, _Unstamped]] = {}
-        self._sessions: dict[int, tuple[Event, tuple[_Unstamped, ...]]] = {}
+        # id(event) -> (event, its zone, rendered); keeping the event makes sure the id still
+        # names it.
+        self._events: dict[int, tuple[Event, Zone | None, _Unstamped]] = {}
+        self._sessions: dict[int, tuple[Event, Zone | None, tuple[_Unstamped, ...]]] = {}
         self._stamped: dict[str, tuple[str, Block]] = {}  # uid -> (digest, stamped block)
         self._lock = threading.Lock()
 
@@ -141,36 +149,40 @@ class Publisher:
             renders_for = (config.site.base_url, config.topics)
             if renders_for != self._renders_for:
                 self._renders_for, self._events, self._sessions = renders_for, {}, {}
+            zones = catalog_zones(catalog)
             rendered = {}
             for event in catalog.events:
+                zone = zones.get(event.timezone.key)
                 cached = self._events.get(id(event))
-                if cached is None or cached[0] is not event:
-                    cached = (event, _render_event(event, catalog.config))
+                if cached is None or cached[0] is not event or cached[1] != zone:
+                    cached = (event, zone, _render_event(event, config, zones))
                 rendered[id(event)] = cached
             self._events = rendered
             self._sessions = {
                 key: value
                 for key, value in self._sessions.items()
-                if key in rendered and rendered[key][0] is value[0]
+                if key in rendered and rendered[key][0] is value[0] and rendered[key][1] == value[1]
             }
-            entries = [entry for _, entry in rendered.values()]
+            entries = [entry for _, _, entry in rendered.values()]
             blocks = self._stamp(entries)
             kept = {entry.block.uid for entry in entries}
-            kept.update(s.block.uid for _, sessions in self._sessions.values() for s in sessions)
+            kept.update(s.block.uid for *_, sessions in self._sessions.values() for s in sessions)
             self._stamped = {uid: value for uid, value in self._stamped.items() if uid in kept}
             by_id = {
-                event.id: block for (event, _), block in zip(rendered.values(), blocks, strict=True)
+                event.id: block
+                for (event, *_), block in zip(rendered.values(), blocks, strict=True)
             }
-            return Edition(catalog, by_id, self)
+            return Edition(catalog, zones, by_id, self)
 
-    def session_blocks(self, event: Event, config: Config) -> list[Block]:
-        """Return the stamped entries of an event's sessions."""
+    def session_blocks(self, event: Event, config: Config, zones: Zones) -> list[Block]:
+        """Return the stamped entries of an event's sessions, written for ``zones``."""
         with self._lock:
+            zone = zones.get(event.timezone.key)
             cached = self._sessions.get(id(event))
-            if cached is None or cached[0] is not event:
-                cached = (event, _render_sessions(event, config))
+            if cached is None or cached[0] is not event or cached[1] != zone:
+                cached = (event, zone, _render_sessions(event, config, zones))
                 self._sessions[id(event)] = cached
-            return self._stamp(list(cached[1]))
+            return self._stamp(list(cached[2]))
 
     def _stamp(self, entries: list[_Unstamped]) -> list[Block]:
         stamped = self._stamped
@@ -184,24 +196,21 @@ class Publisher:
         return [stamped[entry.block.uid][1] for entry in entries]
 
 
-def _render_event(event: Event, config: Config) -> _Unstamped:
+def _render_event(event: Event, config: Config, zones: Zones) -> _Unstamped:
     zone = None if event.all_day else event.timezone.key
-    return _unstamped(event_entry(event, config), zone, event.start, event.end)
+    return _unstamped(event_entry(event, config, zones), zone)
 
 
-def _render_sessions(event: Event, config: Config) -> tuple[_Unstamped, ...]:
+def _render_sessions(event: Event, config: Config, zones: Zones) -> tuple[_Unstamped, ...]:
     return tuple(
-        _unstamped(session_entry(event, s, config), event.timezone.key, s.start, s.end)
+        _unstamped(session_entry(event, s, config, zones), event.timezone.key)
         for s in event.sessions
     )
 
 
-def _unstamped(
-    entry: icalendar.Event, zone: str | None, start: datetime, end: datetime
-) -> _Unstamped:
+def _unstamped(entry: icalendar.Event, zone: str | None) -> _Unstamped:
     data: bytes = entry.to_ical()
     if b";TZID=" not in data:  # all-day, or written in UTC: no VTIMEZONE needed
         zone = None
-    last_year = (end - timedelta(microseconds=1)).year
     digest = hashlib.sha256(data).hexdigest()
-    return _Unstamped(Block(str(entry["uid"]), data, zone, start.year, last_year), digest)
+    return _Unstamped(Block(str(entry["uid"]), data, zone), digest)

@@ -17,6 +17,8 @@ from urllib.parse import quote, urlsplit
 import icalendar
 
 from ..catalog import Config, Event, Session
+from .text import Text, TextList
+from .zones import Zones
 
 STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
@@ -41,32 +43,35 @@ def event_page(event: Event, config: Config) -> str:
     return f"{config.site.base_url}/events/{quote(event.id)}"
 
 
-def event_entry(event: Event, config: Config) -> icalendar.Event:
-    """Build the entry of one event, its agenda in the description, without a revision."""
+def event_entry(event: Event, config: Config, zones: Zones) -> icalendar.Event:
+    """Build the entry of one event, its agenda in the description, without a revision.
+
+    ``zones`` are the catalog's (``catalog_zones``): they decide which instants keep the TZID.
+    """
     entry = icalendar.Event()
     entry.add("uid", event_uid(event, config))
-    entry.add("summary", _summary(event.title, event))
-    _add_times(entry, event.start, event.end, event.all_day)
+    entry.add("summary", Text(_summary(event.title, event)))
+    _add_times(entry, event.start, event.end, None if event.all_day else zones)
     entry.add("status", STATUS[event.status])
     if event.location:
-        entry.add("location", event.location)
+        entry.add("location", Text(event.location))
     entry.add("url", event.url or event_page(event, config))
-    entry.add("categories", [config.topics[slug].name for slug in event.topics])
-    entry.add("description", event_description(event, config))
+    entry.add("categories", TextList(config.topics[slug].name for slug in event.topics))
+    entry.add("description", Text(event_description(event, config)))
     # All-day and multi-day events are context, not busy time.
     entry.add("transp", "TRANSPARENT" if event.all_day else "OPAQUE")
     return entry
 
 
-def session_entry(event: Event, session: Session, config: Config) -> icalendar.Event:
+def session_entry(event: Event, session: Session, config: Config, zones: Zones) -> icalendar.Event:
     """Build the entry of one session, related to its event, without a revision."""
     entry = icalendar.Event()
     entry.add("uid", session_uid(event, session, config))
-    entry.add("summary", _summary(f"{session.title} – {event.title}", event))
-    _add_times(entry, session.start, session.end, all_day=False)
+    entry.add("summary", Text(_summary(f"{session.title} – {event.title}", event)))
+    _add_times(entry, session.start, session.end, zones)
     entry.add("status", STATUS[event.status])
     if event.location:
-        entry.add("location", event.location)
+        entry.add("location", Text(event.location))
     entry.add("url", event_page(event, config))
     entry.add("related-to", event_uid(event, config))
     lines = []
@@ -75,7 +80,7 @@ def session_entry(event: Event, session: Session, config: Config) -> icalendar.E
     if session.description:
         lines.append(session.description.strip())
     lines.append(f"Part of: {event.title}\n{event_page(event, config)}")
-    entry.add("description", "\n\n".join(lines))
+    entry.add("description", Text("\n\n".join(lines)))
     return entry
 
 
@@ -131,22 +136,25 @@ def _summary(title: str, event: Event) -> str:
     return f"Cancelled: {title}" if event.status == "cancelled" else title
 
 
-def _add_times(entry: icalendar.Event, start: datetime, end: datetime, all_day: bool) -> None:
-    if all_day:
+def _add_times(entry: icalendar.Event, start: datetime, end: datetime, zones: Zones | None) -> None:
+    """Add DTSTART and DTEND: dates without ``zones`` (all day), else instants as written."""
+    if zones is None:
         entry.add("dtstart", start.date())
         entry.add("dtend", end.date())  # exclusive: the day after the last day
     else:
-        entry.add("dtstart", _unambiguous(start))
-        entry.add("dtend", _unambiguous(end))
+        entry.add("dtstart", _written(start, zones))
+        entry.add("dtend", _written(end, zones))
 
 
-def _unambiguous(moment: datetime) -> datetime:
-    """Return ``moment``, in UTC if its wall time happens twice (a clock going back).
+def _written(moment: datetime, zones: Zones) -> datetime:
+    """Return ``moment`` as wall time in its zone, or in UTC where a reader would misread that.
 
-    RFC 5545 (3.3.5) says such a local time means its first occurrence, but ical.js
-    (Thunderbird) and libical (Evolution) read the second; only UTC means one instant to all.
+    A wall time that happens twice means its first occurrence to RFC 5545 (3.3.5) but the
+    second to ical.js (Thunderbird) and libical (Evolution); classic Outlook reads a zone by
+    one rule for every year, so Moscow in 2026 gets the daylight saving time of 2010. Only
+    UTC names one instant to all of them (see ``zones``).
     """
-    other = moment.replace(fold=1 - moment.fold)
-    if other.utcoffset() != moment.utcoffset():
-        return moment.astimezone(UTC)
-    return moment
+    tzid = getattr(moment.tzinfo, "key", None)
+    if tzid is not None and zones[tzid].carries(moment):
+        return moment
+    return moment.astimezone(UTC)

@@ -3,20 +3,21 @@
 Entries arrive as ready VEVENT blocks (bytes), so a feed of ten thousand events is assembled
 by joining, not rebuilt. The header carries what subscribing clients read: the calendar's
 name (NAME and X-WR-CALNAME), how often to poll (REFRESH-INTERVAL and X-PUBLISHED-TTL, the
-same value), METHOD:PUBLISH. Every TZID used gets one VTIMEZONE, before the first VEVENT,
-covering the years the entries touch.
+same value), METHOD:PUBLISH. Every TZID used gets one VTIMEZONE, before the first VEVENT:
+the catalog's own (``zones``), so that a TZID means the same in every feed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
 import icalendar
 
-from .vtimezone import build_vtimezone
+from .text import Text
+from .zones import Zone
 
 PRODID = "-//calfeed//calfeed//EN"
 
@@ -27,9 +28,7 @@ class Block:
 
     uid: str
     data: bytes
-    zone: str | None  # the TZID it uses; None for all-day entries
-    first_year: int
-    last_year: int
+    zone: str | None  # the TZID it uses; None for all-day entries and those written in UTC
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +41,12 @@ class Header:
     refresh: timedelta
 
 
-def assemble(header: Header, blocks: Iterable[Block]) -> bytes:
-    """Join a header, the VTIMEZONEs the blocks need, and the blocks into one calendar."""
+def assemble(header: Header, blocks: Iterable[Block], zones: Mapping[str, Zone]) -> bytes:
+    """Join a header, the VTIMEZONEs of ``zones`` the blocks use, and the blocks."""
     blocks = list(blocks)
-    spans: dict[str, tuple[int, int]] = {}
-    for block in blocks:
-        if block.zone is not None:
-            low, high = spans.get(block.zone, (block.first_year, block.last_year))
-            spans[block.zone] = (min(low, block.first_year), max(high, block.last_year))
+    used = sorted({block.zone for block in blocks if block.zone is not None})
     parts = [_header(header)]
-    parts.extend(_vtimezone(zone, low, high) for zone, (low, high) in sorted(spans.items()))
+    parts.extend(zones[tzid].vtimezone for tzid in used)
     parts.extend(block.data for block in blocks)
     parts.append(b"END:VCALENDAR\r\n")
     return b"".join(parts)
@@ -71,12 +66,6 @@ def stamp_block(data: bytes, sequence: int, last_modified: datetime) -> bytes:
     return head + stamp.encode("ascii") + end
 
 
-@lru_cache(maxsize=4096)
-def _vtimezone(zone: str, first_year: int, last_year: int) -> bytes:
-    data: bytes = build_vtimezone(zone, first_year, last_year).to_ical()
-    return data
-
-
 @lru_cache(maxsize=1024)
 def _header(header: Header) -> bytes:
     calendar = icalendar.Calendar()
@@ -84,12 +73,11 @@ def _header(header: Header) -> bytes:
     calendar.add("prodid", PRODID)
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    # X- properties have no known type in icalendar: vText makes it escape them as TEXT.
-    calendar.add("name", icalendar.vText(header.name))
-    calendar.add("x-wr-calname", icalendar.vText(header.name))
+    calendar.add("name", Text(header.name))
+    calendar.add("x-wr-calname", Text(header.name))
     if header.description:
-        calendar.add("description", header.description)
-        calendar.add("x-wr-caldesc", icalendar.vText(header.description))
+        calendar.add("description", Text(header.description))
+        calendar.add("x-wr-caldesc", Text(header.description))
     if header.url:
         calendar.add("source", header.url, parameters={"VALUE": "URI"})
     calendar.add("refresh-interval", header.refresh, parameters={"VALUE": "DURATION"})

@@ -4,12 +4,15 @@ Two sets of feeds are checked against PRODUCT.md's "What a feed must satisfy":
 
 * ``seed``: the repository's own config.yaml and feeds/ (the six events of the seed page);
 * ``edge``: the catalog of edge cases below, written as YAML into a project folder: the DST
-  weeks of six zones (events at 01:00, 02:30 and 03:00 the day before, of and after both
-  changes, wherever that wall time exists once), events across each change, explicit offsets
-  inside repeated hours, all-day and multi-day events, a timed event over a DST change with
-  full date-time sessions, events over a year change (so a VTIMEZONE spans two years, one of
-  them Sao Paulo's last with DST), Unicode and escape-heavy texts, very long lines, a
-  cancelled and a tentative event, an organiser and contacts.
+  weeks of ten zones (events at 01:00, 02:30 and 03:00 the day before, of and after both
+  changes, wherever that wall time exists once: Brussels, Stockholm, New York, Sao Paulo's
+  last DST, Sydney, Lord Howe's half hour, Chatham at +12:45, Kolkata without DST, Dublin's
+  negative DST, Casablanca's Ramadan), events across each change, explicit offsets inside
+  repeated hours, zones whose rules changed (Moscow 2010, 2011, 2014 and 2026, Sao Paulo 2019
+  and 2026, Brussels 2019 and 2037), all-day and multi-day events, a timed event over a DST
+  change with full date-time sessions, events over a year change, Unicode and hostile texts
+  (a literal backslash-N, CR, CRLF, U+2028 and U+2029, tabs, emoji, combining characters),
+  very long lines, a cancelled and a tentative event, an organiser and contacts.
 
 For each set every feed a client can fetch is built once per session, with a fixed clock
 (2026-01-01T00:00Z) so the bytes are deterministic: feeds/all.ics, one per topic, one pair
@@ -33,8 +36,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from parsers import oracle, readers
+from parsers import caldav, oracle, outlook, readers
 from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
@@ -60,7 +65,7 @@ REQUIRE_PARSERS = os.environ.get("CALFEED_REQUIRE_PARSERS") == "1"
 
 EDGE_CONFIG: dict[str, Any] = {
     "site": {
-        "title": "Edge cases; calendars, \\ “quoted” ✓",
+        "title": "Edge cases; calendars, \\ “quoted” ✓ \\N",
         "base_url": "https://events.example.org",
         "timezone": "Europe/Brussels",
     },
@@ -74,7 +79,12 @@ EDGE_CONFIG: dict[str, Any] = {
             "name": "DST weeks in Asia & the Pacific",
             "description": "Sydney; Kolkata, which has none",
         },
-        "text": {"name": "Text: ; , \\ and 🎉"},
+        "dst-africa": {"name": "Ramadan in Casablanca"},
+        "rules": {
+            "name": "Zones whose rules changed",
+            "description": "Moscow, Sao Paulo; events from 2010 to 2037",
+        },
+        "text": {"name": "Text: ; , \\ and 🎉, not \\N a new line"},
         "days": {"name": "All-day and multi-day"},
         "status": {"name": "Cancelled and tentative"},
         "empty": {"name": "Nothing here yet"},
@@ -85,7 +95,9 @@ EDGE_PAIR = ("dst-europe", "days")
 SEED_PAIR = ("procurement", "supply-chains")
 
 # Zone -> (topic, the days its clocks change). Sao Paulo's last DST (2018-19), before Brazil
-# dropped it; Kolkata has no DST and takes Europe's days, at +05:30 all year.
+# dropped it; Kolkata has no DST and takes Europe's days, at +05:30 all year. Lord Howe moves
+# by half an hour, Chatham (+12:45) at 02:45; Dublin's summer is tzdata's standard time
+# (negative DST), and Casablanca goes back to +00 for Ramadan.
 DST_WEEKS = {
     "Europe/Brussels": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
     "Europe/Stockholm": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
@@ -93,7 +105,37 @@ DST_WEEKS = {
     "America/Sao_Paulo": ("dst-americas", (date(2018, 11, 4), date(2019, 2, 17))),
     "Australia/Sydney": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 10, 4))),
     "Asia/Kolkata": ("dst-asia-pacific", (date(2026, 3, 29), date(2026, 10, 25))),
+    "Australia/Lord_Howe": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 10, 4))),
+    "Pacific/Chatham": ("dst-asia-pacific", (date(2026, 4, 5), date(2026, 9, 27))),
+    "Europe/Dublin": ("dst-europe", (date(2026, 3, 29), date(2026, 10, 25))),
+    "Africa/Casablanca": ("dst-africa", (date(2026, 2, 15), date(2026, 3, 22))),
 }
+
+# Zones whose rules changed, in one catalog with their current rules: Moscow on DST at +04
+# (2010), at +04 all year from 2011 and at +03 from 2014; Sao Paulo's last DST summer and
+# no DST since; Brussels from 2019 to the last year a 32-bit clock reaches.
+RULES = [
+    ("Europe/Moscow", "2010-07-01T12:00", "2010-07-01T13:00"),
+    ("Europe/Moscow", "2010-12-15T12:00", "2010-12-15T13:00"),
+    ("Europe/Moscow", "2011-03-26T12:00", "2011-03-26T13:00"),
+    ("Europe/Moscow", "2011-03-28T12:00", "2011-03-28T13:00"),
+    ("Europe/Moscow", "2011-07-01T12:00", "2011-07-01T13:00"),
+    ("Europe/Moscow", "2014-07-01T12:00", "2014-07-01T13:00"),
+    ("Europe/Moscow", "2014-10-25T12:00", "2014-10-25T13:00"),
+    ("Europe/Moscow", "2014-10-27T12:00", "2014-10-27T13:00"),
+    ("Europe/Moscow", "2026-01-15T12:00", "2026-01-15T13:00"),
+    ("Europe/Moscow", "2026-07-01T12:00", "2026-07-01T13:00"),
+    ("America/Sao_Paulo", "2019-01-02T12:00", "2019-01-02T13:00"),
+    ("America/Sao_Paulo", "2019-01-15T12:00", "2019-01-15T13:00"),
+    ("America/Sao_Paulo", "2019-02-10T12:00", "2019-02-10T13:00"),
+    ("America/Sao_Paulo", "2019-11-10T12:00", "2019-11-10T13:00"),
+    ("America/Sao_Paulo", "2026-01-15T12:00", "2026-01-15T13:00"),
+    ("America/Sao_Paulo", "2026-11-10T12:00", "2026-11-10T13:00"),
+    ("Europe/Brussels", "2019-06-15T10:00", "2019-06-15T11:00"),
+    ("Europe/Brussels", "2037-03-29T01:00", "2037-03-29T04:00"),
+    ("Europe/Brussels", "2037-06-15T10:00", "2037-06-15T11:00"),
+    ("Europe/Brussels", "2037-10-25T01:00", "2037-10-25T04:00"),
+]
 DST_TIMES = (time(1, 0), time(2, 30), time(3, 0))
 DST_LENGTH = timedelta(minutes=45)
 
@@ -181,6 +223,22 @@ def _dst_file(zone: str) -> dict[str, Any]:
                 }
             )
     assert len(events) >= 9, f"the DST week of {zone} produced only {len(events)} events"
+    return {"events": events}
+
+
+def _rules_file() -> dict[str, Any]:
+    events = []
+    for zone, start, end in RULES:
+        events.append(
+            {
+                "id": f"{_zone_slug(zone)}-{start[:13].replace('-', '').replace('T', '-')}",
+                "title": f"{zone} {start}",
+                "topics": ["rules"],
+                "timezone": zone,
+                "start": start,
+                "end": end,
+            }
+        )
     return {"events": events}
 
 
@@ -383,6 +441,16 @@ TEXT = (
             end: "12:00"
             title: "Q&A: \\ and ; and , 🎤"
             speakers: ["Zoë Ælfrida", "李小龍"]
+      - id: hostile-text
+        title: "C:\\New folder \\n \\\\N; CR\rCRLF\r\nLF\nLS\LPS\Ptab\tend"
+        topics: [text]
+        timezone: Europe/Brussels
+        start: "2026-07-04T10:00"
+        end: "2026-07-04T11:00"
+        location: "\\\\server\\Nordic; room\r\n2, floor \\N"
+        description: "\\N at the start, \\N\\n\\N in the middle\r\rtwo CRs\u2029\u2028end \\N"
+        sessions:
+          - {start: "10:00", end: "10:30", title: "Q\\N&A\u2028in two lines"}
       - id: no-zone-given
         title: Written without a timezone
         topics: [text]
@@ -414,6 +482,7 @@ def _dump(data: Any) -> str:
 
 EDGE_FILES: dict[str, str] = {
     **{f"dst/{_zone_slug(zone)}.yaml": _dump(_dst_file(zone)) for zone in DST_WEEKS},
+    "rules.yaml": _dump(_rules_file()),
     "days.yaml": _dump(DAYS),
     "status.yml": _dump(STATUS),
     "text/unicode.yaml": TEXT,
@@ -440,6 +509,7 @@ FEED_KEYS = [
     *(f"seed:{path}" for path in SEED.paths(SEED_PAIR)),
     *(f"edge:{path}" for path in EDGE.paths(EDGE_PAIR)),
 ]
+EDGE_KEYS = [key for key in FEED_KEYS if key.startswith("edge:")]
 
 
 def fixed_clock(now: datetime = FIXED) -> Callable[[], datetime]:
@@ -488,11 +558,15 @@ def feed_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, S
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run tests that take ``feed``, ``topic_feed`` or ``event_feed`` on each such feed."""
+    """Run tests that take ``feed``, ``topic_feed`` or ``event_feed`` on each such feed.
+
+    Tests that also take ``caldav_server`` run on the edge catalog's feeds only.
+    """
     kinds = {"feed": "", "topic_feed": "/feeds/", "event_feed": "/events/"}
+    every = EDGE_KEYS if "caldav_server" in metafunc.fixturenames else FEED_KEYS
     for name, part in kinds.items():
         if name in metafunc.fixturenames:
-            keys = [key for key in FEED_KEYS if part in key.replace(":", "/")]
+            keys = [key for key in every if part in key.replace(":", "/")]
             metafunc.parametrize(name, keys, indirect=True)
 
 
@@ -532,30 +606,37 @@ def event_feed(
 def read_feed(
     feed_sets: dict[str, dict[str, ServedFeed]], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str, ServedFeed], readers.Reading]:
-    """Return ``read(reader, feed)``: uid -> (start, end) as ``reader`` reads the feed.
+    """Return ``read(reader, feed)``: uid -> what ``reader`` reads of that entry in the feed.
 
-    ical.js and libical read every feed of both sets in one run each, the first time they
-    are asked. A missing tool skips, or fails when CALFEED_REQUIRE_PARSERS=1.
+    Each program (ical.js, libical, vobject) reads every feed of one set in one run, the first
+    time it is asked, the event feeds first (paths sorted): vobject keeps the first VTIMEZONE
+    it sees per TZID for the whole run, as a CalDAV server does. A missing tool skips, or
+    fails when CALFEED_REQUIRE_PARSERS=1.
     """
     runs: dict[str, dict[bytes, readers.Reading] | Exception] = {}
 
     def run(tool: str) -> dict[bytes, readers.Reading] | Exception:
-        folder = tmp_path_factory.mktemp(tool.replace(".", ""))
-        bodies = list(dict.fromkeys(f.body for fs in feed_sets.values() for f in fs.values()))
-        paths = []
-        for index, body in enumerate(bodies):
-            paths.append(folder / f"{index}.ics")
-            paths[-1].write_bytes(body)
-        try:
-            return dict(zip(bodies, readers.read_external(tool, paths), strict=True))
-        except (readers.ToolMissing, AssertionError) as err:
-            return err
+        found: dict[bytes, readers.Reading] = {}
+        for set_name, feeds in feed_sets.items():
+            folder = tmp_path_factory.mktemp(f"{tool.replace('.', '')}-{set_name}")
+            bodies = list(dict.fromkeys(feeds[path].body for path in sorted(feeds)))
+            paths = []
+            for index, body in enumerate(bodies):
+                paths.append(folder / f"{index}.ics")
+                paths[-1].write_bytes(body)
+            try:
+                found.update(zip(bodies, readers.read_external(tool, paths), strict=True))
+            except (readers.ToolMissing, AssertionError) as err:
+                return err
+        return found
 
     def read(reader: str, feed: ServedFeed) -> readers.Reading:
         if reader == "icalendar":
             return readers.read_icalendar(feed.body)
         if reader == "ical":
             return readers.read_ical(feed.body)
+        if reader == "outlook":
+            return outlook.read_outlook(feed.body)
         if reader not in runs:
             runs[reader] = run(reader)
         result = runs[reader]
@@ -568,6 +649,47 @@ def read_feed(
         return result[feed.body]
 
     return read
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The CalDAV server, and what it serves of each feed imported into it."""
+
+    server: caldav.CalDAVServer
+    objects: dict[str, dict[str, bytes]]  # path -> uid -> object
+
+    def collection(self, feed: ServedFeed) -> str:
+        """Return the name of the collection that holds ``feed``."""
+        return re.sub(r"[^a-z0-9]+", "-", feed.path.lower())
+
+
+@pytest.fixture(scope="session")
+def caldav_server(
+    feed_sets: dict[str, dict[str, ServedFeed]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Imported]:
+    """Return a Radicale server on loopback with every feed of the edge catalog imported.
+
+    One process for the session, one collection per feed, the event feeds first. One
+    catalog: the server keeps the first VTIMEZONE it sees per TZID, and only the feeds of
+    one catalog agree about a zone over all the years that catalog uses (the seed catalog's
+    Europe/Brussels covers 2020-2021, and would read the edge catalog's 2019 an hour off).
+    A missing Radicale skips, or fails when CALFEED_REQUIRE_PARSERS=1.
+    """
+    try:
+        server = caldav.CalDAVServer(tmp_path_factory.mktemp("radicale"))
+    except readers.ToolMissing as err:
+        if REQUIRE_PARSERS:
+            pytest.fail(f"{err}; CALFEED_REQUIRE_PARSERS=1 requires it")
+        pytest.skip(f"{err}; set CALFEED_REQUIRE_PARSERS=1 to fail instead")
+    try:
+        imported = Imported(server, {})
+        feeds = feed_sets["edge"]
+        for path in sorted(feeds):
+            objects = server.import_feed(imported.collection(feeds[path]), feeds[path].body)
+            imported.objects[path] = objects
+        yield imported
+    finally:
+        server.close()
 
 
 # --- golden files ------------------------------------------------------------------------

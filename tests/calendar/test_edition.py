@@ -155,6 +155,35 @@ def test_editing_an_event_raises_its_sequence_and_last_modified_only(
         assert after[path][2] == T2, f"{path} keeps its Last-Modified"
 
 
+def test_an_event_in_an_older_rule_writes_a_later_one_of_its_zone_in_utc_as_a_revision(
+    write_event: Callable[[str, Any], Path],
+    make_event: Callable[..., dict[str, Any]],
+    load: Callable[[], Catalog],
+    make_publisher: MakePublisher,
+) -> None:
+    moscow = {"timezone": "Europe/Moscow", "topics": ["procurement"]}
+    new = make_event(id="moscow-2026", start="2026-07-01T12:00", end="2026-07-01T13:00", **moscow)
+    write_event("2026.yaml", new)
+    publisher = make_publisher(Clock())
+    before = publish_at(T1, publisher, load)["events/moscow-2026.ics"][0]
+    # Moscow's VTIMEZONE now reaches back to its 2010 daylight saving time, which classic
+    # Outlook would apply to 2026 too: the 2026 entry goes to UTC, as a new revision.
+    old = make_event(id="moscow-2010", start="2010-07-01T12:00", end="2010-07-01T13:00", **moscow)
+    write_event("2010.yaml", old)
+
+    after = publish_at(T2, publisher, load)["events/moscow-2026.ics"][0]
+
+    def dtstart(body: bytes) -> tuple[dict[str, str], str]:
+        (start,) = [
+            line for block in lines.blocks(body) for line in block if line.name == "DTSTART"
+        ]
+        return start.params, start.value
+
+    assert dtstart(before) == ({"TZID": "Europe/Moscow"}, "20260701T120000")
+    assert dtstart(after) == ({}, "20260701T090000Z")
+    assert revisions(after)[f"moscow-2026@{HOST}"] == ("1", stamp(T2), stamp(T2))
+
+
 def test_retiming_a_session_raises_that_session_and_the_agenda_only(
     three_events: Callable[..., None], load: Callable[[], Catalog], make_publisher: MakePublisher
 ) -> None:
@@ -191,7 +220,7 @@ def test_an_edit_of_the_config_that_entries_do_not_use_renders_nothing_again(
     publisher = make_publisher(Clock())
     catalog = load()
     before = publisher.publish(catalog)
-    rendered = [entry for _, entry in publisher._events.values()]
+    rendered = [entry for *_, entry in publisher._events.values()]
     signup = replace(catalog.config.signup, limit_per_client="1/day")
     site = replace(catalog.config.site, title="Another title")
     edited = replace(catalog.config, signup=signup, site=site)
@@ -199,7 +228,7 @@ def test_an_edit_of_the_config_that_entries_do_not_use_renders_nothing_again(
     after = publisher.publish(Catalog(edited, catalog.events))
 
     assert after._events == before._events
-    again = [entry for _, entry in publisher._events.values()]
+    again = [entry for *_, entry in publisher._events.values()]
     assert all(a is b for a, b in zip(again, rendered, strict=True)), "entries rendered again"
 
 

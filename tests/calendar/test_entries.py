@@ -8,6 +8,7 @@ cancelled entries (8), no ORGANIZER or ATTENDEE (9).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import icalendar
-from ical.calendar_stream import IcsCalendarStream
-from parsers import lines
-from parsers.oracle import Entry, Event, ServedFeed
+import pytest
+from parsers import lines, readers
+from parsers.oracle import Entry, Event, ServedFeed, as_read, text_mismatches
 
 from service.calendar.entries import event_entry, session_entry
+from service.calendar.zones import catalog_zones
 from service.catalog import Catalog
 
 FeedSets = dict[str, dict[str, ServedFeed]]
@@ -151,10 +153,13 @@ def test_topic_entries_carry_the_agenda_in_the_events_zone(topic_feed: ServedFee
         if event.zone not in description:
             missing.append(f"{event.id}: the agenda does not name {event.zone}")
         for item in event.agenda:
-            wanted = [f"{item.start:%H:%M}", f"{item.end:%H:%M}", item.title, *item.speakers]
+            title = as_read(item.title)
+            wanted = [f"{item.start:%H:%M}", f"{item.end:%H:%M}", title, *item.speakers]
             if event.multi_day:
                 wanted.append(f"{item.start:%d %b}")
-            if not any(all(part in line for part in wanted) for line in description.split("\n")):
+            # An agenda line starts with its times; a title may break it over several lines.
+            agenda = re.split(r"\n(?=(?:\w{3} \d{2} \w{3} )?\d{2}:\d{2}–)", description)
+            if not any(all(part in line for part in wanted) for line in agenda):
                 missing.append(f"{event.id}: no agenda line with {wanted}")
 
     assert missing == []
@@ -194,51 +199,26 @@ def test_the_summit_of_30_nov_to_4_dec_ends_on_5_dec(feed_sets: FeedSets) -> Non
 # --- 7. text -----------------------------------------------------------------------------
 
 
-def test_texts_round_trip_through_icalendar(feed: ServedFeed) -> None:
-    parsed = parsed_events(feed)
-    wrong = []
+@pytest.mark.parametrize("reader", readers.READERS)
+def test_texts_round_trip_through_every_reader(
+    feed: ServedFeed, reader: str, read_feed: Callable[[str, ServedFeed], readers.Reading]
+) -> None:
+    reading = read_feed(reader, feed)
+    wrong, wrong_categories = [], []
     for uid, (entry, event) in by_uid(feed).items():
-        got = parsed[uid]
-        wrong += text_mismatches(
-            entry,
-            event,
-            text(got.get("SUMMARY")),
-            text(got.get("DESCRIPTION")),
-            got.get("LOCATION"),
-        )
+        wrong += text_mismatches(entry, event, reading[uid])
+        names = [as_read(feed.project.topics[slug]) for slug in event.topics]
+        expected = names if entry.session_id is None else []
+        if list(reading[uid].categories) != expected:
+            wrong_categories.append((uid, reading[uid].categories, expected))
 
-    assert wrong == []
-
-
-def test_texts_round_trip_through_ical(feed: ServedFeed) -> None:
-    parsed = {e.uid: e for e in IcsCalendarStream.calendar_from_ics(feed.body.decode()).events}
-    wrong = []
-    for uid, (entry, event) in by_uid(feed).items():
-        got = parsed[uid]
-        wrong += text_mismatches(
-            entry, event, got.summary or "", got.description or "", got.location
-        )
-
-    assert wrong == []
-
-
-def text_mismatches(
-    entry: Entry, event: Event, summary: str, description: str, location: Any
-) -> list[str]:
-    """Return how a parsed entry's texts differ from what the YAML says."""
-    raw = event.raw
-    wrong = []
-    if entry.session_id is None and event.status != "cancelled" and summary != entry.title:
-        wrong.append(f"{entry.uid} SUMMARY {summary!r} is not the title {entry.title!r}")
-    if entry.title not in summary:
-        wrong.append(f"{entry.uid} SUMMARY {summary!r} lacks {entry.title!r}")
-    if raw.get("location") is not None and text(location) != raw["location"]:
-        wrong.append(f"{entry.uid} LOCATION {location!r} is not {raw['location']!r}")
-    if entry.session_id is None:
-        for key in ("subtitle", "description"):
-            if raw.get(key) and raw[key].strip() not in description:
-                wrong.append(f"{entry.uid} DESCRIPTION lacks the {key} as written")
-    return wrong
+    assert wrong == [], "\n".join(wrong)
+    if reader == "ical" and all("," in "".join(e) for _, _, e in wrong_categories):
+        if wrong_categories:
+            # ical 14.3 splits a CATEGORIES value at every comma, also at the escaped one
+            # (RFC 5545 3.3.11) that a topic name holds; no spelling of the name avoids it.
+            pytest.xfail(f"ical splits topic names at commas: {wrong_categories[0][1:]}")
+    assert wrong_categories == []
 
 
 def test_texts_are_escaped_on_the_wire(feed: ServedFeed) -> None:
@@ -277,7 +257,7 @@ def test_the_calendar_name_round_trips(feed: ServedFeed) -> None:
             assert shown == name
         else:
             assert shown.startswith(name)
-            assert [topics[slug] for slug in slugs if topics[slug] not in shown] == []
+            assert [topics[slug] for slug in slugs if as_read(topics[slug]) not in shown] == []
 
 
 # --- 8. cancelled and tentative ----------------------------------------------------------
@@ -328,12 +308,14 @@ def test_entries_are_built_without_a_revision_and_the_same_every_time(
 ) -> None:
     catalog = load()
     event = catalog.by_id["conference-over-the-change-2026"]
-    config = catalog.config
+    config, zones = catalog.config, catalog_zones(catalog)
 
-    first = [event_entry(event, config).to_ical()]
-    first += [session_entry(event, session, config).to_ical() for session in event.sessions]
-    again = [event_entry(event, config).to_ical()]
-    again += [session_entry(event, session, config).to_ical() for session in event.sessions]
+    def build() -> list[bytes]:
+        entries = [event_entry(event, config, zones)]
+        entries += [session_entry(event, session, config, zones) for session in event.sessions]
+        return [entry.to_ical() for entry in entries]
+
+    first, again = build(), build()
 
     assert first == again
     assert [b for b in first if b"SEQUENCE" in b or b"DTSTAMP" in b or b"LAST-MODIFIED" in b] == []

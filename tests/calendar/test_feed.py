@@ -21,6 +21,7 @@ from parsers import lines, readers
 from parsers.oracle import ServedFeed
 
 from service.calendar.feed import Block, Header, assemble, stamp_block
+from service.calendar.zones import zone
 
 FeedSets = dict[str, dict[str, ServedFeed]]
 IANA = zoneinfo.available_timezones()
@@ -204,7 +205,7 @@ def test_each_vtimezone_starts_before_the_entries_that_use_it(feed: ServedFeed) 
 # --- 4. instants -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reader", readers.READERS)
+@pytest.mark.parametrize("reader", readers.TIME_READERS)
 def test_every_instant_reads_back_as_zoneinfo_says(
     feed: ServedFeed,
     reader: str,
@@ -212,7 +213,7 @@ def test_every_instant_reads_back_as_zoneinfo_says(
 ) -> None:
     expected = {entry.uid: (entry.start, entry.end) for entry in feed.entries}
 
-    reading = read_feed(reader, feed)
+    reading = {uid: read.times for uid, read in read_feed(reader, feed).items()}
 
     wrong = [
         f"{uid}: expected {_shown(expected.get(uid))}, {reader} reads {_shown(reading.get(uid))}"
@@ -248,27 +249,56 @@ def test_an_empty_topic_is_a_valid_calendar_without_timezones(feed_sets: FeedSet
     assert readers.read_ical(empty.body) == {}
 
 
-def test_assemble_spans_each_vtimezone_over_all_years_its_blocks_touch() -> None:
-    def block(uid: str, year: int, last_year: int) -> Block:
-        start = f"{year}0615T100000"
-        data = (
-            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART;TZID=America/Sao_Paulo:{start}\r\n"
-            f"DTEND;TZID=America/Sao_Paulo:{last_year}0615T110000\r\nEND:VEVENT\r\n"
-        )
-        return Block(uid, data.encode(), "America/Sao_Paulo", year, last_year)
+def test_assemble_writes_the_vtimezone_of_each_zone_its_blocks_use_once() -> None:
+    def block(uid: str, zone: str | None) -> Block:
+        start = f"DTSTART;TZID={zone}:20260615T100000" if zone else "DTSTART:20260615T100000Z"
+        data = f"BEGIN:VEVENT\r\nUID:{uid}\r\n{start}\r\nEND:VEVENT\r\n"
+        return Block(uid, data.encode(), zone)
 
-    header_ = Header("Test", None, None, timedelta(hours=6))
-    body = assemble(header_, [block("a", 2016, 2016), block("b", 2019, 2020)])
-    zone = icalendar.Calendar.from_ical(body).timezones[0].to_tz(lookup_tzid=False)
-    tz = zoneinfo.ZoneInfo("America/Sao_Paulo")
+    zones = {tzid: zone(tzid, 2026, 2026) for tzid in ("Asia/Tokyo", "Europe/Brussels", "UTC")}
+    blocks = [block("a", "Europe/Brussels"), block("b", "Asia/Tokyo"), block("c", None)]
+    blocks.append(block("d", "Europe/Brussels"))
+
+    body = assemble(Header("Test", None, None, timedelta(hours=6)), blocks, zones)
+
+    calendar = icalendar.Calendar.from_ical(body)
+    assert [str(tz["TZID"]) for tz in calendar.timezones] == ["Asia/Tokyo", "Europe/Brussels"]
+    assert body.count(zones["Europe/Brussels"].vtimezone) == 1
+    assert [str(event["UID"]) for event in calendar.events] == ["a", "b", "c", "d"]
+
+
+def test_a_tzid_is_the_same_vtimezone_in_every_feed_of_a_catalog(feed_sets: FeedSets) -> None:
+    for feeds in feed_sets.values():
+        seen: dict[str, set[bytes]] = {}
+        for served in feeds.values():
+            for vtimezone in re.findall(
+                rb"BEGIN:VTIMEZONE\r\n.*?END:VTIMEZONE\r\n", served.body, re.S
+            ):
+                tzid = re.search(rb"TZID:(.*?)\r\n", vtimezone)
+                assert tzid is not None
+                seen.setdefault(tzid[1].decode(), set()).add(vtimezone)
+
+        assert {tzid: len(found) for tzid, found in seen.items() if len(found) > 1} == {}
+
+
+def test_each_vtimezone_spans_every_year_the_catalog_uses_its_zone(feed_sets: FeedSets) -> None:
+    feeds = feed_sets["edge"]
+    years: dict[str, set[int]] = {}
+    for entry in feeds["feeds/all.ics"].project.entries("feeds/all.ics"):
+        if entry.zone is not None:
+            years.setdefault(entry.zone, set()).add(entry.start.year)
+    moscow_2011 = feeds["events/europe-moscow-20110328-12.ics"]
+    (vtimezone,) = icalendar.Calendar.from_ical(moscow_2011.body).timezones
+    reader = vtimezone.to_tz(lookup_tzid=False)
+    moscow = zoneinfo.ZoneInfo("Europe/Moscow")
 
     wrong = []
-    for year in range(2016, 2021):
-        for month in (1, 7, 11, 12):
-            wall = datetime(year, month, 20, 12)
-            if wall.replace(tzinfo=zone).utcoffset() != wall.replace(tzinfo=tz).utcoffset():
+    for year in sorted(years["Europe/Moscow"]):
+        for month in (1, 7):
+            wall = datetime(year, month, 15, 12)
+            if wall.replace(tzinfo=reader).utcoffset() != wall.replace(tzinfo=moscow).utcoffset():
                 wrong.append(f"{wall}")
-    assert body.count(b"BEGIN:VTIMEZONE") == 1
+    assert sorted(years["Europe/Moscow"]) == [2010, 2011, 2014, 2026]
     assert wrong == []
 
 

@@ -1,7 +1,9 @@
 // Read .ics files with Mozilla's ical.js (the parser of Thunderbird's calendar).
 //
 // Usage: node icaljs.mjs FILE...
-// Prints, for each file in order, one line of JSON: {"<uid>": ["<start>", "<end>"], ...}.
+// Prints, for each file in order, one line of JSON:
+// {"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
+// "categories": [...]}], ...}, each text as ical.js unescapes it.
 // A timed value is written as its UTC instant (2026-10-25T00:30:00Z), resolved through the
 // VTIMEZONE that the file itself carries; a DATE value as 2026-11-30. Exits 3 when ical.js
 // is not installed (npm ci --prefix tests/calendar/js), 1 when a file cannot be read.
@@ -51,7 +53,15 @@ function read(path) {
     if (uid in found) {
       throw new Error(`UID ${uid} appears twice`);
     }
-    found[uid] = [instant(vevent, 'dtstart'), instant(vevent, 'dtend')];
+    const texts = {};
+    for (const name of ['summary', 'description', 'location']) {
+      const value = vevent.getFirstPropertyValue(name);
+      if (value !== null) {
+        texts[name] = value;
+      }
+    }
+    texts.categories = vevent.getAllProperties('categories').flatMap((p) => p.getValues());
+    found[uid] = [instant(vevent, 'dtstart'), instant(vevent, 'dtend'), texts];
   }
   return found;
 }

@@ -2,10 +2,11 @@
 
 Run with Debian's Python, which has the binding: ``/usr/bin/python3 libical.py FILE...``
 (``apt-get install gir1.2-ical-3.0 python3-gi``). Prints, for each file in order, one line of
-JSON: ``{"<uid>": ["<start>", "<end>"], ...}``. A timed value is written as its UTC instant
-(``2026-10-25T00:30:00Z``), resolved through the VTIMEZONE that the file itself carries; a
-DATE value as ``2026-11-30``. Exits 3 when libical is missing, 1 when a file cannot be read
-cleanly (libical marks what it could not parse with X-LIC-ERROR properties).
+JSON: ``{"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
+"categories": [...]}], ...}``, each text as libical unescapes it. A timed value is written as
+its UTC instant (``2026-10-25T00:30:00Z``), resolved through the VTIMEZONE that the file itself
+carries; a DATE value as ``2026-11-30``. Exits 3 when libical is missing, 1 when a file cannot
+be read cleanly (libical marks what it could not parse with X-LIC-ERROR properties).
 """
 
 import json
@@ -62,6 +63,29 @@ def instant(vevent, kind, read):
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+TEXTS = {
+    "summary": Property.SUMMARY_PROPERTY,
+    "description": Property.DESCRIPTION_PROPERTY,
+    "location": Property.LOCATION_PROPERTY,
+}
+
+
+def texts(vevent):
+    """Return the texts of ``vevent`` as libical unescapes them."""
+    found = {}
+    for key, kind in TEXTS.items():
+        prop = vevent.get_first_property(kind)
+        if prop is not None:
+            found[key] = prop.get_value().get_text()
+    categories = []
+    prop = vevent.get_first_property(Property.CATEGORIES_PROPERTY)
+    while prop is not None:
+        categories.append(prop.get_value().get_text())
+        prop = vevent.get_next_property(Property.CATEGORIES_PROPERTY)
+    found["categories"] = categories
+    return found
+
+
 def read(path):
     """Return uid -> [start, end] of every VEVENT in the file at ``path``."""
     with open(path, encoding="utf-8") as file:
@@ -80,6 +104,7 @@ def read(path):
         found[uid] = [
             instant(vevent, Property.DTSTART_PROPERTY, lambda c: c.get_dtstart()),
             instant(vevent, Property.DTEND_PROPERTY, lambda c: c.get_dtend()),
+            texts(vevent),
         ]
         vevent = calendar.get_next_component(Kind.VEVENT_COMPONENT)
     return found

@@ -23,9 +23,13 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .readers import Read
+
 LOCAL_ALIASES = {"CET", "CEST", "MET", "MEST"}
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _ISO = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+
+_LINE_BREAK = re.compile("\r\n|[\r\n\u2028\u2029]")
 
 Moment = date | datetime  # a date for all-day entries, else an aware UTC datetime
 
@@ -110,11 +114,11 @@ class Project:
         return [event.entry for event in events]
 
     def calendar_name(self, path: str) -> str:
-        """Return the words the calendar's name should contain (all of them)."""
+        """Return the words the calendar's name should contain (all of them), as read."""
         kind, _, name = path.removesuffix(".ics").partition("/")
         if kind == "events":
-            return self.events[name].title
-        return self.title
+            return as_read(self.events[name].title)
+        return as_read(self.title)
 
 
 def read_project(config_path: Path) -> Project:
@@ -155,6 +159,15 @@ def slug(title: str) -> str:
     """Return a title as a session id: ASCII letters and digits joined by hyphens."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "session"
+
+
+def as_read(text: str) -> str:
+    """Return the text a reader should show for ``text``: each line break as one LF.
+
+    A feed has one way to write a line break (RFC 5545 3.3.11), so CRLF, CR and the Unicode
+    line and paragraph separators read back as LF; every other character is kept as written.
+    """
+    return _LINE_BREAK.sub("\n", text)
 
 
 def instant(value: str | date | datetime, zone: str) -> datetime:
@@ -284,3 +297,24 @@ class ServedFeed:
 
     def __repr__(self) -> str:
         return f"<{self.path} of {self.project.title!r}: {len(self.body)} octets>"
+
+
+def text_mismatches(entry: Entry, event: Event, got: Read) -> list[str]:
+    """Return how a reader's title, location and description of an entry differ from the YAML."""
+    raw = event.raw
+    title = as_read(entry.title)
+    if entry.session_id is not None:
+        title = f"{title} – {as_read(event.title)}"
+    summary = f"Cancelled: {title}" if event.status == "cancelled" else title
+    wrong = []
+    if got.summary != summary:
+        wrong.append(f"{entry.uid} SUMMARY {got.summary!r} is not {summary!r}")
+    location = raw.get("location")
+    if location is not None and got.location != as_read(location):
+        wrong.append(f"{entry.uid} LOCATION {got.location!r} is not {as_read(location)!r}")
+    description = got.description or ""
+    keys = ("subtitle", "description") if entry.session_id is None else ()
+    for key in keys:
+        if raw.get(key) and as_read(raw[key].strip()) not in description:
+            wrong.append(f"{entry.uid} DESCRIPTION {description!r} lacks the {key} as written")
+    return wrong

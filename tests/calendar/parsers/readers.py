@@ -1,6 +1,7 @@
-"""Four independent readers of a feed: icalendar, ical, ical.js and libical.
+"""Independent readers of a feed: icalendar, ical, ical.js, libical and the rest.
 
 See the package docstring for what each reads and why through the feed's own VTIMEZONE.
+Each reader reduces a feed to uid -> :class:`Read`: the instants and the texts it shows.
 """
 
 from __future__ import annotations
@@ -8,7 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,16 +24,36 @@ from ical.types import Recur
 HERE = Path(__file__).resolve().parent
 ICALJS = HERE / "icaljs.mjs"
 LIBICAL = HERE / "libical.py"
+VOBJECT = HERE / "vobject_feeds.py"
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-READERS = ("icalendar", "ical", "ical.js", "libical")
-EXTERNAL = ("ical.js", "libical")
+READERS = ("icalendar", "ical", "ical.js", "libical", "vobject")
+EXTERNAL = ("ical.js", "libical", "vobject")
+TIME_READERS = (*READERS, "outlook")  # ``outlook`` reads instants only
 INSTALL = {
     "ical.js": "Node 20 and `npm ci --prefix tests/calendar/js`",
     "libical": "`apt-get install -y gir1.2-ical-3.0 python3-gi` (Debian's /usr/bin/python3)",
 }
 
 Value = date | datetime | None
-Reading = dict[str, tuple[Value, Value]]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One VEVENT as a reader shows it: its instants in UTC (or dates) and its texts."""
+
+    start: Value
+    end: Value
+    summary: str | None = None
+    description: str | None = None
+    location: str | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def times(self) -> tuple[Value, Value]:
+        return self.start, self.end
+
+
+Reading = dict[str, Read]
 
 
 class ToolMissing(Exception):
@@ -53,11 +76,18 @@ def read_icalendar(body: bytes) -> Reading:
         uid = str(event["UID"])
         if uid in reading:
             raise AssertionError(f"UID {uid} appears twice")
-        reading[uid] = (
+        categories = event.get("CATEGORIES")
+        reading[uid] = Read(
             _icalendar_value(event.get("DTSTART"), zones),
             _icalendar_value(event.get("DTEND"), zones),
+            *(_icalendar_text(event.get(name)) for name in ("SUMMARY", "DESCRIPTION", "LOCATION")),
+            tuple(str(c) for c in categories.cats) if categories is not None else (),
         )
     return reading
+
+
+def _icalendar_text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _icalendar_value(prop: Any, zones: dict[str, Any]) -> Value:
@@ -88,9 +118,13 @@ def read_ical(body: bytes) -> Reading:
     for event in calendar.events:
         if event.uid in reading:
             raise AssertionError(f"UID {event.uid} appears twice")
-        reading[str(event.uid)] = (
+        reading[str(event.uid)] = Read(
             _ical_value(event.dtstart, zones),
             _ical_value(event.dtend, zones),
+            event.summary,
+            event.description,
+            event.location,
+            tuple(event.categories),
         )
     return reading
 
@@ -125,11 +159,11 @@ def _ical_value(value: Value, zones: dict[str, IcsTimezoneInfo]) -> Value:
     return value.replace(tzinfo=None).replace(tzinfo=zones[key]).astimezone(UTC)
 
 
-# --- ical.js and libical, as programs -----------------------------------------------------
+# --- ical.js, libical and vobject, as programs ------------------------------------------
 
 
 def read_external(tool: str, paths: Sequence[Path]) -> list[Reading]:
-    """Read the files at ``paths`` with ``tool`` (ical.js or libical) in one run.
+    """Read the files at ``paths`` in order with ``tool`` (ical.js, libical, vobject) in one run.
 
     Raise ToolMissing when the tool is not installed, AssertionError when it cannot read a file.
     """
@@ -142,6 +176,8 @@ def read_external(tool: str, paths: Sequence[Path]) -> list[Reading]:
         if not SYSTEM_PYTHON.exists():
             raise ToolMissing(f"libical: {SYSTEM_PYTHON} is missing; needs {INSTALL[tool]}")
         command = [str(SYSTEM_PYTHON), "-I", str(LIBICAL)]
+    elif tool == "vobject":
+        command = [sys.executable, "-I", str(VOBJECT)]
     else:
         raise ValueError(f"unknown tool {tool!r}")
     done = subprocess.run(
@@ -155,7 +191,17 @@ def read_external(tool: str, paths: Sequence[Path]) -> list[Reading]:
     if len(lines) != len(paths):
         raise AssertionError(f"{tool} printed {len(lines)} readings for {len(paths)} files")
     return [
-        {uid: (_external_value(start), _external_value(end)) for uid, (start, end) in parsed}
+        {
+            uid: Read(
+                _external_value(start),
+                _external_value(end),
+                texts.get("summary"),
+                texts.get("description"),
+                texts.get("location"),
+                tuple(texts.get("categories", ())),
+            )
+            for uid, (start, end, texts) in parsed
+        }
         for parsed in (json.loads(line).items() for line in lines)
     ]
 
