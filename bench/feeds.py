@@ -34,6 +34,7 @@ from _catalog import Project, feed_events
 from _proc import Memory, cpu_seconds, group_memory, memory
 from _report import Report, Target
 from _serving import (
+    CALFEED,
     calfeed,
     first_answer,
     free_port,
@@ -113,13 +114,7 @@ def export(report: Report, project: Project, folder: Path, naive: float) -> None
     for suffix in ("", "-wal", "-shm"):
         Path(f"{project.database}{suffix}").unlink(missing_ok=True)
     target = folder / "site"
-    command: list[str | Path] = [
-        Path(sys.executable).with_name("calfeed"),
-        "--config",
-        project.config,
-        "export",
-        target,
-    ]
+    command: list[str | Path] = [CALFEED, "--config", project.config, "export", target]
     first = timed(command, folder / "export-1.log")
     files = sum(1 for path in target.rglob("*") if path.is_file())
     again = timed(command, folder / "export-2.log")
