@@ -8,8 +8,12 @@ BIN    := $(VENV)/bin
 # 127.0.0.1:6379) for the rate limits.
 SYSTEM_PACKAGES := chromium nginx gir1.2-ical-3.0 python3-gi redis-server
 ICALJS := tests/calendar/js
+# What the benchmarks use beyond that: wrk for load, nginx as a peer serving the export, and
+# ical-generator (through npm) as a peer of the feed build.
+BENCH_PACKAGES := wrk nginx
+BENCH_NODE := bench/node
 
-.PHONY: run test check lint typecheck system golden reference clean
+.PHONY: run test check lint typecheck system golden reference clean bench bench-setup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,20 +40,28 @@ run: $(VENV)/.installed
 check: $(VENV)/.installed
 	$(BIN)/calfeed check
 
-# Installs what is missing when it can (as root, with apt-get); otherwise the tests that
-# need it are skipped and say why.
-system:
-	@missing=""; for package in $(SYSTEM_PACKAGES); do \
+# Installs the Debian packages $(1) that are missing when it can (as root, with apt-get);
+# otherwise names them and what goes without them, $(2).
+define install_missing
+	@missing=""; for package in $(1); do \
 	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else echo "not installed:$$missing (the tests that need them will be skipped)"; fi
+	else echo "not installed:$$missing ($(2))"; fi
+endef
+
+system:
+	$(call install_missing,$(SYSTEM_PACKAGES),the tests that need them will be skipped)
 
 $(ICALJS)/node_modules: $(ICALJS)/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --silent --prefix $(ICALJS) && touch $@; \
 	else echo "npm not found: the ical.js tests will be skipped"; fi
+
+$(BENCH_NODE)/node_modules: $(BENCH_NODE)/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --silent --prefix $(BENCH_NODE) && touch $@; \
+	else echo "npm not found: bench/feeds.py leaves out ical-generator"; fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check service tests bench
@@ -58,8 +70,19 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-test: system $(ICALJS)/node_modules lint typecheck
+test: system $(ICALJS)/node_modules $(BENCH_NODE)/node_modules lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-setup: $(VENV)/.installed-test $(BENCH_NODE)/node_modules
+	$(call install_missing,$(BENCH_PACKAGES),bench/serve.py loads with Python threads and leaves out nginx)
+
+# Every benchmark in its default size (about half an hour on two cores); BENCH_ARGS=--quick
+# tries them in a minute.
+bench: bench-setup
+	$(BIN)/python bench/feeds.py $(BENCH_ARGS)
+	$(BIN)/python bench/serve.py $(BENCH_ARGS)
+	$(BIN)/python bench/planner.py $(BENCH_ARGS)
+	$(BIN)/python bench/reminders.py $(BENCH_ARGS)
 
 # Rewrite the golden feeds and mails after an intended change; review the diff.
 golden: $(VENV)/.installed-test
@@ -70,4 +93,5 @@ reference: $(VENV)/.installed
 	$(BIN)/python -m service.reference > docs/reference.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules \
+	  $(BENCH_NODE)/node_modules

@@ -1,191 +1,262 @@
-"""Benchmark the feeds: cold build, warm request, edit pickup and memory.
+"""Benchmark the feeds: cold and warm builds, the export, edit pickup and memory of serve.
 
-    .venv/bin/python bench/feeds.py [--events 10000]
+    .venv/bin/python bench/feeds.py [--events 10000] [--large] [--quick]
 
-Builds a synthetic catalog (events with sessions in several zones, ten per file), then
-prints the cold build time beside a naive icalendar build of the same feed, the warm request
-time of /feeds/all.ics through the Flask test client (for 1,000 events and for all), the
-time until one edited event is served, and the peak RSS.
+On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it prints:
+
+- the cold build: seconds from starting ``calfeed serve --workers 1`` on an empty database to
+  its first complete answer for /feeds/all.ics (one web worker, so the figure is one
+  process's build and start, not workers competing for two cores), beside two peers run as
+  fresh processes on the same YAML: a plain icalendar build (``naive.py``) and ical-generator
+  on Node (``node/build.mjs``); then the same start with the database that start left;
+- ``calfeed export`` of every file on an empty database, and again with nothing changed,
+  beside the plain icalendar build of all.ics alone;
+- ``calfeed serve --workers 4``: its first answer, when every worker answers, the memory of
+  master and workers (PSS: shared pages once) beside one ``calfeed run`` process, each idle
+  worker's CPU (the file watcher), and, after one event file is saved, when the first worker
+  and when every worker served the new ETag (each worker asked in turn, see ``_serving``).
+
+Run ``make bench`` once to install the Node peer (bench/node) with npm.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import resource
-import statistics
+import dataclasses
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import icalendar
+from _catalog import Project, feed_events
+from _proc import Memory, cpu_seconds, group_memory, memory
+from _report import Report, Target
+from _serving import (
+    CALFEED,
+    calfeed,
+    first_answer,
+    free_port,
+    get,
+    per_worker,
+    serve,
+    stop_on_sigterm,
+    wait_for_workers,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from service import create_app  # noqa: E402
-from service.calendar.edition import Publisher  # noqa: E402
-from service.calendar.entries import event_entry  # noqa: E402
-from service.calendar.zones import catalog_zones  # noqa: E402
-from service.catalog import Catalog, load_catalog  # noqa: E402
-from service.database import open_database  # noqa: E402
-from service.live import LiveCatalog  # noqa: E402
-from service.revisions import RevisionStore  # noqa: E402
-
-ZONES = ["Europe/Brussels", "Europe/Stockholm", "America/New_York", "Asia/Kolkata", "UTC"]
-PER_FILE = 10
-
-
-def write_catalog(root: Path, count: int) -> None:
-    """Write config.yaml and ``count`` events, ten per file."""
-    (root / "feeds").mkdir(parents=True)
-    (root / "config.yaml").write_text(
-        "site: {title: Bench, base_url: 'https://events.example.org', timezone: Europe/Brussels}\n"
-        "database: sqlite:///var/bench.sqlite3\n"
-        "topics:\n" + "".join(f"  t{i}: {{name: Topic {i}}}\n" for i in range(10)),
-        encoding="utf-8",
-    )
-    rng = random.Random(5545)
-    base = datetime(2026, 1, 5, 9, 0)
-    for number in range(0, count, PER_FILE):
-        lines = ["events:"]
-        for index in range(number, min(number + PER_FILE, count)):
-            start = base + timedelta(days=index % 700, hours=rng.randrange(0, 9))
-            lines += [
-                f"  - id: event-{index}",
-                f"    title: 'Event {index}: sustainable procurement, café ☕'",
-                f"    topics: [t{index % 10}, t{(index + 1 + index % 3) % 10}]",
-                f"    timezone: {ZONES[index % len(ZONES)]}",
-                f"    start: '{start:%Y-%m-%dT%H:%M}'",
-                f"    end: '{start + timedelta(hours=3):%Y-%m-%dT%H:%M}'",
-                "    location: Online",
-                "    description: |",
-                "      A webinar on buying for sustainability; with agenda, speakers, questions.",
-                "    sessions:",
-                f"      - {{start: '{start:%H:%M}', end: '{start + timedelta(hours=1):%H:%M}', "
-                "title: Welcome, speakers: [A. Speaker]}",
-                f"      - {{start: '{start + timedelta(hours=1):%H:%M}', "
-                f"end: '{start + timedelta(hours=3):%H:%M}', title: Discussion}}",
-            ]
-        (root / "feeds" / f"events-{number:06d}.yaml").write_text(
-            "\n".join(lines) + "\n", encoding="utf-8"
-        )
+HERE = Path(__file__).resolve().parent
+NODE = HERE / "node"
+ALL = "/feeds/all.ics"
+WARM_PATHS = (ALL, "/feeds/t3.ics", "/", "/events/event-1")
 
 
-def naive_build(catalog: Catalog) -> float:
-    """Time the same feed built the plain way: one icalendar Calendar, timezones added."""
+def timed(command: list[str | Path], log: Path) -> float:
+    """Run ``command`` to its end; return the seconds it took."""
     started = time.perf_counter()
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//bench//EN")
-    calendar.add("version", "2.0")
-    now = datetime.now(UTC)
-    zones = catalog_zones(catalog)
-    for event in catalog.events:
-        entry = event_entry(event, catalog.config, zones)
-        entry.add("dtstamp", now)
-        entry.add("sequence", 0)
-        calendar.add_component(entry)
-    calendar.add_missing_timezones()
-    calendar.to_ical()
+    with log.open("wb") as out:
+        subprocess.run([str(part) for part in command], stdout=out, stderr=out, check=True)
     return time.perf_counter() - started
 
 
-def warm_requests(client: object, path: str, rounds: int = 200) -> float:
-    """Return the median time of a GET of ``path`` once its feed is cached."""
-    get = client.get  # type: ignore[attr-defined]
-    get(path)
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        response = get(path)
-        response.get_data()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def peers(project: Project, folder: Path) -> tuple[float, float | None]:
+    """Time the plain icalendar build and, if installed, the Node build of all.ics."""
+    naive = timed(
+        [sys.executable, HERE / "naive.py", project.config, folder / "naive.ics"],
+        folder / "naive.log",
+    )
+    node = None
+    if shutil.which("node") and (NODE / "node_modules").is_dir():
+        node = timed(
+            ["node", NODE / "build.mjs", project.config, folder / "node.ics"], folder / "node.log"
+        )
+    return naive, node
+
+
+def cold_start(project: Project, folder: Path, name: str, limit: float) -> tuple[float, int]:
+    """Start ``calfeed serve --workers 1``; return the seconds to its first all.ics, its size."""
+    port = free_port()
+    with serve(project.config, port, 1, folder / f"{name}.log") as process:
+        seconds, answer = first_answer(process, port, ALL, limit)
+    return seconds, len(answer.body)
+
+
+def builds(report: Report, project: Project, folder: Path, limit: float) -> float:
+    """Print the cold build, with an empty and with an existing database; return naive's time."""
+    count = len(project.events)
+    naive, node = peers(project, folder)
+    cold, size = cold_start(project, folder, f"cold-{count}", limit)
+    report.note(
+        f"all.ics of {count:,} events: calfeed {size / 1e6:.1f} MB, plain icalendar "
+        f"{(folder / 'naive.ics').stat().st_size / 1e6:.1f} MB"
+        + (f", ical-generator {(folder / 'node.ics').stat().st_size / 1e6:.1f} MB" if node else "")
+    )
+    name = f"fresh process, empty database, {count:,} events -> all.ics"
+    report.add(name, cold, "s", naive, "plain icalendar", Target(most=1.0))
+    if node is None:
+        report.note("ical-generator: not installed (make bench); left out")
+    else:
+        report.add(name, cold, "s", node, "ical-generator (Node)")
+    warm, _ = cold_start(project, folder, f"warm-{count}", limit)
+    report.add(
+        f"the same, existing database, {count:,} events",
+        warm,
+        "s",
+        naive,
+        "plain icalendar",
+        Target(most=1.5, on="value"),
+    )
+    return naive
+
+
+def export(report: Report, project: Project, folder: Path, naive: float) -> None:
+    """Print ``calfeed export`` on an empty database, then again with nothing changed."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{project.database}{suffix}").unlink(missing_ok=True)
+    target = folder / "site"
+    command: list[str | Path] = [CALFEED, "--config", project.config, "export", target]
+    first = timed(command, folder / "export-1.log")
+    files = sum(1 for path in target.rglob("*") if path.is_file())
+    again = timed(command, folder / "export-2.log")
+    count = len(project.events)
+    report.note(f"calfeed export wrote {files:,} files")
+    report.add(
+        f"calfeed export, {count:,} events, empty database",
+        first,
+        "s",
+        naive,
+        "plain icalendar all.ics alone",
+        Target(most=2.0),
+    )
+    report.add(
+        f"calfeed export again, nothing changed, {count:,} events",
+        again,
+        "s",
+        first,
+        "the first export",
+        Target(most=0.25),
+    )
+
+
+def serving(report: Report, project: Project, folder: Path, workers: int, limit: float) -> None:
+    """Print serve's start, memory beside one process, watcher CPU and edit pickup."""
+    count = len(project.events)
+    port = free_port()
+    with serve(project.config, port, workers, folder / f"serve-{count}.log") as process:
+        first, _ = first_answer(process, port, ALL, limit)
+        ready, pids, started = wait_for_workers(process, port, workers, ALL, limit)
+        report.add(f"calfeed serve --workers {workers}, {count:,} events: first answer", first, "s")
+        report.add(f"calfeed serve --workers {workers}, {count:,} events: every worker", ready, "s")
+        if started > workers:
+            report.note(f"gunicorn started {started} worker processes for {workers}")
+        for path in WARM_PATHS:
+            per_worker(port, pids, path)
+        group = group_memory([process.pid, *pids])
+        idle = idle_cpu(pids)
+        before = per_worker(port, pids, ALL)
+        etag = next(iter(before.values())).etag
+        assert etag is not None and len({a.etag for a in before.values()}) == 1, before
+        pickup(report, project, port, pids, etag, f"{workers} workers, {count:,} events")
+    single = one_process(project, folder)
+    report.note(
+        f"memory: serve master + {workers} workers RSS {group.rss:,.0f} MB, PSS "
+        f"{group.pss:,.0f} MB; one calfeed run RSS {single.rss:,.0f} MB, PSS {single.pss:,.0f} MB"
+    )
+    report.add(
+        f"calfeed serve --workers {workers}, {count:,} events: memory (PSS)",
+        group.pss,
+        "MB",
+        single.pss,
+        "one calfeed run",
+        Target(most=1.5),
+    )
+    report.add(
+        f"calfeed serve, {count:,} events: CPU of each idle worker (the watcher), per second",
+        idle * 1000,
+        "ms",
+    )
+
+
+def idle_cpu(pids: list[int], seconds: float = 3.0) -> float:
+    """Return the mean CPU seconds per second each of ``pids`` uses while nobody asks."""
+    before = [cpu_seconds(pid) for pid in pids]
+    time.sleep(seconds)
+    used = [cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
+    return sum(used) / len(used) / seconds
+
+
+def pickup(
+    report: Report, project: Project, port: int, pids: list[int], old: str, label: str
+) -> None:
+    """Save an edit to one event; print when the first and when every worker served it."""
+    index = min(42, len(project.events) - 1)
+    event = project.events[index]
+    project.replace(dataclasses.replace(event, title=f"Event {index} (moved): a new title"))
+    saved = time.perf_counter()
+    new: str | None = None
+    served: dict[int, float] = {}
+    back = 0  # answers with the old ETag from a worker that had served the new one
+    rounds = 0
+    while len(served) < len(pids) and time.perf_counter() - saved < 30:
+        asked = old if new is None else f"{old}, {new}"
+        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.5)
+        at = time.perf_counter() - saved
+        rounds += 1
+        for pid, answer in answers.items():
+            if answer.etag != old and answer.status in (200, 304):
+                new = answer.etag
+                served.setdefault(pid, at)
+            elif pid in served:
+                back += 1
+    report.note(
+        f"edit pickup ({label}): {rounds} rounds of one request per worker; "
+        f"{len(served)} of {len(pids)} workers served the new ETag"
+        + (f"; {back} answers went back to the old one" if back else "")
+    )
+    first = min(served.values()) if served else None
+    every = max(served.values()) if len(served) == len(pids) else None
+    report.add(f"edit saved -> first worker serves it ({label})", first, "s")
+    report.add(
+        f"edit saved -> every worker serves it ({label})",
+        every,
+        "s",
+        target=Target(most=1.0, on="value"),
+    )
+
+
+def one_process(project: Project, folder: Path) -> Memory:
+    """Start ``calfeed run``, ask it for the same pages and feeds; return its memory."""
+    port = free_port()
+    log = folder / "run.log"
+    with calfeed(project.config, "run", "--port", str(port), log=log) as process:
+        first_answer(process, port, ALL, 600)
+        for path in WARM_PATHS:
+            get(port, path)
+        return memory(process.pid)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--serve-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--large", action="store_true", help="also 50,000 events")
+    parser.add_argument("--workers", type=int, default=4, help="of calfeed serve")
+    parser.add_argument("--quick", action="store_true", help="20 events, 2 workers")
     arguments = parser.parse_args()
-    count = arguments.events
-    if arguments.serve_only:
-        serve_only(count)
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        write_catalog(root, count)
-        config_path = root / "config.yaml"
-        os.chdir(root)
-
-        started = time.perf_counter()
-        catalog = load_catalog(config_path)
-        print(f"events: {count}; load and check the YAML: {time.perf_counter() - started:.2f} s")
-        publisher = Publisher(RevisionStore(open_database("sqlite://")))
-        started = time.perf_counter()
-        body = publisher.publish(catalog).topic_feed(("all",)).body
-        cold = time.perf_counter() - started
-        print(
-            f"cold build of all.ics ({len(body) / 1e6:.1f} MB): {cold:.2f} s; "
-            f"naive icalendar build of the same feed: {naive_build(catalog):.2f} s"
-        )
-        del catalog, publisher, body
-
-        app = create_app(config_path, {"WATCH": False})
-        client = app.test_client()
-        live: LiveCatalog = app.extensions["calfeed.live"]
-        print(
-            f"warm GET /feeds/all.ics ({count} events): "
-            f"{warm_requests(client, '/feeds/all.ics', 50) * 1e3:.2f} ms"
-        )
-        print(
-            f"warm GET /feeds/t3.ics ({count // 5} events): "
-            f"{warm_requests(client, '/feeds/t3.ics') * 1e3:.2f} ms"
-        )
-
-        small = Path(folder) / "small"
-        write_catalog(small, 1000)
-        small_app = create_app(small / "config.yaml", {"WATCH": False})
-        print(
-            f"warm GET /feeds/all.ics (1000 events): "
-            f"{warm_requests(small_app.test_client(), '/feeds/all.ics') * 1e3:.2f} ms"
-        )
-
-        edited = root / "feeds" / "events-000040.yaml"
-        text = edited.read_text(encoding="utf-8")
-        edited.write_text(text.replace("Event 42:", "Event 42 (moved):"), encoding="utf-8")
-        started = time.perf_counter()
-        live.refresh()
-        body = client.get("/feeds/all.ics").get_data()
-        picked = time.perf_counter() - started
-        assert b"Event 42 (moved)" in body
-        print(f"one edited event served after: {picked * 1e3:.1f} ms")
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS of this process (two catalogs, one naive build): {peak:.0f} MB")
-    print(f"server RSS serving {count} events: {serving_rss(count):.0f} MB")
-
-
-def serving_rss(count: int) -> float:
-    """Return the RSS (MB) of a fresh process that loaded ``count`` events and served feeds."""
-    command = [sys.executable, __file__, "--events", str(count), "--serve-only"]
-    return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-
-
-def serve_only(count: int) -> None:
-    """Load ``count`` events, serve every topic feed once, print this process's RSS in MB."""
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        write_catalog(root, count)
-        os.chdir(root)
-        client = create_app(root / "config.yaml", {"WATCH": False}).test_client()
-        for path in ["/feeds/all.ics", *(f"/feeds/t{i}.ics" for i in range(10))]:
-            client.get(path).get_data()
-        status = Path("/proc/self/status").read_text().splitlines()
-        print(int(next(line.split()[1] for line in status if line.startswith("VmRSS"))) / 1024)
+    stop_on_sigterm()
+    count, workers = (20, 2) if arguments.quick else (arguments.events, arguments.workers)
+    report = Report("bench/feeds.py")
+    with tempfile.TemporaryDirectory(prefix="calfeed-bench-") as name:
+        folder = Path(name)
+        project = Project(folder / "project", feed_events(count)).write()
+        limit = 60 + count / 50  # seconds; bounds every wait on a start
+        naive = builds(report, project, folder, limit)
+        export(report, project, folder, naive)
+        serving(report, project, folder, workers, limit)
+        if arguments.large and not arguments.quick:
+            large = Project(folder / "large", feed_events(50_000)).write()
+            builds(report, large, folder, 60 + 50_000 / 50)
+            serving(report, large, folder, workers, 60 + 50_000 / 50)
+    report.summary()
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ def every_page(app: Flask) -> list[str]:
     paths += [f"/topics/{slug}" for slug in SEED_TOPICS]
     paths += [f"/events/{event_id}" for event_id in SEED_IDS]
     paths += [
-        f"/confirm/{tokens.make('confirm', 1)}",
-        f"/unsubscribe/{tokens.make('unsubscribe', 1)}",
+        f"/confirm/{tokens.make('confirm', 1, 1)}",
+        f"/unsubscribe/{tokens.make('unsubscribe', 1, 1)}",
     ]
     return paths
 
