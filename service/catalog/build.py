@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,15 +42,11 @@ from .models import (
 )
 from .schema import ConfigSpec, EventSpec, SessionSpec
 from .source import Document, Loc, shown
+from .uids import check_uids, session_id_of
 
 T = TypeVar("T")
 P = ParamSpec("P")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# What the database keeps of a calendar UID (revisions.uid; outbox.event_id holds the event
-# id). UIDs are <event-id>@<host> and <event-id>.<session-id>@<host>; the revisions of an
-# event's own calendar are kept under events/<event-id>.ics.
-UID_LENGTH = 255
-MAX_EVENT_ID = UID_LENGTH - len("events/.ics")
 # Past this many problems in one file, checking it stops: the first ones are what to fix, and
 # a file of a hundred thousand mistakes must not take minutes to list them.
 MAX_PROBLEMS = 100
@@ -214,11 +209,6 @@ def _some(names: Mapping[str, Any], shown: int = 10) -> str:
 # Events
 
 
-def uid_room(domain: str) -> int:
-    """Return how many characters of ids fit in a calendar UID before its ``@domain``."""
-    return UID_LENGTH - len("@" + domain)
-
-
 def build_event(
     spec: EventSpec,
     site_zone: ZoneInfo,
@@ -232,7 +222,7 @@ def build_event(
     """
     before = len(check.problems)
     _check_topics(spec.topics, topics, ("topics",), check)
-    _check_uids(spec, room, check)
+    check_uids(spec, room, check)
     zone = site_zone
     if spec.timezone is not None:
         zone = check.attempt(("timezone",), values.zone, spec.timezone, site_zone) or site_zone
@@ -275,36 +265,6 @@ def build_event(
         description=spec.description,
         sessions=sessions,
     )
-
-
-def _check_uids(spec: EventSpec, room: int, check: Checker) -> None:
-    """Check that the UIDs of the event and of every session fit where they are kept."""
-    most = min(room, MAX_EVENT_ID)
-    if spec.sessions:
-        most = min(most, room - 2)  # a session's UID adds a dot and an id of its own
-    if len(spec.id) > most:
-        whose = "of the event and its sessions" if spec.sessions else "of the event"
-        check.fail(
-            ("id",),
-            f"has {len(spec.id)} characters; at most {most} fit in the calendar UIDs {whose} "
-            "and the name of its .ics",
-        )
-        return
-    left = room - len(spec.id) - 1  # for a session's id, after "<event-id>."
-    for index, session in enumerate(spec.sessions):
-        if session.id is not None and len(session.id) > left:
-            check.fail(
-                ("sessions", index, "id"),
-                f"has {len(session.id)} characters; at most {left} fit in the session's "
-                "calendar UID beside the event id",
-            )
-        elif session.id is None and len(derived := _slugify(session.title)) > left:
-            check.fail(
-                ("sessions", index, "title"),
-                f"makes the session id {values.clipped(derived)!r} of {len(derived)} "
-                f"characters; at most {left} fit in its calendar UID beside the event id: "
-                "give the session a shorter id:",
-            )
 
 
 def _span(
@@ -365,7 +325,7 @@ def _sessions(
         loc: Loc = ("sessions", index)
         start = check.attempt((*loc, "start"), _session_time, spec.start, event_start, zone)
         end = check.attempt((*loc, "end"), _session_time, spec.end, event_start, zone)
-        session_id = spec.id or _slugify(spec.title)
+        session_id = spec.id or session_id_of(spec.title)
         if session_id in seen:
             where = "id" if spec.id else "title"
             check.fail(
@@ -396,11 +356,6 @@ def _session_time(value: time | date | datetime, event_start: datetime, zone: Zo
     if isinstance(value, time):
         return localtime.resolve(datetime.combine(event_start.date(), value), zone)
     raise ValueError(f"{value} is a date without a time: write HH:MM or a date-time")
-
-
-def _slugify(title: str) -> str:
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "session"
 
 
 def _utc(moment: datetime) -> datetime:

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
 from . import values
-from .build import MAX_PROBLEMS, Checker, build_config, build_event, uid_room
+from .build import MAX_PROBLEMS, Checker, build_config, build_event
 from .models import Catalog, Config, Event
 from .schema import MAX_TOPICS, ConfigSpec, EventListSpec, EventSpec, validate
 from .source import Document, Loc, read_document, shown
+from .uids import uid_room
 
 log = logging.getLogger(__name__)
 EVENT_SUFFIXES = (".yaml", ".yml")
@@ -194,13 +195,13 @@ def _read_config(path: Path) -> _Context:
     else:
         doc = _read(path, problems)
     config = _load_config(doc, path, problems) if doc is not None else None
+    listed = _capped(problems, shown(path))
     if config is None:
         site_zone, topics, feeds_dir = _fallbacks(doc, path)
-        shown_problems = _capped(problems, shown(path))
-        return _Context(None, shown_problems, site_zone, topics, feeds_dir, uid_room("localhost"))
+        return _Context(None, listed, site_zone, topics, feeds_dir, uid_room("localhost"))
     feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
     room = uid_room(config.site.uid_domain)
-    return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir, room)
+    return _Context(config, listed, config.site.timezone, config.topics, feeds_dir, room)
 
 
 def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config | None:

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from service import create_app
 from service.calendar.entries import event_uid, session_uid
 from service.catalog import Catalog
-from service.catalog.build import UID_LENGTH
+from service.catalog.uids import UID_LENGTH
 from service.live import LiveCatalog
 from service.reminders.mail import Links, Reminder, compose, message_id
 from service.tables import outbox, revisions

@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 
 from service import create_app
 from service.catalog import Catalog, load_catalog
-from service.catalog.build import UID_LENGTH
+from service.catalog.uids import UID_LENGTH
 from service.errors import CatalogError
 from service.live import LiveCatalog
 from service.reminders.mail import (

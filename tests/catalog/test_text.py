@@ -20,22 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from service.catalog import load_catalog
-from service.errors import CatalogError
+from conftest import problem_strings
 
 Problems = Callable[[], list[str]]
 MAX_BYTES = 1_000_000  # what a file may hold
 EVENT = "id: x\ntitle: T\ntopics: [procurement]\nstart: 2020-12-07\n"
-
-
-def problem_strings(config: Path) -> list[str]:
-    """Return what ``calfeed check`` prints for the project of ``config``, one problem a line."""
-    try:
-        load_catalog(config)
-    except CatalogError as err:
-        return [str(problem) for problem in err.problems]
-    return []
 
 
 def problems_within(config: Path, seconds: float = 20) -> list[str]:
