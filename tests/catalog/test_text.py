@@ -20,17 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import problem_strings
+
+from service.catalog import load_catalog
+from service.errors import CatalogError
 
 Problems = Callable[[], list[str]]
 MAX_BYTES = 1_000_000  # what a file may hold
 EVENT = "id: x\ntitle: T\ntopics: [procurement]\nstart: 2020-12-07\n"
 
 
-def problems_within(config: Path, seconds: float = 20) -> list[str]:
-    """Load the project in a thread; fail if it takes longer than ``seconds``."""
+def problems_within(problems: Problems, seconds: float = 20) -> list[str]:
+    """Load the project in a thread (``problems``); fail if it takes longer than ``seconds``."""
     found: list[list[str]] = []
-    worker = threading.Thread(target=lambda: found.append(problem_strings(config)), daemon=True)
+    worker = threading.Thread(target=lambda: found.append(problems()), daemon=True)
     worker.start()
     worker.join(seconds)
     assert found, f"loading did not finish within {seconds} s"
@@ -40,54 +42,60 @@ def problems_within(config: Path, seconds: float = 20) -> list[str]:
 # What is not a regular file
 
 
-def test_a_fifo_named_like_an_event_file_is_refused_without_waiting(project: Path) -> None:
+def test_a_fifo_named_like_an_event_file_is_refused_without_waiting(
+    project: Path, problems: Problems
+) -> None:
     os.mkfifo(project / "feeds" / "x.yaml")
 
-    assert problems_within(project / "config.yaml") == [
+    assert problems_within(problems) == [
         "feeds/x.yaml: not a regular file but a FIFO (named pipe): only files are read"
     ]
 
 
-def test_a_device_linked_as_an_event_file_is_refused_unread(project: Path) -> None:
+def test_a_device_linked_as_an_event_file_is_refused_unread(
+    project: Path, problems: Problems
+) -> None:
     (project / "feeds" / "zero.yaml").symlink_to("/dev/zero")
 
-    assert problems_within(project / "config.yaml") == [
+    assert problems_within(problems) == [
         "feeds/zero.yaml: not a regular file but a character device: only files are read"
     ]
 
 
 def test_a_socket_named_like_an_event_file_is_refused(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, monkeypatch: pytest.MonkeyPatch, problems: Problems
 ) -> None:
     monkeypatch.chdir(project / "feeds")  # a socket's path must be short: bind it relative
     with socket.socket(socket.AF_UNIX) as server:
         server.bind("x.yaml")
         monkeypatch.chdir(project)
 
-        assert problems_within(project / "config.yaml") == [
+        assert problems_within(problems) == [
             "feeds/x.yaml: not a regular file but a socket: only files are read"
         ]
 
 
-def test_a_loop_of_symbolic_links_is_a_problem_not_a_crash(project: Path) -> None:
+def test_a_loop_of_symbolic_links_is_a_problem_not_a_crash(
+    project: Path, problems: Problems
+) -> None:
     (project / "feeds" / "a.yaml").symlink_to("b.yaml")
     (project / "feeds" / "b.yaml").symlink_to("a.yaml")
 
-    assert problems_within(project / "config.yaml") == [
+    assert problems_within(problems) == [
         "feeds/a.yaml: cannot read file: Too many levels of symbolic links",
         "feeds/b.yaml: cannot read file: Too many levels of symbolic links",
     ]
 
 
-def test_a_dangling_symbolic_link_is_a_problem(project: Path) -> None:
+def test_a_dangling_symbolic_link_is_a_problem(project: Path, problems: Problems) -> None:
     (project / "feeds" / "gone.yaml").symlink_to("nowhere.yaml")
 
-    assert problems_within(project / "config.yaml") == [
+    assert problems_within(problems) == [
         "feeds/gone.yaml: cannot read file: No such file or directory"
     ]
 
 
-def test_folders_nested_deeper_than_the_stack_are_walked(project: Path) -> None:
+def test_folders_nested_deeper_than_the_stack_are_walked(project: Path, problems: Problems) -> None:
     folders = [project / "feeds"]
     for _ in range(sys.getrecursionlimit() + 10):
         folders.append(folders[-1] / "a")
@@ -95,7 +103,7 @@ def test_folders_nested_deeper_than_the_stack_are_walked(project: Path) -> None:
     event = folders[-1] / "x.yaml"
     event.write_text(EVENT.replace("[procurement]", "[nope]"), encoding="utf-8")
     try:
-        [problem] = problems_within(project / "config.yaml")
+        [problem] = problems_within(problems)
     finally:  # from the bottom up: removing the tree by recursion would exhaust the stack
         event.unlink()
         for folder in reversed(folders[1:]):
@@ -108,22 +116,32 @@ def test_folders_nested_deeper_than_the_stack_are_walked(project: Path) -> None:
     )
 
 
-def test_an_unreadable_file_is_named(project: Path) -> None:
+def test_an_unreadable_file_is_named(project: Path, problems: Problems) -> None:
     path = project / "feeds" / "x.yaml"
     path.write_text(EVENT, encoding="utf-8")
     path.chmod(0)
 
-    assert problems_unprivileged(project) == ["feeds/x.yaml: cannot read file: Permission denied"]
+    assert problems_unprivileged(project, problems) == [
+        "feeds/x.yaml: cannot read file: Permission denied"
+    ]
 
 
-def problems_unprivileged(project: Path) -> list[str]:
+def load_quietly(config: Path) -> list[str]:
+    try:
+        load_catalog(config)
+    except CatalogError as err:
+        return [str(problem) for problem in err.problems]
+    return []
+
+
+def problems_unprivileged(project: Path, problems: Problems) -> list[str]:
     """Load ``project`` as it is, or, when run as root (who reads any file), as nobody.
 
     As root, the project is copied into a folder that nobody may enter, and loaded in a forked
     child that gives up root after loading it once (so every module is imported already).
     """
     if os.geteuid() != 0:
-        return problems_within(project / "config.yaml")
+        return problems_within(problems)
     folder = Path(tempfile.mkdtemp())
     try:
         folder.chmod(0o755)
@@ -138,11 +156,11 @@ def problems_unprivileged(project: Path) -> list[str]:
             try:
                 os.close(reading)
                 os.chdir(copy)
-                problem_strings(copy / "config.yaml")
+                load_quietly(copy / "config.yaml")
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-                found = problem_strings(copy / "config.yaml")
+                found = load_quietly(copy / "config.yaml")
                 os.write(writing, json.dumps(found).encode())
             finally:
                 os._exit(0)
@@ -156,7 +174,7 @@ def problems_unprivileged(project: Path) -> list[str]:
         shutil.rmtree(folder)
 
 
-def test_a_huge_file_is_refused_unread(project: Path) -> None:
+def test_a_huge_file_is_refused_unread(project: Path, problems: Problems) -> None:
     path = project / "feeds" / "x.yaml"
     with path.open("wb") as file:
         file.truncate(2_000_000_000)  # sparse: two gigabytes that take no room on disk
@@ -164,7 +182,7 @@ def test_a_huge_file_is_refused_unread(project: Path) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     try:
-        found = problems_within(project / "config.yaml")
+        found = problems_within(problems)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -282,10 +300,12 @@ def test_the_config_file_is_read_the_same_way(project: Path, problems: Problems)
     ]
 
 
-def test_a_fifo_as_the_config_file_is_refused_without_waiting(project: Path) -> None:
+def test_a_fifo_as_the_config_file_is_refused_without_waiting(
+    project: Path, problems: Problems
+) -> None:
     (project / "config.yaml").unlink()
     os.mkfifo(project / "config.yaml")
 
-    assert problems_within(project / "config.yaml") == [
+    assert problems_within(problems) == [
         "config.yaml: not a regular file but a FIFO (named pipe): only files are read"
     ]
