@@ -579,3 +579,19 @@ def test_the_longest_event_id_beside_a_short_host_is_served(
         app.extensions["calfeed.live"].close()
 
     assert f"UID:{event_id}@x.y\r\n" in body
+
+
+def test_a_feed_of_many_topics_is_served_whatever_the_length_of_its_name(
+    project: Path, write_config: WriteConfig, write_event: WriteEvent, database: str
+) -> None:
+    topics = {f"topic-number-{n:02d}": {"name": f"Topic {n}"} for n in range(20)}
+    write_config(topics=topics, database=database)
+    write_event("x.yaml", EVENT.replace("[procurement]", "[topic-number-00]"))
+    name = "+".join(topics)  # feeds/<name>.ics has 302 characters
+    app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+    try:
+        body = unfolded(app.test_client().get(f"/feeds/{name}.ics"))
+    finally:
+        app.extensions["calfeed.live"].close()
+
+    assert "UID:x@events.example.org\r\n" in body
