@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from .live import LiveCatalog
+from .live import POLL_INTERVAL, LiveCatalog
 from .tokens import Tokens, secret_key
 
 
@@ -22,7 +22,7 @@ def create_app(
     app.extensions["calfeed.live"] = live
     app.extensions["calfeed.tokens"] = Tokens(key)
     if app.config.get("WATCH", True):
-        live.watch(app.config.get("WATCH_INTERVAL", 1.0))
+        live.watch(app.config.get("WATCH_INTERVAL", POLL_INTERVAL))
 
     from . import feeds, health, pages, personal, security, signup
 

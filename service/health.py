@@ -102,7 +102,10 @@ def public(problem: Problem, config: Config) -> str:
     Event files hold what the pages publish; config.yaml holds subscribers' addresses and
     connection settings, so for it only the line and field are shown.
     """
-    path = Path(problem.path).resolve()  # the loader writes it relative to the working folder
+    # The loader writes it relative to the working folder; the file itself may be a loop of
+    # links, which only its folder can be resolved past.
+    written = Path(problem.path)
+    path = written.parent.resolve() / written.name
     root = config.root.resolve()
     shown = str(path.relative_to(root)) if path.is_relative_to(root) else path.name
     published = path.is_relative_to(config.feeds_dir.resolve())

@@ -25,6 +25,7 @@ KINDS = {
     values.slug: "slug (`a-z`, `0-9`, `-`)",
     values.email: "email address",
     values.url: "absolute `http(s)://` URL",
+    values.base_url: "absolute `http(s)://` URL",
     values.domain: "domain name",
     values.duration: "duration: `30m`, `6h`, `7d`, `2w`, or ISO 8601 `P1D`",
     values.when: "date `2020-12-07` or local date-time `2020-12-07T14:00`",

@@ -203,8 +203,8 @@ EVENT_HEAD = "id: x\ntitle: T\ntopics: [procurement]\n"
         pytest.param("x.yaml", EVENT_HEAD + "start: !!python/object:os.system x\n", 4, id="tag"),
         pytest.param("x.yaml", EVENT_HEAD + "start: 9999-12-31\n", 4, id="last-day"),
         pytest.param("x.yaml", EVENT_HEAD + "start: 2020-12-07\nsessions: &s [*s]\n", 5, id="loop"),
-        pytest.param("x.yaml", b"id: x\ntitle: Ume\xe5\n", 0, id="latin-1"),
-        pytest.param("x.yaml", "\x00\x01", 0, id="binary"),
+        pytest.param("x.yaml", b"id: x\ntitle: Ume\xe5\n", 2, id="latin-1"),
+        pytest.param("x.yaml", "\x00\x01", 1, id="binary"),
     ],
 )
 def test_no_broken_event_file_gives_a_stack_trace(
@@ -315,3 +315,57 @@ def test_the_console_script_reports_problems_and_exits_1(
         "declared: procurement, circular-economy, supply-chains",
         "Error: 2 problems found",
     ]
+
+
+def billion_laughs() -> str:
+    """Return 420 bytes of YAML whose aliases stand for 9**9 values."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{n}: &a{n} [{','.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+def make_hostile(project: Path, kind: str) -> None:
+    feeds = project / "feeds"
+    if kind == "fifo":
+        os.mkfifo(feeds / "x.yaml")
+    elif kind == "symlink-loop":
+        (feeds / "x.yaml").symlink_to("x.yaml")
+    elif kind == "deep-nesting":
+        (feeds / "x.yaml").write_text("id: x\ntitle: " + "[" * 500 + "]" * 500 + "\n")
+    elif kind == "alias-bomb":
+        (feeds / "x.yaml").write_text(billion_laughs())
+    elif kind == "a-million-unknown-topics":
+        topics = ", ".join(f"t{n}" for n in range(1_000_000))
+        (feeds / "x.yaml").write_text(f"id: x\ntitle: T\nstart: 2020-12-07\ntopics: [{topics}]\n")
+    elif kind == "utf-16":
+        (feeds / "x.yaml").write_bytes(EVENT_HEAD.encode("utf-16"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "feeds/x.yaml: not a regular file but a FIFO (named pipe): only files are read"),
+        ("symlink-loop", "feeds/x.yaml: cannot read file: Too many levels of symbolic links"),
+        ("deep-nesting", "feeds/x.yaml:2: nested more than 20 levels deep"),
+        ("alias-bomb", "feeds/x.yaml:5: its aliases expand to more than 50,000 values"),
+        (
+            "a-million-unknown-topics",
+            "feeds/x.yaml: 8,888,932 bytes, more than the 1,000,000 a file may hold; "
+            "split it into several",
+        ),
+        (
+            "utf-16",
+            "feeds/x.yaml:1: the file is UTF-16 (it starts with a byte order mark); "
+            "save it as UTF-8",
+        ),
+    ],
+)
+def test_a_hostile_event_file_is_one_problem_line_never_a_hang_or_a_traceback(
+    project: Path, kind: str, expected: str
+) -> None:
+    make_hostile(project, kind)
+
+    done = run_calfeed("check", cwd=project)  # a hang fails it after run_calfeed's timeout
+
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [expected, "Error: 1 problem found"]

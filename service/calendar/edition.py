@@ -17,6 +17,7 @@ from datetime import datetime
 import icalendar
 
 from ..catalog import Catalog, Config, Event
+from ..catalog.uids import UID_LENGTH
 from ..revisions import RevisionStore
 from .entries import event_entry, event_page, session_entry
 from .feed import Block, Header, assemble, stamp_block
@@ -116,10 +117,22 @@ class Edition:
                 if feed is None:
                     path, body = build()
                     digest = hashlib.sha256(body).hexdigest()
-                    revision = self._publisher.store.revise({path: digest})[path]
+                    name = revision_name(path)
+                    revision = self._publisher.store.revise({name: digest})[name]
                     feed = Feed(body, digest[:32], revision.last_modified)
                     self._feeds[key] = feed
         return feed
+
+
+def revision_name(path: str) -> str:
+    """Return the name a feed's revision is kept under: its path, or a digest of a long one.
+
+    A feed of many topics (``feeds/a+b+...ics``) can be named longer than the UID_LENGTH
+    characters the revisions table keeps.
+    """
+    if len(path) <= UID_LENGTH:
+        return path
+    return f"feeds/{hashlib.sha256(path.encode()).hexdigest()}.ics"
 
 
 class Publisher:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,10 +42,14 @@ from .models import (
 )
 from .schema import ConfigSpec, EventSpec, SessionSpec
 from .source import Document, Loc, shown
+from .uids import check_uids, session_id_of
 
 T = TypeVar("T")
 P = ParamSpec("P")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Past this many problems in one file, checking it stops: the first ones are what to fix, and
+# a file of a hundred thousand mistakes must not take minutes to list them.
+MAX_PROBLEMS = 100
 
 
 class Checker:
@@ -61,6 +64,11 @@ class Checker:
         if line_of is not None:
             problem = replace(problem, line=self.doc.line((*self.base, *line_of)))
         self.problems.append(problem)
+
+    @property
+    def full(self) -> bool:
+        """Return True once the file has more problems than are worth checking for."""
+        return len(self.problems) > MAX_PROBLEMS
 
     def attempt(
         self, loc: Loc, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs
@@ -160,6 +168,8 @@ def _subscribers(
     result: list[Subscriber] = []
     seen: dict[str, int] = {}
     for index, sub in enumerate(spec.subscribers):
+        if check.full:
+            return None
         loc: Loc = ("subscribers", index)
         if sub.email.lower() in seen:
             check.fail(
@@ -179,13 +189,21 @@ def _check_topics(
 ) -> None:
     seen: set[str] = set()
     for index, slug in enumerate(slugs):
+        if check.full:
+            return
         if slug in seen:
             check.fail((*loc, index), f"{slug!r} is listed twice")
         seen.add(slug)
         if topics is not None and slug not in topics:
             close = difflib.get_close_matches(slug, list(topics), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(topics)}"
+            hint = f"did you mean {close[0]!r}?" if close else f"declared: {_some(topics)}"
             check.fail((*loc, index), f"topic {slug!r} is not declared in config.yaml; {hint}")
+
+
+def _some(names: Mapping[str, Any], shown: int = 10) -> str:
+    """List the first few names, and how many there are when there are more."""
+    listed = ", ".join(list(names)[:shown])
+    return listed if len(names) <= shown else f"{listed}, ... ({len(names)} in all)"
 
 
 # Events
@@ -196,10 +214,15 @@ def build_event(
     site_zone: ZoneInfo,
     topics: Mapping[str, Any] | None,
     check: Checker,
+    room: int,
 ) -> Event | None:
-    """Build one Event from its spec, or return None after recording problems."""
+    """Build one Event from its spec, or return None after recording problems.
+
+    ``room`` is how many characters the event's ids may take in a calendar UID.
+    """
     before = len(check.problems)
     _check_topics(spec.topics, topics, ("topics",), check)
+    check_uids(spec, room, check)
     zone = site_zone
     if spec.timezone is not None:
         zone = check.attempt(("timezone",), values.zone, spec.timezone, site_zone) or site_zone
@@ -302,7 +325,7 @@ def _sessions(
         loc: Loc = ("sessions", index)
         start = check.attempt((*loc, "start"), _session_time, spec.start, event_start, zone)
         end = check.attempt((*loc, "end"), _session_time, spec.end, event_start, zone)
-        session_id = spec.id or _slugify(spec.title)
+        session_id = spec.id or session_id_of(spec.title)
         if session_id in seen:
             where = "id" if spec.id else "title"
             check.fail(
@@ -333,11 +356,6 @@ def _session_time(value: time | date | datetime, event_start: datetime, zone: Zo
     if isinstance(value, time):
         return localtime.resolve(datetime.combine(event_start.date(), value), zone)
     raise ValueError(f"{value} is a date without a time: write HH:MM or a date-time")
-
-
-def _slugify(title: str) -> str:
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-") or "session"
 
 
 def _utc(moment: datetime) -> datetime:

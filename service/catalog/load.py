@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
 from . import values
-from .build import Checker, build_config, build_event
+from .build import MAX_PROBLEMS, Checker, build_config, build_event
 from .models import Catalog, Config, Event
-from .schema import ConfigSpec, EventListSpec, EventSpec, validate
+from .schema import MAX_TOPICS, ConfigSpec, EventListSpec, EventSpec, validate
 from .source import Document, Loc, read_document, shown
+from .uids import uid_room
 
 log = logging.getLogger(__name__)
 EVENT_SUFFIXES = (".yaml", ".yml")
@@ -42,6 +43,7 @@ class _Context:
     site_zone: ZoneInfo
     topics: Mapping[str, Any] | None
     feeds_dir: Path | None
+    uid_room: int  # characters of ids that fit in a calendar UID before @uid_domain
 
 
 @dataclass(frozen=True)
@@ -54,44 +56,87 @@ class _FileResult:
 
 
 class CatalogLoader:
-    """Load the catalog again and again, re-reading only the files that changed."""
+    """Load the catalog again and again, re-reading only the files that changed.
+
+    A file being written looks, between two writes, like a shorter file that is often valid
+    YAML with different events. So a reload can wait for the files to settle: it reads
+    only once every changed file has kept its stamp for a quiet period, and gives up a read
+    if a file changed while it was being read.
+    """
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = Path(config_path)
         self._config_stamp: Stamp | None = None
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
+        self._pending: dict[Path, tuple[Stamp, float]] = {}  # changed: its stamp, seen since
 
-    def reload(self) -> Catalog | None:
-        """Load again if config.yaml or any event file changed; return None if none did."""
+    def reload(self, quiet: float = 0.0, now: float = 0.0) -> Catalog | None:
+        """Load again if config.yaml or any event file changed; return None if none did.
+
+        With ``quiet`` (seconds), return None as well until every changed file has kept its
+        stamp that long, measured by ``now`` (a monotonic clock).
+        """
         config_stamp = _stamp(self.config_path)
+        stamps = None
         if self._context is not None and config_stamp == self._config_stamp:
             stamps = _stamps(self._context.feeds_dir)
             if stamps == {path: result.stamp for path, result in self._files.items()}:
+                self._pending = {}
                 return None
-            return self._load(config_stamp, stamps)
-        return self._load(config_stamp, None)
+        if quiet > 0:
+            seen = {**(stamps or {}), self.config_path: config_stamp}
+            if not self._settled(seen, quiet, now):
+                return None
+        try:
+            return self._load(config_stamp, stamps, settling=quiet > 0)
+        except _ChangedWhileRead as changed:
+            self._pending[changed.path] = (changed.stamp, now)  # wait for it again
+            return None
 
     def load(self) -> Catalog:
         """Load and check everything; raise CatalogError listing every problem found."""
         return self._load(_stamp(self.config_path), None)
 
-    def _load(self, stamp: Stamp, stamps: dict[Path, Stamp] | None) -> Catalog:
-        if self._context is None or stamp != self._config_stamp:
-            context = _read_config(self.config_path)
-            if self._context is None or _for_events(context) != _for_events(self._context):
-                self._files = {}  # the event files are read against what changed
-            self._context, self._config_stamp, stamps = context, stamp, None
-        context = self._context
+    def _settled(self, seen: dict[Path, Stamp], quiet: float, now: float) -> bool:
+        """Note what changed since the last read; return True if all of it is still enough."""
+        known = {path: result.stamp for path, result in self._files.items()}
+        known[self.config_path] = self._config_stamp
+        changed = {path: stamp for path, stamp in seen.items() if known.get(path, ()) != stamp}
+        changed.update((path, None) for path in known.keys() - seen.keys())  # removed
+        pending: dict[Path, tuple[Stamp, float]] = {}
+        for path, stamp in changed.items():
+            before = self._pending.get(path)
+            # A clock that went back restarts the wait rather than prolonging it.
+            if before is None or before[0] != stamp or before[1] > now:
+                before = (stamp, now)
+            pending[path] = before
+        self._pending = pending
+        return all(now - since >= quiet for _, since in pending.values())
+
+    def _load(
+        self, stamp: Stamp, stamps: dict[Path, Stamp] | None, settling: bool = False
+    ) -> Catalog:
+        context, files_before = self._context, self._files
+        if context is None or stamp != self._config_stamp:
+            read = _read_config(self.config_path)
+            if settling:
+                _unchanged(self.config_path, stamp)
+            if context is None or _for_events(read) != _for_events(context):
+                files_before = {}  # the event files are read against what changed
+            context, stamps = read, None
         if stamps is None:
             stamps = _stamps(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
         for path, file_stamp in stamps.items():
-            result = self._files.get(path)
+            result = files_before.get(path)
             if result is None or result.stamp != file_stamp:
                 result = _read_events(path, file_stamp, context)
+                if settling:
+                    _unchanged(path, file_stamp)
             files[path] = result
-        self._files = files
+        self._context, self._config_stamp, self._files = context, stamp, files
+        self._pending = {}
         problems = list(context.problems)
         events: dict[str, Event] = {}
         for result in files.values():
@@ -111,35 +156,55 @@ class CatalogLoader:
 
 
 def event_files(feeds_dir: Path) -> list[Path]:
-    """List the event files under ``feeds_dir``, skipping hidden files and folders."""
+    """List the event files under ``feeds_dir``, skipping hidden files and folders.
+
+    Folders are walked with a list of folders to visit, not by recursion, so no depth of
+    folders exhausts the stack; links to folders are not followed, so no loop of links is.
+    """
     found: list[Path] = []
-    for folder, subfolders, names in os.walk(feeds_dir):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(folder, name)
-            for name in names
-            if name.endswith(EVENT_SUFFIXES) and not name.startswith(".")
-        )
+    folders = [feeds_dir]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if _is_folder(entry):
+                        if not entry.is_symlink():
+                            folders.append(Path(entry.path))
+                    elif entry.name.endswith(EVENT_SUFFIXES):
+                        found.append(Path(entry.path))
+        except OSError:  # a folder that vanished or cannot be listed holds no files to read
+            continue
     return sorted(found)
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _read_config(path: Path) -> _Context:
     problems: list[Problem] = []
-    config = _load_config(path, problems)
-    if config is None:
-        site_zone, topics, feeds_dir = _fallbacks(path, problems)
-        return _Context(None, tuple(problems), site_zone, topics, feeds_dir)
-    feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
-    return _Context(config, tuple(problems), config.site.timezone, config.topics, feeds_dir)
-
-
-def _load_config(path: Path, problems: list[Problem]) -> Config | None:
-    if not path.is_file():
+    doc = None
+    if not path.exists() and not path.is_symlink():
         problems.append(Problem(shown(path), 0, "", "no such configuration file"))
-        return None
-    doc = _read(path, problems)
-    if doc is None:
-        return None
+    else:
+        doc = _read(path, problems)
+    config = _load_config(doc, path, problems) if doc is not None else None
+    listed = _capped(problems, shown(path))
+    if config is None:
+        site_zone, topics, feeds_dir = _fallbacks(doc, path)
+        return _Context(None, listed, site_zone, topics, feeds_dir, uid_room("localhost"))
+    feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
+    room = uid_room(config.site.uid_domain)
+    return _Context(config, listed, config.site.timezone, config.topics, feeds_dir, room)
+
+
+def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config | None:
     if not isinstance(doc.data, dict):
         problems.append(
             doc.problem((), "config.yaml must be a mapping of settings (site:, topics:, ...)")
@@ -153,7 +218,7 @@ def _load_config(path: Path, problems: list[Problem]) -> Config | None:
 
 def _for_events(context: _Context) -> tuple[object, ...]:
     """What the event files are read against: an edit elsewhere in config.yaml keeps them."""
-    return context.site_zone, context.topics, context.feeds_dir
+    return context.site_zone, context.topics, context.feeds_dir, context.uid_room
 
 
 def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
@@ -162,21 +227,21 @@ def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
 
 
 def _fallbacks(
-    path: Path, problems: list[Problem]
+    doc: Document | None, path: Path
 ) -> tuple[ZoneInfo, Mapping[str, Any] | None, Path | None]:
-    """Read what events need from a broken config.yaml, so their problems show too."""
-    try:
-        data = read_document(path, shown(path)).data
-    except CatalogError:  # already recorded by _load_config
+    """Take what events need from a broken config.yaml, so their problems show too."""
+    if doc is None:  # unreadable: its problem is recorded already
         return ZoneInfo("UTC"), None, None
-    data = data if isinstance(data, dict) else {}
+    data = doc.data if isinstance(doc.data, dict) else {}
     site = data.get("site")
     site = site if isinstance(site, dict) else {}
     try:
         zone = values.zone(site.get("timezone"))
     except ValueError:
         zone = ZoneInfo("UTC")
-    topics = data.get("topics") if isinstance(data.get("topics"), dict) else None
+    topics = data.get("topics")
+    if not isinstance(topics, dict) or len(topics) > MAX_TOPICS:  # too many to compare with
+        topics = None
     folder = path.parent / str(data.get("feeds_dir", "feeds"))
     return zone, topics, folder if folder.is_dir() else None
 
@@ -187,12 +252,41 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
     doc = _read(path, problems)
     if doc is not None:
         for loc in _event_locations(doc, problems):
+            if len(problems) > MAX_PROBLEMS:
+                break
             spec = validate(EventSpec, doc, loc, problems)
             check = Checker(doc, loc, problems)
-            event = build_event(spec, context.site_zone, context.topics, check) if spec else None
+            event = (
+                build_event(spec, context.site_zone, context.topics, check, context.uid_room)
+                if spec
+                else None
+            )
             if event is not None:
                 events.append((event, doc.problem((*loc, "id"), "")))
-    return _FileResult(stamp, tuple(events), tuple(problems))
+    return _FileResult(stamp, tuple(events), _capped(problems, shown(path)))
+
+
+class _ChangedWhileRead(Exception):
+    """A file's stamp after reading it is not the one it had before: it was being written."""
+
+    def __init__(self, path: Path, stamp: Stamp) -> None:
+        super().__init__(str(path))
+        self.path, self.stamp = path, stamp
+
+
+def _unchanged(path: Path, stamp: Stamp) -> None:
+    """Raise _ChangedWhileRead if ``path`` no longer has ``stamp``."""
+    now = _stamp(path)
+    if now != stamp:
+        raise _ChangedWhileRead(path, now)
+
+
+def _capped(problems: list[Problem], path: str) -> tuple[Problem, ...]:
+    """Keep the first MAX_PROBLEMS problems of one file, and say when there were more."""
+    if len(problems) <= MAX_PROBLEMS:
+        return tuple(problems)
+    message = f"more than {MAX_PROBLEMS} problems: the rest of the file is not checked"
+    return (*sorted(problems)[:MAX_PROBLEMS], Problem(path, 0, "", message))
 
 
 def _stamp(path: Path) -> Stamp:

@@ -30,15 +30,20 @@ from .source import Document, Loc
 Slug = Annotated[str, BeforeValidator(values.slug)]
 Email = Annotated[str, BeforeValidator(values.email)]
 Url = Annotated[str, BeforeValidator(values.url)]
+BaseUrl = Annotated[str, BeforeValidator(values.base_url)]
 Domain = Annotated[str, BeforeValidator(values.domain)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
 When = Annotated[date | datetime, PlainValidator(values.when)]
 ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
 # Zone names stay text here: CET/CEST/MET resolve against site.timezone in ``build``.
 ZoneName = Annotated[str, Field(min_length=1)]
-Text = Annotated[str, Field(min_length=1)]
+# One line, as it goes into a mail header or a calendar property; free text keeps its breaks.
+Line = Annotated[str, BeforeValidator(values.line), Field(min_length=1)]
+Prose = Annotated[str, BeforeValidator(values.prose)]
 Folder = Annotated[str, PlainValidator(values.folder)]
 RateLimit = Annotated[str, PlainValidator(values.rate_limit)]
+# Lists are bounded far above real use, so that checking a hostile file stays quick.
+MAX_TOPICS = 1000
 
 
 class Spec(BaseModel):
@@ -51,8 +56,8 @@ class Spec(BaseModel):
 
 
 class SiteSpec(Spec):
-    title: Text
-    base_url: Url
+    title: Line
+    base_url: BaseUrl
     timezone: ZoneName
     uid_domain: Domain | None = Field(
         default=None,
@@ -64,24 +69,27 @@ class SiteSpec(Spec):
 
 class FeedSpec(Spec):
     refresh: Duration = timedelta(hours=6)
-    keep_past_days: Annotated[int, Field(ge=0)] | None = None
+    # A hundred years back from now is still a date; a million days is not.
+    keep_past_days: Annotated[int, Field(ge=0, le=36500)] | None = None
 
 
 class TopicSpec(Spec):
-    name: Text
-    description: str | None = None
+    name: Line
+    description: Prose | None = None
 
 
 class RemindersSpec(Spec):
-    before_start: list[Duration] = Field(default_factory=list)
-    before_registration_deadline: list[Duration] = Field(default_factory=list)
+    before_start: Annotated[list[Duration], Field(max_length=20)] = Field(default_factory=list)
+    before_registration_deadline: Annotated[list[Duration], Field(max_length=20)] = Field(
+        default_factory=list
+    )
 
 
 class SmtpSpec(Spec):
-    host: Text = "localhost"
+    host: Line = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 25
     starttls: bool = False
-    username: str | None = None
+    username: Line | None = None
     password_env: str | None = None
 
 
@@ -97,12 +105,12 @@ class MailSpec(Spec):
 class SignupSpec(Spec):
     limit_per_client: RateLimit = "20/hour"  # sign-up requests from one address (IP)
     limit_per_address: RateLimit = "5/hour"  # requests for one email address
-    limits_storage: Text = "memory://"  # a redis:// URL when several web processes run
+    limits_storage: Line = "memory://"  # a redis:// URL when several web processes run
 
 
 class SubscriberSpec(Spec):
     email: Email
-    topics: Annotated[list[Slug], Field(min_length=1)]
+    topics: Annotated[list[Slug], Field(min_length=1, max_length=MAX_TOPICS)]
     timezone: ZoneName = "UTC"
 
 
@@ -110,28 +118,30 @@ class ConfigSpec(Spec):
     site: SiteSpec
     feeds_dir: Folder = "feeds"
     feed: FeedSpec = FeedSpec()
-    database: Text = "sqlite:///var/calfeed.sqlite3"
-    topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1)]
+    database: Line = "sqlite:///var/calfeed.sqlite3"
+    topics: Annotated[dict[Slug, TopicSpec], Field(min_length=1, max_length=MAX_TOPICS)]
     reminders: RemindersSpec = RemindersSpec()
     mail: MailSpec = MailSpec()
     signup: SignupSpec = SignupSpec()
-    subscribers: list[SubscriberSpec] = Field(default_factory=list)
+    subscribers: Annotated[list[SubscriberSpec], Field(max_length=10_000)] = Field(
+        default_factory=list
+    )
 
 
 # feeds/*.yaml
 
 
 class OrganizerSpec(Spec):
-    name: Text
+    name: Line
     email: Email | None = None
     url: Url | None = None
 
 
 class ContactSpec(Spec):
-    name: Text
-    role: str | None = None
+    name: Line
+    role: Line | None = None
     email: Email | None = None
-    phone: str | None = None
+    phone: Line | None = None
 
 
 class RegistrationSpec(Spec):
@@ -143,31 +153,31 @@ class SessionSpec(Spec):
     id: Slug | None = None
     start: ClockOrWhen
     end: ClockOrWhen
-    title: Text
-    speakers: list[Text] = Field(default_factory=list)
-    description: str | None = None
+    title: Line
+    speakers: Annotated[list[Line], Field(max_length=100)] = Field(default_factory=list)
+    description: Prose | None = None
 
 
 class EventSpec(Spec):
     id: Slug
-    title: Text
-    subtitle: str | None = None
-    topics: Annotated[list[Slug], Field(min_length=1)]
+    title: Line
+    subtitle: Line | None = None
+    topics: Annotated[list[Slug], Field(min_length=1, max_length=100)]
     timezone: ZoneName | None = None
     start: When
     end: When | None = None
     status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
-    location: str | None = None
+    location: Line | None = None
     url: Url | None = None
     organizer: OrganizerSpec | None = None
-    contacts: list[ContactSpec] = Field(default_factory=list)
+    contacts: Annotated[list[ContactSpec], Field(max_length=100)] = Field(default_factory=list)
     registration: RegistrationSpec | None = None
-    description: str | None = None
-    sessions: list[SessionSpec] = Field(default_factory=list)
+    description: Prose | None = None
+    sessions: Annotated[list[SessionSpec], Field(max_length=500)] = Field(default_factory=list)
 
 
 class EventListSpec(Spec):
-    events: Annotated[list[Any], Field(min_length=1)]
+    events: Annotated[list[Any], Field(min_length=1, max_length=1000)]
 
 
 # Validation errors as operators read them
@@ -189,8 +199,8 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
     except ValidationError as err:
         errors = err.errors(include_url=False)
     for error in errors:
-        where = _clean((*loc, *error["loc"]))
-        problems.append(doc.problem(where, _message(error, spec, _clean(tuple(error["loc"])))))
+        where = (*loc, *_clean(error))
+        problems.append(doc.problem(where, _message(error, spec, _clean(error))))
     # Without the faulty values the rest may still validate; returning it lets the rules that
     # span fields run too, so one run reports every problem. The recorded problems keep it
     # from being used.
@@ -213,7 +223,7 @@ _STAND_INS = {"id": "invalid-id", "title": "invalid title", "name": "invalid nam
 def _prune(data: dict[str, Any], errors: list[ErrorDetails]) -> bool:
     """Remove (or stand in for) what each error names, keeping list positions; False if stuck."""
     for error in errors:
-        loc = _clean(tuple(error["loc"]))
+        loc = _clean(error)
         keys = [i for i, part in enumerate(loc) if isinstance(part, str)]
         if error["type"] == "missing":
             keys = keys[:-1]  # the key itself is absent: act on the key that holds its mapping
@@ -236,9 +246,15 @@ def _parent(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _clean(loc: Loc) -> Loc:
-    """Drop pydantic's marker for a mapping key that failed, which operators never wrote."""
-    return tuple(part for part in loc if part != "[key]")
+def _clean(error: ErrorDetails) -> Loc:
+    """Return where ``error`` is, without pydantic's marker for a mapping key that failed.
+
+    The marker ends the location; a key the operator named ``[key]`` is not one.
+    """
+    loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]" and error["type"] != "extra_forbidden":
+        return loc[:-1]
+    return loc
 
 
 def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
@@ -255,15 +271,19 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
         )
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
-    if kind == "string_too_short":
+    if kind == "string_too_short" or (kind == "too_short" and isinstance(given, str)):
         return "must not be empty"
     if kind == "too_short":
         return "needs at least one item"
+    if kind == "too_long":
+        context = error.get("ctx", {})
+        count, most = context.get("actual_length"), context.get("max_length")
+        return f"has {count:,} items; at most {most:,} are allowed"
     if kind in ("model_type", "dict_type"):
         return f"should be a mapping of keys and values, not {_kind(given)}"
     if kind == "list_type":
         return f"should be a list, not {_kind(given)}"
-    shown = _clipped(values.as_written(given))
+    shown = values.clipped(values.as_written(given))
     hint = (
         "; write it in quotes"
         if kind == "string_type" and not isinstance(given, dict | list)
@@ -315,9 +335,4 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return _clipped(repr(value))
-
-
-def _clipped(text: str) -> str:
-    """Cut a value shown in a message to 60 characters."""
-    return text if len(text) <= 60 else text[:57] + "..."
+    return values.clipped(repr(value))

@@ -4,6 +4,10 @@ Operators need errors that point at a line, so a file is composed into YAML node
 converted by hand: every mapping key and sequence item records its line under its location
 path, e.g. ``("sessions", 2, "end")``. Scalars keep YAML's own types (dates, numbers), except
 that ``14:00`` stays the text it looks like instead of YAML 1.1's base-60 number 840.
+
+A file is bounded before anything is built from it: a few hundred bytes of aliases can stand
+for billions of values, so nesting, values, aliases and what the aliases expand to are counted
+first, and a file over a limit is refused at the line where it went over.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from typing import Any
 import yaml
 
 from ..errors import CatalogError, Problem
+from .text import check_characters, read_text
 
 Loc = tuple[str | int, ...]
 # libyaml's parser is ten times faster than the pure-Python one and keeps the same marks.
 _Parser = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Far above what any events file holds (one event nests 7 deep and holds a few dozen values).
+MAX_DEPTH = 20
+MAX_VALUES = 50_000
+MAX_ALIASES = 100
 
 
 @dataclass(frozen=True)
@@ -47,37 +56,106 @@ def dotted(loc: Loc) -> str:
     """Write a location the way an operator reads it: ``sessions[2].end``."""
     text = ""
     for part in loc:
+        if isinstance(part, str) and not part.isprintable():
+            part = repr(part)  # a key written with YAML escapes: never a control character
         text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
     return text
 
 
 def read_document(path: Path, shown_as: str) -> Document:
     """Read one YAML file, raising a CatalogError that names the line of a syntax error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CatalogError([Problem(shown_as, 0, "", f"cannot read file: {err}")]) from err
-    return parse_document(text, shown_as)
+    return parse_document(read_text(path, shown_as), shown_as)
 
 
 def parse_document(text: str, shown_as: str) -> Document:
-    """Parse YAML text into a Document."""
+    """Parse YAML text into a Document, within the limits on nesting, values and aliases."""
+    check_characters(text, shown_as)
     try:
+        _count(text, shown_as)
         node = yaml.compose(text, Loader=_Parser)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else 0
         reason = err.problem or err.context or "invalid YAML"
-        raise CatalogError([Problem(shown_as, line, "", f"YAML syntax error: {reason}")]) from err
+        message = f"YAML syntax error: {reason}"
+        if reason == "exceeded maximum nesting depth":  # libyaml's own limit, far above ours
+            message = f"nested more than {MAX_DEPTH} levels deep"
+        raise CatalogError([Problem(shown_as, line, "", message)]) from err
     except yaml.YAMLError as err:
         raise CatalogError([Problem(shown_as, 0, "", f"YAML syntax error: {err}")]) from err
     if node is None:
         return Document(shown_as, None, {(): 1})
+    _Expansion(shown_as).measure(node)
     builder = _Builder(shown_as)
     data = builder.convert(node, ())
     if builder.problems:
         raise CatalogError(builder.problems)
     return Document(shown_as, data, builder.lines)
+
+
+def _count(text: str, shown_as: str) -> None:
+    """Refuse, before composing any node, a file nested too deep or with too many values."""
+    depth = values = aliases = 0
+    for event in yaml.parse(text, Loader=_Parser):
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        values += 1
+        if values > MAX_VALUES:
+            raise _too_many(shown_as, line, f"more than {MAX_VALUES:,} values in one file")
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise _too_many(shown_as, line, f"more than {MAX_ALIASES} aliases in one file")
+        elif isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_many(shown_as, line, f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _too_many(shown_as: str, line: int, message: str) -> CatalogError:
+    return CatalogError([Problem(shown_as, line, "", message)])
+
+
+class _Expansion:
+    """Measure how many values, and how deep, a document is once its aliases are expanded.
+
+    Each node is measured once: an alias always follows its anchor, so what it refers to is
+    measured already (or is the node being measured, which the builder reports).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth)
+
+    def measure(self, node: yaml.Node) -> tuple[int, int]:
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        self._sizes[id(node)] = (1, 0)  # an alias inside its own anchor counts once
+        values, depth = 1, 0
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        for child in children:
+            child_values, child_depth = self.measure(child)
+            values += child_values
+            depth = max(depth, child_depth)
+        if not isinstance(node, yaml.ScalarNode):
+            depth += 1
+        line = node.start_mark.line + 1
+        if values > MAX_VALUES:
+            message = f"its aliases expand to more than {MAX_VALUES:,} values"
+            raise _too_many(self.path, line, message)
+        if depth > MAX_DEPTH:
+            raise _too_many(self.path, line, f"its aliases nest more than {MAX_DEPTH} levels deep")
+        self._sizes[id(node)] = (values, depth)
+        return self._sizes[id(node)]
 
 
 class _Builder:
@@ -162,7 +240,8 @@ def _reason(err: Exception) -> str:
 
 def shown(path: Path) -> str:
     """Write a path as the operator would type it: relative to here when it is below here."""
+    # The folder is resolved, not the file: a linked file is named as the operator sees it.
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):  # outside here, or a loop of symbolic links
         return str(path)

@@ -1,16 +1,22 @@
-"""Parsers for the small values operators write: slugs, zones, durations, dates, emails, URLs.
+"""Parsers for the small values operators write: text, slugs, zones, durations, dates, emails, URLs.
 
 Each parser takes what YAML produced and returns a typed value or raises ``ValueError`` with
 a message that says what was expected. They hold no state and know nothing of files.
+
+Text that ends up in one line of a mail header or a calendar property (a title, a name, a
+sender) must be one line: the whitespace around it is removed, as YAML's ``>`` and ``|``
+blocks leave a line break at the end, but a break inside it is refused, as is any control
+character (YAML's quoted escapes can write them). Free text keeps its line breaks and tabs.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 import zoneinfo
 from datetime import date, datetime, time, timedelta
-from email.utils import parseaddr
+from email.policy import default as email_policy
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,10 +30,64 @@ _COMPACT = re.compile(r"(\d+)\s*([smhdw])")
 _HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _ISO_DURATION = TypeAdapter(timedelta)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # what RFC 3986 allows unencoded
+# A name (or an IPv4 address): what may end a UID and a Message-ID. An IPv6 address may not.
+_DOMAIN = re.compile(
+    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+# Text shaped like an RFC 2047 encoded word is decoded by whoever reads a header holding it.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
+MAX_DOMAIN = 100  # the UID domain ends every calendar UID and Message-ID
+# Links made from it (with an event id of up to 244 characters, twice on one line of the
+# plain-text mail) must fit the 998 octets a line of mail may hold.
+MAX_BASE_URL = 400
 MAX_DURATION = timedelta(days=3660)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
 # Abbreviations that mean "Central European local time", not the fixed-offset zone of that name.
 LOCAL_ALIASES = frozenset({"CET", "CEST", "MET", "MEST"})
+
+
+def line(value: Any) -> Any:
+    """Return text as one line, without the whitespace around it; other values as they are.
+
+    What is not text is left for the type check that follows, which names what it is.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    lines = text.splitlines()
+    if len(lines) > 1:
+        raise ValueError(
+            f"must be one line, but it breaks after {clipped(lines[0])!r} "
+            "(only the breaks at its start and end are removed)"
+        )
+    _no_controls(text, "")
+    if found := _ENCODED_WORD.search(text):
+        raise ValueError(
+            f"holds {found.group()!r}, which mail programs would show decoded; write it otherwise"
+        )
+    return text
+
+
+def prose(value: Any) -> Any:
+    """Return free text as written; it may hold line breaks and tabs, no other control."""
+    if isinstance(value, str):
+        _no_controls(value, "\n\t")
+    return value
+
+
+def _no_controls(text: str, allowed: str) -> None:
+    for index, character in enumerate(text):
+        if unicodedata.category(character) == "Cc" and character not in allowed:
+            raise ValueError(
+                f"holds control character U+{ord(character):04X} at character {index + 1}; "
+                "remove it"
+            )
+
+
+def clipped(text: str) -> str:
+    """Cut a value shown in a message to 60 characters."""
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def slug(value: Any) -> str:
@@ -176,41 +236,91 @@ def email(value: Any) -> str:
 
 
 def mailbox(value: Any) -> str:
-    """Return a sender such as ``Events <events@example.org>`` with a valid address."""
-    if not isinstance(value, str):
+    """Return a sender such as ``Events <events@example.org>``: one valid address, one line."""
+    sender = line(value)
+    if not isinstance(sender, str):
         raise ValueError(f"{value!r} is not a sender such as 'Events <events@example.org>'")
-    _, address = parseaddr(value)
+    wanted = f"{clipped(sender)!r} is not a sender such as 'Events <events@example.org>'"
+    addresses = _addresses(sender)
+    if addresses is None:
+        raise ValueError(wanted)
+    if len(addresses) != 1:
+        raise ValueError(f"{wanted}: name one address, not {len(addresses)}")
     try:
-        email(address or value)
+        email(addresses[0])
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not a sender such as 'Events <events@example.org>'"
-        ) from None
-    return value.strip()
+        raise ValueError(wanted) from None
+    return sender
+
+
+def _addresses(text: str) -> list[str] | None:
+    """Return the addresses a From header of ``text`` holds, or None if it is not clean.
+
+    Not clean: a defect, a named group, or a name the email package fails on.
+    """
+    try:
+        header = email_policy.header_factory("From", text)
+        if header.defects or any(group.display_name for group in header.groups):
+            return None
+        return [address.addr_spec for address in header.addresses]
+    except Exception:  # noqa: BLE001 - the email package raises odd errors on odd names
+        return None
 
 
 def url(value: Any) -> str:
-    """Return an absolute http(s) URL."""
+    """Return an absolute http(s) URL, without spaces or control characters."""
     if isinstance(value, str):
+        text = value.strip()
         try:
-            parts = urlsplit(value.strip())
-            if parts.scheme in ("http", "https") and parts.hostname and " " not in value.strip():
-                return value.strip()
+            parts = urlsplit(text)
+            if (
+                parts.scheme in ("http", "https")
+                and parts.hostname
+                and text.isprintable()
+                and not any(character.isspace() for character in text)
+            ):
+                return text
         except ValueError:  # e.g. a broken IPv6 address
             pass
-    raise ValueError(f"{value!r} is not an absolute http:// or https:// URL")
+    raise ValueError(f"{clipped(repr(value))} is not an absolute http:// or https:// URL")
 
 
-_DOMAIN = re.compile(
-    r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
-)
+def base_url(value: Any) -> str:
+    """Return the site's address: an http(s) URL whose host is ASCII, as UIDs and mail need."""
+    text = url(value)
+    parts = urlsplit(text)
+    host = parts.hostname or ""
+    if parts.query or parts.fragment:
+        raise ValueError(f"{text!r} must not have a query or fragment: links are added to it")
+    if not _DOMAIN.fullmatch(host):
+        raise ValueError(
+            f"the host {host!r} must be ASCII letters, digits, hyphens and dots "
+            "(write an international domain in its xn-- form)"
+        )
+    if not _URI.fullmatch(text):
+        raise ValueError(f"{text!r} holds characters a URL must percent-encode (%20 for a space)")
+    _fits_in_uids("the host", host)
+    if len(text) > MAX_BASE_URL:
+        raise ValueError(
+            f"has {len(text)} characters; at most {MAX_BASE_URL} leave room for the links "
+            "made from it in mail"
+        )
+    return text
 
 
 def domain(value: Any) -> str:
-    """Return a domain name (``events.example.org``), lower-cased."""
-    if isinstance(value, str) and _DOMAIN.fullmatch(value.strip().lower()):
-        return value.strip().lower()
+    """Return a domain name (``events.example.org``), lower-cased, short enough for UIDs."""
+    if isinstance(value, str) and _DOMAIN.fullmatch(text := value.strip().lower()):
+        _fits_in_uids("it", text)
+        return text
     raise ValueError(f"{value!r} is not a domain name like events.example.org")
+
+
+def _fits_in_uids(what: str, name: str) -> None:
+    if len(name) > MAX_DOMAIN:
+        raise ValueError(
+            f"{what} has {len(name)} characters; at most {MAX_DOMAIN} fit in calendar UIDs"
+        )
 
 
 def as_written(value: Any) -> str:

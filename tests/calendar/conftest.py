@@ -11,7 +11,8 @@ Two sets of feeds are checked against PRODUCT.md's "What a feed must satisfy":
   repeated hours, zones whose rules changed (Moscow 2010, 2011, 2014 and 2026, Sao Paulo 2019
   and 2026, Brussels 2019 and 2037), all-day and multi-day events, a timed event over a DST
   change with full date-time sessions, events over a year change, Unicode and hostile texts
-  (a literal backslash-N, CR, CRLF, U+2028 and U+2029, tabs, emoji, combining characters),
+  (a literal backslash-N; in free text LF, U+2028, U+2029 and tabs; emoji, combining
+  characters; one-line fields hold no line break or control character, as check requires),
   very long lines, a cancelled and a tentative event, an organiser and contacts.
 
 For each set every feed a client can fetch is built once per session, with a fixed clock
@@ -408,7 +409,7 @@ TEXT = (
       - id: unicode-everything
         title: "Ünïcödé; title, with \\ backslash – “quotes” 🎉 \
           \U0001F469\u200D\U0001F469\u200D\U0001F467 🇧🇪 Cafe\u0301 中文 العربية"
-        subtitle: "Sub; title, with \\ and\na new line"
+        subtitle: "Sub; title, with \\ and no new line"
         topics: [text]
         timezone: CET
         start: "2026-07-01T10:00"
@@ -442,15 +443,16 @@ TEXT = (
             title: "Q&A: \\ and ; and , 🎤"
             speakers: ["Zoë Ælfrida", "李小龍"]
       - id: hostile-text
-        title: "C:\\New folder \\n \\\\N; CR\rCRLF\r\nLF\nLS\LPS\Ptab\tend"
+        title: "C:\\New folder \\n \\\\N; end"
         topics: [text]
         timezone: Europe/Brussels
         start: "2026-07-04T10:00"
         end: "2026-07-04T11:00"
-        location: "\\\\server\\Nordic; room\r\n2, floor \\N"
-        description: "\\N at the start, \\N\\n\\N in the middle\r\rtwo CRs\u2029\u2028end \\N"
+        location: "\\\\server\\Nordic; room 2, floor \\N"
+        description: "\\N at the start, \\N\\n\\N in the middle\n\ntwo LFs\u2029\u2028\
+          LF\nLS\LPS\Ptab\tend \\N"
         sessions:
-          - {start: "10:00", end: "10:30", title: "Q\\N&A\u2028in two lines"}
+          - {start: "10:00", end: "10:30", title: "Q\\N&A in one line"}
       - id: no-zone-given
         title: Written without a timezone
         topics: [text]

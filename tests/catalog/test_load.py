@@ -349,6 +349,21 @@ def test_required_fields_inside_an_event(
     assert problems() == [expected]
 
 
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("[key]", "[key]"), ("\\e[2J", "'\\x1b[2J'"), ("loca\\ntion", "'loca\\ntion'")],
+)
+def test_an_unknown_key_is_named_as_written_even_when_odd(
+    write_event: WriteEvent, problems: Problems, key: str, shown: str
+) -> None:
+    head = "id: x\ntitle: T\ntopics: [procurement]\nstart: 2020-12-07\n"
+    write_event("x.yaml", f'{head}"{key}": 1\n')
+
+    [problem] = problems()
+
+    assert problem.startswith(f"feeds/x.yaml:5: {shown}: unknown key; ")
+
+
 # Single values
 
 
@@ -501,9 +516,7 @@ def test_a_duplicate_key_is_an_error(write_event: WriteEvent, problems: Problems
 def test_a_file_that_is_not_utf8_is_named(project: Path, problems: Problems) -> None:
     (project / "feeds" / "x.yaml").write_bytes(b"id: x\ntitle: Ume\xe5\n")
 
-    [problem] = problems()
-
-    assert problem.startswith("feeds/x.yaml: cannot read file: 'utf-8' codec can't decode")
+    assert problems() == ["feeds/x.yaml:2: not UTF-8: byte 0xE5 at column 11; save it as UTF-8"]
 
 
 @pytest.mark.parametrize("start", ["2020-02-30", "2020-12-07 25:00:00"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+import time
+import tracemalloc
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -189,16 +192,16 @@ def test_an_empty_document_has_no_data(text: str) -> None:
     assert doc.line(()) == 1
 
 
-def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+def test_a_file_that_is_not_utf8_is_a_problem_on_the_line_of_the_bad_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("title: Umeå\n".encode("latin-1"))
+    path.write_bytes("id: a\ntitle: Umeå\n".encode("latin-1"))
 
     with pytest.raises(CatalogError) as caught:
         read_document(path, "feeds/latin1.yaml")
 
-    [problem] = [str(p) for p in caught.value.problems]
-    assert problem.startswith("feeds/latin1.yaml: cannot read file: ")
-    assert "utf-8" in problem
+    assert [str(p) for p in caught.value.problems] == [
+        "feeds/latin1.yaml:2: not UTF-8: byte 0xE5 at column 11; save it as UTF-8"
+    ]
 
 
 def test_a_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
@@ -243,3 +246,81 @@ def test_a_value_yaml_cannot_build_is_a_problem_on_its_line(text: str, line: int
         assert all(p.path == "feeds/x.yaml" for p in err.problems)
     else:
         pytest.fail("the document was accepted")
+
+
+# Limits: a file is measured before anything is built from it
+
+
+def billion_laughs(levels: int) -> str:
+    """Return the classic alias bomb: each level holds nine aliases of the one before."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{','.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def cost(action: Callable[[], object]) -> tuple[float, int]:
+    """Return the seconds one run of ``action`` takes, and the peak bytes another allocates.
+
+    Two runs: tracing every allocation slows a run down several times.
+    """
+    started = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        action()
+        return seconds, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_alias_bomb_is_refused_at_once_in_little_memory() -> None:
+    text = billion_laughs(9)  # 9**9 = 387,420,489 values from 420 bytes
+
+    assert problems_of(text) == ["feeds/x.yaml:5: its aliases expand to more than 50,000 values"]
+    seconds, peak = cost(lambda: problems_of(text))
+    assert seconds < 0.5
+    assert peak < 5 * 2**20
+
+
+def test_aliases_that_stay_small_are_read() -> None:
+    doc = parse_document(billion_laughs(4), "feeds/x.yaml")  # 9**4 = 6,561 values
+
+    assert len(doc.data["a3"]) == 9
+    assert doc.data["a3"][8][8][8] == ["lol"] * 9
+
+
+def test_more_than_a_hundred_aliases_are_refused_on_the_line_of_the_first_too_many() -> None:
+    text = "a: &a x\nb:\n" + "".join("  - *a\n" for _ in range(101))
+
+    assert problems_of(text) == ["feeds/x.yaml:103: more than 100 aliases in one file"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param("[" * 5000 + "]" * 5000, 1, id="flow"),
+        pytest.param("".join(" " * i + "a:\n" for i in range(900)), 21, id="block"),
+        pytest.param("".join("  " * i + "-\n" for i in range(30)), 21, id="block-list"),
+    ],
+)
+def test_nesting_deeper_than_twenty_levels_is_refused_on_its_line(text: str, line: int) -> None:
+    assert problems_of(text) == [f"feeds/x.yaml:{line}: nested more than 20 levels deep"]
+
+
+def test_aliases_that_nest_deeper_than_twenty_levels_are_refused() -> None:
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [[[*a{i - 1}]]]" for i in range(1, 9)]
+
+    assert problems_of("\n".join(lines)) == [
+        "feeds/x.yaml:8: its aliases nest more than 20 levels deep"
+    ]
+
+
+def test_more_than_fifty_thousand_values_are_refused_before_they_are_built() -> None:
+    text = "topics: [" + "a," * 50_001 + "]\n"
+
+    assert problems_of(text) == ["feeds/x.yaml:1: more than 50,000 values in one file"]
+    seconds, peak = cost(lambda: problems_of(text))
+    assert seconds < 2  # 0.1 s on a quiet machine
+    assert peak < 5 * 2**20

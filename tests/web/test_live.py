@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from flask.testing import FlaskClient
 from freezegun import freeze_time
+
+from service.calendar.edition import Edition
+from service.live import QUIET, LiveCatalog
 
 from .conftest import MakeApp, entries, live, prop
 
@@ -360,4 +368,195 @@ def test_a_broken_config_edit_is_refused_naming_config_yaml(
     assert report["status"] == "degraded"
     assert [p.split(": ")[:2] for p in report["config"]["problems"]] == [
         ["config.yaml:19", "feed.refresh"]
+    ]
+
+
+# Files being written, files that are not files, and failures the watcher must survive
+
+
+class StillClock:
+    """A monotonic clock that moves only when told: how long files have been still."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
+    """Wait (bounded) until ``condition()`` holds, polling every few milliseconds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {seconds} s"
+        time.sleep(0.005)
+
+
+def watched(project: Path, timer: Callable[[], float] = time.monotonic) -> Iterator[LiveCatalog]:
+    live_catalog = LiveCatalog(project / "config.yaml", timer=timer)
+    live_catalog.watch(interval=0.01)
+    try:
+        yield live_catalog
+    finally:
+        live_catalog.close()
+
+
+def look_twice(live_catalog: LiveCatalog) -> None:
+    """Wait until the watcher has looked at the files twice more."""
+    seen = live_catalog.polls
+    wait_for(lambda: live_catalog.polls >= seen + 2, "two more looks at the files")
+
+
+def test_a_file_written_in_chunks_is_published_once_complete_and_once(
+    project: Path, write_event: WriteEvent, make_event: MakeEvent
+) -> None:
+    write_event("a.yaml", make_event(id="webinar-a", title="Webinar A"))
+    edited = yaml.safe_dump(
+        make_event(
+            id="webinar-a",
+            title="Webinar A, with its agenda",
+            location="Online",
+            description="A long description.\n" * 20,
+            sessions=[
+                {"start": f"14:{minute:02d}", "end": f"14:{minute + 5:02d}", "title": f"Talk {n}"}
+                for n, minute in enumerate(range(0, 60, 5))
+                if minute + 5 < 60
+            ],
+        ),
+        sort_keys=False,
+    )
+    clock = StillClock()
+    with contextmanager(watched)(project, clock) as live_catalog:
+        published: list[Edition] = []
+        live_catalog.on_change(lambda: published.append(live_catalog.edition))
+        fd = os.open(project / "feeds" / "a.yaml", os.O_WRONLY | os.O_TRUNC)
+        try:
+            data = edited.encode()
+            for start in range(0, len(data), 97):  # odd chunks, so that some end mid-line
+                os.write(fd, data[start : start + 97])
+                look_twice(live_catalog)  # each half-written version is seen, and not read
+                clock.now += 0.1  # the writer is never still for the whole quiet period
+                assert (published, live_catalog.problems) == ([], ())
+        finally:
+            os.close(fd)
+        clock.now += QUIET
+        wait_for(lambda: bool(published), "the publication of the complete file")
+        look_twice(live_catalog)
+
+    assert len(published) == 1
+    [event] = published[0].catalog.events
+    assert (event.title, len(event.sessions)) == ("Webinar A, with its agenda", 11)
+    body = published[0].topic_feed(("all",)).body
+    assert prop(entries(body)[UID_A], "SEQUENCE") == "1"
+
+
+def test_an_edit_is_served_within_a_second_of_the_last_write(
+    project: Path, write_event: WriteEvent, make_event: MakeEvent
+) -> None:
+    write_event("a.yaml", make_event(id="webinar-a", title="Webinar A"))
+    with contextmanager(watched)(project) as live_catalog:
+        look_twice(live_catalog)
+        write_event("a.yaml", make_event(id="webinar-a", title="Webinar A, edited"))
+        written = time.monotonic()
+        wait_for(
+            lambda: live_catalog.edition.catalog.events[0].title == "Webinar A, edited",
+            "serving the edit",
+        )
+        took = time.monotonic() - written
+
+    assert QUIET <= took < 5  # about 0.4 s; a busy machine may take longer
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "feeds/x.yaml: not a regular file but a FIFO (named pipe): only files are read"),
+        ("loop", "feeds/x.yaml: cannot read file: Too many levels of symbolic links"),
+        ("deep", "feeds/x.yaml:1: nested more than 20 levels deep"),
+        (
+            "utf-16",
+            "feeds/x.yaml:1: a NUL byte at column 2: the file looks like UTF-16; save it as UTF-8",
+        ),
+    ],
+)
+def test_a_hostile_file_added_live_is_refused_in_healthz_and_the_watcher_goes_on(
+    project: Path,
+    write_event: WriteEvent,
+    make_event: MakeEvent,
+    make_app: MakeApp,
+    kind: str,
+    expected: str,
+) -> None:
+    two_events(write_event, make_event)
+    app = make_app(WATCH=True, WATCH_INTERVAL=0.01)
+    client = app.test_client()
+    good = client.get("/feeds/all.ics").data
+    path = project / "feeds" / "x.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "loop":
+        path.symlink_to("x.yaml")
+    elif kind == "deep":
+        path.write_text("[" * 500 + "]" * 500)
+    else:
+        path.write_bytes(yaml.safe_dump(make_event(id="x")).encode("utf-16-le"))
+
+    wait_for(lambda: health(client)["status"] == "degraded", "the refusal")
+
+    assert health(client)["config"]["problems"] == [expected]
+    assert client.get("/feeds/all.ics").data == good
+    path.unlink()
+    write_event("a.yaml", make_event(id="webinar-a", title="Webinar A, after"))
+    wait_for(lambda: health(client)["status"] == "ok", "the recovery")
+    assert "Webinar A\\, after" in client.get("/feeds/all.ics").get_data(as_text=True)
+
+
+def test_an_edit_the_database_cannot_take_is_shown_and_published_once_it_can(
+    write_event: WriteEvent,
+    make_event: MakeEvent,
+    make_app: MakeApp,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    two_events(write_event, make_event)
+    app = make_app(WATCH=True, WATCH_INTERVAL=0.01)
+    client = app.test_client()
+    good = client.get("/feeds/all.ics").data
+    engine = live(app).engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE revisions RENAME TO revisions_away")
+
+    write_event("a.yaml", make_event(id="webinar-a", title="Webinar A, edited"))
+    wait_for(lambda: health(client)["config"]["problems"] != [], "the refusal")
+
+    assert health(client)["config"]["problems"] == [
+        "feeds: the edit cannot be published (OperationalError; the log says why)"
+    ]
+    assert "no such table: revisions" in caplog.text
+    assert client.get("/feeds/all.ics").data == good  # the last good edition, as it was
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE revisions_away RENAME TO revisions")
+    wait_for(lambda: health(client)["config"]["problems"] == [], "the publication")
+    assert "Webinar A\\, edited" in client.get("/feeds/all.ics").get_data(as_text=True)
+
+
+def test_a_watcher_that_stops_says_so_in_healthz(
+    write_event: WriteEvent,
+    make_event: MakeEvent,
+    make_app: MakeApp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    two_events(write_event, make_event)
+    app = make_app()
+    client = app.test_client()
+
+    def stop(quiet: float = 0.0) -> bool:
+        raise SystemExit("stopped")  # what no Exception handler catches
+
+    monkeypatch.setattr(live(app), "refresh", stop)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # it is meant to die
+    live(app).watch(interval=0.01).join(10)
+
+    assert health(client)["status"] == "degraded"
+    assert health(client)["config"]["problems"] == [
+        "feeds: the file watcher stopped: restart the service to serve edits"
     ]
