@@ -90,7 +90,7 @@ golden: $(VENV)/.installed-test
 
 # Write the field reference of config.yaml and the event files from the schema.
 reference: $(VENV)/.installed
-	$(BIN)/python -m service.reference > docs/reference.md
+	$(BIN)/python -m service.catalog.reference > docs/reference.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(ICALJS)/node_modules \

@@ -35,8 +35,8 @@ from _serving import calfeed, stop_on_sigterm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The one place this benchmark reaches inside calfeed: the planner, timed in this process.
 from service.catalog import load_catalog  # noqa: E402
-from service.database import open_database  # noqa: E402
 from service.reminders.planner import plan  # noqa: E402
+from service.store.database import open_database  # noqa: E402
 
 SWEEP_EVERY = 30.0  # seconds between two sweeps of calfeed worker (README)
 LARGE = 50_000

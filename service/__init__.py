@@ -15,7 +15,7 @@ def create_app(
     config_path: str | Path = "config.yaml", test_config: dict[str, Any] | None = None
 ) -> Flask:
     """Create the web app serving the catalog defined by ``config_path``."""
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     live = LiveCatalog(Path(config_path))
     key = secret_key(live.edition.catalog.config.root / "var")
     app.config.from_mapping(SECRET_KEY=key, **(test_config or {}))
@@ -24,7 +24,7 @@ def create_app(
     if app.config.get("WATCH", True):
         live.watch(app.config.get("WATCH_INTERVAL", POLL_INTERVAL))
 
-    from . import feeds, health, pages, personal, security, signup
+    from .web import feeds, health, pages, personal, security, signup
 
     security.init_app(app)
     feeds.init_app(app)

@@ -19,15 +19,16 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
-from . import create_app, serving
+from . import create_app
 from .catalog import Catalog, Config, load_catalog
-from .database import open_database
 from .errors import CalfeedError, CatalogError
-from .export import export_site
 from .reminders import records
-from .security import MAX_BODY
-from .throttle import open_storage
+from .store.database import open_database
 from .tokens import secret_key
+from .web import serving
+from .web.export import export_site
+from .web.security import MAX_BODY
+from .web.throttle import open_storage
 
 T = TypeVar("T")
 
@@ -135,7 +136,7 @@ def run(config_path: Path, host: str, port: int) -> None:
 @click.pass_obj
 def serve(config_path: Path, host: str, port: int, workers: int | None, proxies: int) -> None:
     """Run the web server alone, on gunicorn with several worker processes."""
-    from .gunicorn import serve as gunicorn_serve
+    from .web.gunicorn import serve as gunicorn_serve
 
     _log_to_stderr()
     catalog = _load(config_path)
@@ -187,7 +188,7 @@ def worker(config_path: Path) -> None:
 def reminders(config_path: Path, limit: int) -> None:
     """List what will be sent to whom and when, what was sent, and what failed."""
     from .reminders import report
-    from .revisions import utc_now
+    from .store.revisions import utc_now
 
     catalog = _load(config_path)
     engine = _checked(open_database, catalog.config.database_url)

@@ -24,9 +24,9 @@ from .calendar.edition import Edition, Publisher
 from .catalog import Catalog
 from .catalog.load import CatalogLoader
 from .catalog.source import shown
-from .database import open_database
 from .errors import CatalogError, Problem
-from .revisions import Clock, RevisionStore, utc_now
+from .store.database import open_database
+from .store.revisions import Clock, RevisionStore, utc_now
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.5  # seconds between two looks at the files

@@ -50,11 +50,11 @@ def test_the_built_package_holds_templates_static_files_and_migrations(tmp_path:
     (wheel,) = tmp_path.glob("calfeed-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in [
-        "service/templates/base.html",
-        "service/templates/mail/reminder.txt",
-        "service/static/style.css",
-        "service/migrations/versions/0001_revisions.py",
-        "service/migrations/script.py.mako",
+        "service/web/templates/base.html",
+        "service/reminders/templates/reminder.txt",
+        "service/web/static/style.css",
+        "service/store/migrations/versions/0001_revisions.py",
+        "service/store/migrations/script.py.mako",
     ]:
         assert name in names, name
     assert not any(name.startswith(("tests/", "feeds/", "bench/")) for name in names)

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from service import reference
-from service.catalog import schema
+from service.catalog import reference, schema
 
 REPO = Path(__file__).resolve().parents[1]
 

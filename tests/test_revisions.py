@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from service.database import open_database
-from service.revisions import Revision, RevisionStore
-from service.tables import revisions
+from service.store.database import open_database
+from service.store.revisions import Revision, RevisionStore
+from service.store.tables import revisions
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

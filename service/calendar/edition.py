@@ -18,9 +18,9 @@ import icalendar
 
 from ..catalog import Catalog, Config, Event
 from ..catalog.uids import UID_LENGTH
-from ..revisions import RevisionStore
+from ..store.revisions import RevisionStore
+from .assembly import Block, Header, assemble, stamp_block
 from .entries import event_entry, event_page, session_entry
-from .feed import Block, Header, assemble, stamp_block
 from .zones import Zone, Zones, catalog_zones
 
 ALL = "all"

@@ -24,7 +24,7 @@ from ..catalog import Config, Event
 from ..tokens import CONFIRM_WITHIN, Tokens
 
 _templates = Environment(
-    loader=PackageLoader("service", "templates/mail"),
+    loader=PackageLoader("service.reminders", "templates"),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from ..database import insert
-from ..tables import outbox
+from ..store.database import insert
+from ..store.tables import outbox
 
 LEASE = timedelta(minutes=5)
 # Mails about a subscription rather than an event: a link to confirm, or to one's preferences.

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from ..catalog import Catalog, Event
-from ..database import insert
-from ..tables import outbox
+from ..store.database import insert
+from ..store.tables import outbox
 from . import subscribers as subscriber_store
 from .outbox import KEY_COLUMNS
 from .subscribers import Subscriber

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..catalog import Config
-from ..tables import outbox, subscribers
+from ..store.tables import outbox, subscribers
 from .subscribers import normalise
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ..catalog import Catalog
 from ..catalog.values import format_duration
-from ..tables import outbox, subscribers
+from ..store.tables import outbox, subscribers
 from . import planner
 from . import subscribers as subscriber_store
 from .outbox import ACCOUNT_KINDS, KEY_COLUMNS

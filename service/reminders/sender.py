@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from ..calendar.edition import Edition
 from ..catalog import Event
 from ..live import LiveCatalog
-from ..revisions import Clock, precise_now
+from ..store.revisions import Clock, precise_now
 from ..tokens import Tokens
 from . import mail, outbox
 from . import subscribers as subscriber_store

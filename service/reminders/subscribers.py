@@ -23,8 +23,8 @@ import email_validator
 import sqlalchemy as sa
 
 from ..catalog.models import Subscriber as ConfiguredSubscriber
-from ..database import insert
-from ..tables import outbox, subscribers
+from ..store.database import insert
+from ..store.tables import outbox, subscribers
 from .outbox import ACCOUNT_KINDS
 
 # A subscription that ends and starts again gets the next generation.

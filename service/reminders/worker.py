@@ -24,10 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ..database import insert
 from ..live import LiveCatalog
-from ..revisions import Clock, precise_now
-from ..tables import workers
+from ..store.database import insert
+from ..store.revisions import Clock, precise_now
+from ..store.tables import workers
 from ..tokens import Tokens, secret_key
 from . import outbox, planner
 from .sender import Outcome, Sender

@@ -53,8 +53,8 @@ from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
 from service.catalog import load_catalog
-from service.database import open_database
-from service.revisions import RevisionStore
+from service.store.database import open_database
+from service.store.revisions import RevisionStore
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"

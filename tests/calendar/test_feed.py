@@ -20,7 +20,7 @@ import pytest
 from parsers import lines, readers
 from parsers.oracle import ServedFeed
 
-from service.calendar.feed import Block, Header, assemble, stamp_block
+from service.calendar.assembly import Block, Header, assemble, stamp_block
 from service.calendar.zones import zone
 
 FeedSets = dict[str, dict[str, ServedFeed]]

@@ -25,7 +25,7 @@ from service.catalog import Catalog
 from service.catalog.uids import UID_LENGTH
 from service.live import LiveCatalog
 from service.reminders.mail import Links, Reminder, compose, message_id
-from service.tables import outbox, revisions
+from service.store.tables import outbox, revisions
 
 WriteEvent = Callable[[str, str | Mapping[str, Any]], Path]
 WriteConfig = Callable[..., Path]

@@ -41,7 +41,7 @@ from service.live import LiveCatalog
 from service.reminders import planner
 from service.reminders.transports import SmtpTransport, Waits
 from service.reminders.worker import Worker
-from service.tables import outbox, subscribers
+from service.store.tables import outbox, subscribers
 from service.tokens import Tokens
 
 SECRET = "reminder-tests-secret-key"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from service.tables import outbox
+from service.store.tables import outbox
 
 from .conftest import Calfeed, Received, due_batch, settled, start_worker
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from freezegun.api import FrozenDateTimeFactory
 
 from service.reminders.transports import SmtpTransport, Waits
-from service.tables import outbox
+from service.store.tables import outbox
 
 from .conftest import Calfeed, Received, due_batch, settled, start_worker, utc
 

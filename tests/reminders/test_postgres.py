@@ -21,13 +21,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from service.database import open_database
 from service.live import LiveCatalog
 from service.reminders import outbox, planner
 from service.reminders import subscribers as subscriber_store
 from service.reminders.worker import NAME_LENGTH, worker_name
-from service.tables import outbox as outbox_table
-from service.tables import subscribers
+from service.store.database import open_database
+from service.store.tables import outbox as outbox_table
+from service.store.tables import subscribers
 
 from .conftest import SECRET, Calfeed, due_batch
 

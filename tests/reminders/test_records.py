@@ -18,7 +18,7 @@ from freezegun.api import FrozenDateTimeFactory
 
 from service.cli import main
 from service.reminders.worker import worker_for
-from service.tables import outbox, subscribers
+from service.store.tables import outbox, subscribers
 
 from .conftest import Calfeed
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from service.database import open_database
-from service.tables import outbox, workers
+from service.store.database import open_database
+from service.store.tables import outbox, workers
 
 from .conftest import SECRET, Calfeed, due_batch, free_port
 

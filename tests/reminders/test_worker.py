@@ -19,7 +19,7 @@ from freezegun.api import FrozenDateTimeFactory
 from service.reminders import outbox as outbox_store
 from service.reminders import subscribers as subscriber_store
 from service.reminders.worker import worker_for
-from service.tables import outbox, workers
+from service.store.tables import outbox, workers
 from service.tokens import Tokens
 
 from .conftest import Calfeed, check_mail, utc

@@ -31,7 +31,7 @@ from werkzeug.test import TestResponse
 from service import create_app
 from service.live import LiveCatalog
 from service.reminders.worker import Worker, worker_for
-from service.tables import subscribers
+from service.store.tables import subscribers
 
 BASE_URL = "https://events.example.org"  # site.base_url of tests/conftest.py's config
 START = datetime(2030, 3, 2, 12, 0, tzinfo=UTC)

@@ -20,10 +20,10 @@ from alembic.config import Config as AlembicConfig
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.database import MIGRATIONS, open_database
 from service.reminders import subscribers as store
 from service.reminders.worker import Worker
-from service.tables import outbox, subscribers
+from service.store.database import MIGRATIONS, open_database
+from service.store.tables import outbox, subscribers
 
 from .conftest import Inbox, live, sign_up
 
@@ -220,7 +220,7 @@ def test_the_migrated_schema_is_the_one_the_code_describes(database_url: str) ->
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from service.tables import metadata
+    from service.store.tables import metadata
 
     engine = open_database(database_url)
     try:

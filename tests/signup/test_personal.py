@@ -12,7 +12,7 @@ import icalendar
 from ical.calendar_stream import IcsCalendarStream
 
 from service.catalog import Catalog
-from service.personal import ended_feed
+from service.web.personal import ended_feed
 
 
 def test_the_ended_calendar_is_one_all_day_entry_that_strict_readers_accept(

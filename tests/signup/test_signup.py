@@ -22,7 +22,7 @@ from freezegun.api import FrozenDateTimeFactory
 from werkzeug.test import TestResponse
 
 from service.reminders.worker import Worker, worker_for
-from service.tables import outbox, subscribers
+from service.store.tables import outbox, subscribers
 from service.tokens import Tokens
 
 from .conftest import (

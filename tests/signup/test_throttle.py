@@ -30,7 +30,7 @@ from werkzeug.test import TestResponse
 from service import create_app
 from service.errors import CalfeedError
 from service.reminders.worker import worker_for
-from service.tables import outbox
+from service.store.tables import outbox
 
 from .conftest import SETTINGS, Inbox, MakeApp, Page, csrf_token, live, sign_up
 

@@ -22,7 +22,7 @@ def export(runner: CliRunner, config: Path, target: Path) -> dict[str, bytes]:
     return files
 
 
-STATIC_DIR = Path(__file__).resolve().parents[2] / "service" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[2] / "service" / "web" / "static"
 STATIC = sorted(f"static/{p.relative_to(STATIC_DIR)}" for p in STATIC_DIR.rglob("*") if p.is_file())
 EXPECTED = {
     "index.html",

@@ -21,7 +21,7 @@ from freezegun import freeze_time
 from service.reminders import subscribers as store
 from service.reminders.outbox import queue_account_mail
 from service.reminders.worker import worker_for
-from service.tables import outbox
+from service.store.tables import outbox
 
 from .conftest import MakeApp, live
 from .test_serve import request, running

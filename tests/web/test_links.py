@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from service.catalog import Catalog
-from service.links import feed_url, google_event_link, outlook_event_link, subscribe_links
+from service.web.links import feed_url, google_event_link, outlook_event_link, subscribe_links
 
 WriteEvent = Callable[[str, str | Mapping[str, Any]], Path]
 MakeEvent = Callable[..., dict[str, Any]]

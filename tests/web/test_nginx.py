@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from service.cli import main
-from service.database import open_database
-from service.tables import outbox, subscribers
+from service.store.database import open_database
+from service.store.tables import outbox, subscribers
 
 from .conftest import SEED_IDS, SEED_TOPICS, crawl, free_port
 from .test_serve import running

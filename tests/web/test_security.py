@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from service.security import MAX_BODY
+from service.web.security import MAX_BODY
 
 from .conftest import SEED_IDS, SEED_TOPICS
 from .test_serve import running

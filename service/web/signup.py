@@ -27,15 +27,15 @@ from flask_wtf.csrf import CSRFProtect
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
-from .catalog.values import zone, zone_choices
+from ..catalog.values import zone, zone_choices
+from ..live import LiveCatalog, live_catalog
+from ..reminders import outbox
+from ..reminders import subscribers as store
+from ..reminders.subscribers import Subscriber
+from ..tokens import CONFIRM_WITHIN, Ticket, TokenError, Tokens
 from .links import subscribe_links
-from .live import LiveCatalog, live_catalog
 from .personal import feed_address
-from .reminders import outbox
-from .reminders import subscribers as store
-from .reminders.subscribers import Subscriber
 from .throttle import Throttle, windows
-from .tokens import CONFIRM_WITHIN, Ticket, TokenError, Tokens
 
 bp = Blueprint("signup", __name__)
 csrf = CSRFProtect()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from .catalog import Catalog
+from ..catalog import Catalog
 
 
 def cannot_listen(host: str, port: int, err: OSError) -> str:

@@ -28,7 +28,7 @@ from limits.errors import ConfigurationError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from .errors import CalfeedError
+from ..errors import CalfeedError
 
 log = logging.getLogger(__name__)
 TIMEOUT = 5  # seconds to connect to the storage, or to hear its answer

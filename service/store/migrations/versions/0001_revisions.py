@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from service.database import UTCDateTime
+from service.store.database import UTCDateTime
 
 revision = "0001"
 down_revision = None

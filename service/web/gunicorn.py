@@ -28,7 +28,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from . import create_app
+        from .. import create_app
 
         app = create_app(self.config_path)
         if self.proxies:

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .catalog import schema, values
+from . import schema, values
 
 # What the values a validator accepts look like, by validator.
 KINDS = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .catalog import Config, Event
+from ..catalog import Config, Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from service.database import UTCDateTime
+from service.store.database import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"

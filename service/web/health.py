@@ -29,12 +29,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify
 
-from .catalog import Config
-from .errors import Problem
-from .live import LiveCatalog, live_catalog
-from .reminders import outbox
-from .reminders.worker import last_heartbeat
-from .tables import subscribers
+from ..catalog import Config
+from ..errors import Problem
+from ..live import LiveCatalog, live_catalog
+from ..reminders import outbox
+from ..reminders.worker import last_heartbeat
+from ..store.tables import subscribers
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

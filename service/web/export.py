@@ -16,8 +16,8 @@ from typing import Any
 
 from flask import Flask, url_for
 
-from .errors import CalfeedError
-from .live import LiveCatalog
+from ..errors import CalfeedError
+from ..live import LiveCatalog
 
 # The routes that become files named after their path, with ".html" added.
 PAGES = {"pages.topic", "pages.event"}

@@ -18,12 +18,12 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
-from .calendar.edition import ALL
-from .calendar.entries import event_page
-from .catalog import Config, Event
-from .catalog.values import zone_choices
+from ..calendar.edition import ALL
+from ..calendar.entries import event_page
+from ..catalog import Config, Event
+from ..catalog.values import zone_choices
+from ..live import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
-from .live import live_catalog
 from .signup import SignupForm, signup_form
 
 bp = Blueprint("pages", __name__)

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, time, timedelta
 import icalendar
 from flask import Blueprint, Flask, Response, abort, current_app, url_for
 
-from .calendar.edition import Feed
-from .calendar.entries import uid_domain
-from .calendar.feed import Block, Header, assemble, stamp_block
-from .calendar.text import Text
-from .catalog import Config
+from ..calendar.assembly import Block, Header, assemble, stamp_block
+from ..calendar.edition import Feed
+from ..calendar.entries import uid_domain
+from ..calendar.text import Text
+from ..catalog import Config
+from ..live import live_catalog
+from ..reminders import subscribers as store
+from ..reminders.subscribers import Subscriber
+from ..tokens import TokenError, Tokens
 from .feeds import serve_feed
-from .live import live_catalog
-from .reminders import subscribers as store
-from .reminders.subscribers import Subscriber
-from .tokens import TokenError, Tokens
 
 bp = Blueprint("personal", __name__)
 
