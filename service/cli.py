@@ -187,8 +187,8 @@ def worker(config_path: Path) -> None:
 @click.pass_obj
 def reminders(config_path: Path, limit: int) -> None:
     """List what will be sent to whom and when, what was sent, and what failed."""
+    from .clock import utc_now
     from .reminders import report
-    from .store.revisions import utc_now
 
     catalog = _load(config_path)
     engine = _checked(open_database, catalog.config.database_url)

@@ -18,15 +18,14 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from flask import current_app
-
 from .calendar.edition import Edition, Publisher
 from .catalog import Catalog
 from .catalog.load import CatalogLoader
 from .catalog.source import shown
+from .clock import Clock, utc_now
 from .errors import CatalogError, Problem
 from .store.database import open_database
-from .store.revisions import Clock, RevisionStore, utc_now
+from .store.revisions import RevisionStore
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.5  # seconds between two looks at the files
@@ -136,9 +135,3 @@ class LiveCatalog:
         """Stop watching and release the database."""
         self._stop.set()
         self.engine.dispose()
-
-
-def live_catalog() -> LiveCatalog:
-    """Return the live catalog of the app handling the current request."""
-    live: LiveCatalog = current_app.extensions["calfeed.live"]
-    return live

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 
 from ..calendar.edition import Edition
 from ..catalog import Event
+from ..clock import Clock, precise_now
 from ..live import LiveCatalog
-from ..store.revisions import Clock, precise_now
 from ..tokens import Tokens
 from . import mail, outbox
 from . import subscribers as subscriber_store

@@ -14,22 +14,16 @@ second one stands by until the first stops sending heartbeats.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ..clock import Clock, precise_now
 from ..live import LiveCatalog
-from ..store.database import insert
-from ..store.revisions import Clock, precise_now
-from ..store.tables import workers
 from ..tokens import Tokens, secret_key
-from . import outbox, planner
+from . import heartbeats, outbox, planner
 from .sender import Outcome, Sender
 from .transports import Transport, transport_for
 
@@ -54,7 +48,7 @@ class Worker:
         self.live = live
         self.clock = clock
         self.sweep_every, self.look_every = sweep_every, look_every
-        self.name = name or worker_name()
+        self.name = name or heartbeats.worker_name()
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.started_at = clock()
         self.active = False
@@ -86,7 +80,7 @@ class Worker:
         self.sender.stopping.set()
         self._scheduler.shutdown(wait=True)
         with self.live.engine.begin() as connection:
-            connection.execute(workers.delete().where(workers.c.name == self.name))
+            heartbeats.forget(connection, self.name)
 
     def sweep(self) -> Outcome | None:
         """Beat, pick up catalog edits, plan, send what is due, and set the next wake-up."""
@@ -157,51 +151,11 @@ class Worker:
         now = self.clock()
         stale = now - timedelta(seconds=3 * self.sweep_every)
         with self.live.engine.begin() as connection:
-            statement = insert(connection, workers).values(
-                name=self.name, started_at=self.started_at, heartbeat_at=now
-            )
-            connection.execute(
-                statement.on_conflict_do_update(index_elements=["name"], set_={"heartbeat_at": now})
-            )
-            connection.execute(workers.delete().where(workers.c.heartbeat_at < stale))
-            active = True
-            if connection.dialect.name == "sqlite":
-                older = connection.execute(
-                    sa.select(sa.func.count()).where(
-                        workers.c.name != self.name,
-                        sa.or_(
-                            workers.c.started_at < self.started_at,
-                            sa.and_(
-                                workers.c.started_at == self.started_at,
-                                workers.c.name < self.name,
-                            ),
-                        ),
-                    )
-                ).scalar_one()
-                active = older == 0
-                if not active:
-                    connection.execute(workers.delete().where(workers.c.name == self.name))
+            active = heartbeats.beat(connection, self.name, self.started_at, now, stale)
         if active != self.active:
             log.info("worker %s is %s", self.name, "sending" if active else "standing by")
         self.active = active
         return active
-
-
-NAME_LENGTH = 128  # the width of workers.name and outbox.claimed_by
-
-
-def worker_name(host: str | None = None) -> str:
-    """Name this process ``host:pid:random``, the host cut short to fit the database."""
-    suffix = f":{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    return (host or socket.gethostname())[: NAME_LENGTH - len(suffix)] + suffix
-
-
-def last_heartbeat(connection: sa.Connection) -> datetime | None:
-    """Return the latest heartbeat of any worker, or None if none ever beat."""
-    value: datetime | None = connection.execute(
-        sa.select(sa.func.max(workers.c.heartbeat_at))
-    ).scalar()
-    return value
 
 
 def worker_for(live: LiveCatalog, **options: Any) -> Worker:

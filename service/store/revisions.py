@@ -12,17 +12,17 @@ read its result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ..clock import Clock, utc_now
 from .database import insert
 from .tables import revisions
 
-Clock = Callable[[], datetime]
 _BATCH = 500
 
 
@@ -32,16 +32,6 @@ class Revision:
 
     sequence: int
     last_modified: datetime
-
-
-def utc_now() -> datetime:
-    """Return the current time in UTC, to the second (what LAST-MODIFIED can hold)."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def precise_now() -> datetime:
-    """Return the current time in UTC to the microsecond, for timing what is due."""
-    return datetime.now(UTC)
 
 
 class RevisionStore:

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, abort, request
 from ..calendar.edition import ALL, Feed
 from ..catalog import Topic
 from ..catalog.values import SLUG
-from ..live import live_catalog
+from .current import live_catalog
 
 bp = Blueprint("feeds", __name__)
 

@@ -31,10 +31,11 @@ from flask import Blueprint, Flask, Response, jsonify
 
 from ..catalog import Config
 from ..errors import Problem
-from ..live import LiveCatalog, live_catalog
+from ..live import LiveCatalog
 from ..reminders import outbox
-from ..reminders.worker import last_heartbeat
+from ..reminders.heartbeats import last_heartbeat
 from ..store.tables import subscribers
+from .current import live_catalog
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

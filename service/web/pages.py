@@ -22,7 +22,7 @@ from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
 from ..catalog.values import zone_choices
-from ..live import live_catalog
+from .current import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .signup import SignupForm, signup_form
 

@@ -15,17 +15,17 @@ import hashlib
 from datetime import UTC, datetime, time, timedelta
 
 import icalendar
-from flask import Blueprint, Flask, Response, abort, current_app, url_for
+from flask import Blueprint, Flask, Response, abort, url_for
 
 from ..calendar.assembly import Block, Header, assemble, stamp_block
 from ..calendar.edition import Feed
 from ..calendar.entries import uid_domain
 from ..calendar.text import Text
 from ..catalog import Config
-from ..live import live_catalog
 from ..reminders import subscribers as store
 from ..reminders.subscribers import Subscriber
-from ..tokens import TokenError, Tokens
+from ..tokens import TokenError
+from .current import live_catalog, signing_tokens
 from .feeds import serve_feed
 
 bp = Blueprint("personal", __name__)
@@ -35,7 +35,7 @@ bp = Blueprint("personal", __name__)
 def personal_feed(token: str) -> Response:
     """Serve the calendar of one subscriber's topics, or say that their reminders ended."""
     try:
-        ticket = _tokens().check("feed", token)
+        ticket = signing_tokens().check("feed", token)
     except TokenError:
         abort(404)
     live = live_catalog()
@@ -57,7 +57,7 @@ def personal_feed(token: str) -> Response:
 
 def feed_address(person: Subscriber) -> str:
     """Return the absolute address of ``person``'s personal feed."""
-    token = _tokens().make("feed", person.id, person.generation)
+    token = signing_tokens().make("feed", person.id, person.generation)
     base_url = live_catalog().edition.catalog.config.site.base_url
     return base_url + url_for("personal.personal_feed", token=token)
 
@@ -90,11 +90,6 @@ def ended_feed(config: Config, now: datetime) -> Feed:
     header = Header(f"{site.title}: reminders ended", None, None, config.feed.refresh)
     body = assemble(header, [block], {})
     return Feed(body, hashlib.sha256(body).hexdigest()[:32], day)
-
-
-def _tokens() -> Tokens:
-    tokens: Tokens = current_app.extensions["calfeed.tokens"]
-    return tokens
 
 
 def init_app(app: Flask) -> None:

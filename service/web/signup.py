@@ -28,11 +28,12 @@ from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from ..catalog.values import zone, zone_choices
-from ..live import LiveCatalog, live_catalog
+from ..live import LiveCatalog
 from ..reminders import outbox
 from ..reminders import subscribers as store
 from ..reminders.subscribers import Subscriber
-from ..tokens import CONFIRM_WITHIN, Ticket, TokenError, Tokens
+from ..tokens import CONFIRM_WITHIN, Ticket, TokenError
+from .current import live_catalog, signing_tokens
 from .links import subscribe_links
 from .personal import feed_address
 from .throttle import Throttle, windows
@@ -200,7 +201,7 @@ def _kept_by_nobody(response: Response) -> Response:
 def _preferences_page(
     person: Subscriber, form: PreferencesForm | None = None, saved: str | None = None
 ) -> str:
-    tokens = _tokens()
+    tokens = signing_tokens()
     config = live_catalog().edition.catalog.config
     if form is None:
         # formdata=None: show what is stored, not the fields of the POST that led here.
@@ -230,7 +231,7 @@ _NEWER_LINK = (
 
 def _check(purpose: str, token: str) -> Ticket:
     try:
-        return _tokens().check(purpose, token)
+        return signing_tokens().check(purpose, token)
     except TokenError as err:
         abort(_token_problem(f"Sorry: {err}. {_NEWER_LINK}.", 400))
 
@@ -240,11 +241,6 @@ def _token_problem(text: str, status: int) -> Response:
         "notice.html", **_page(title="This link does not work", text=text, again=True)
     )
     return make_response(page, status)
-
-
-def _tokens() -> Tokens:
-    tokens: Tokens = current_app.extensions["calfeed.tokens"]
-    return tokens
 
 
 def _page(**values: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from service.live import LiveCatalog
 from service.reminders import outbox, planner
 from service.reminders import subscribers as subscriber_store
-from service.reminders.worker import NAME_LENGTH, worker_name
+from service.reminders.heartbeats import NAME_LENGTH, worker_name
 from service.store.database import open_database
 from service.store.tables import outbox as outbox_table
 from service.store.tables import subscribers
