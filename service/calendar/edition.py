@@ -16,6 +16,7 @@ from datetime import datetime
 
 import icalendar
 
+from .. import urls
 from ..catalog import Catalog, Config, Event
 from ..catalog.uids import UID_LENGTH
 from ..store.revisions import RevisionStore
@@ -94,16 +95,16 @@ class Edition:
                 for s in slugs
                 if config.topics[s].description
             )
-        path = f"feeds/{'+'.join(slugs)}.ics"
+        path = urls.feed(slugs).lstrip("/")  # what its revision is kept under
         header = Header(
-            name, description or None, f"{config.site.base_url}/{path}", config.feed.refresh
+            name, description or None, urls.absolute(config, urls.feed(slugs)), config.feed.refresh
         )
         return path, assemble(header, (self._events[event.id] for event in events), self.zones)
 
     def _event_feed(self, event_id: str) -> tuple[str, bytes]:
         event = self.catalog.by_id[event_id]
         config = self.catalog.config
-        path = f"events/{event_id}.ics"
+        path = urls.event_calendar(event_id).lstrip("/")
         header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
         sessions = self._publisher.session_blocks(event, config, self.zones)
         blocks = [self._events[event_id], *sessions]

@@ -12,10 +12,10 @@ request in Outlook. Organisers and contacts go into the description instead.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import icalendar
 
+from .. import urls
 from ..catalog import Config, Event, Session
 from .text import Text, TextList
 from .zones import Zones
@@ -40,7 +40,7 @@ def session_uid(event: Event, session: Session, config: Config) -> str:
 
 def event_page(event: Event, config: Config) -> str:
     """Return the URL of an event's page."""
-    return f"{config.site.base_url}/events/{quote(event.id)}"
+    return urls.absolute(config, urls.event(event.id))
 
 
 def event_entry(event: Event, config: Config, zones: Zones) -> icalendar.Event:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .. import urls
 from ..calendar.entries import event_page, uid_domain
 from ..catalog import Config, Event
 from ..tokens import CONFIRM_WITHIN, Tokens
@@ -58,10 +59,11 @@ STAND_IN_LINKS = Links(UNSUBSCRIBE, PREFERENCES)
 
 def links_for(config: Config, tokens: Tokens, subscriber_id: int, generation: int) -> Links:
     """Return one subscription's links to leave and to change its preferences."""
-    base = config.site.base_url
     return Links(
-        f"{base}/unsubscribe/{tokens.make('unsubscribe', subscriber_id, generation)}",
-        f"{base}/preferences/{tokens.make('manage', subscriber_id, generation)}",
+        urls.absolute(
+            config, urls.unsubscribe(tokens.make("unsubscribe", subscriber_id, generation))
+        ),
+        urls.absolute(config, urls.preferences(tokens.make("manage", subscriber_id, generation))),
     )
 
 

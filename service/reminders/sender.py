@@ -31,6 +31,7 @@ from email.utils import parseaddr
 
 import sqlalchemy as sa
 
+from .. import urls
 from ..calendar.edition import Edition
 from ..catalog import Event
 from ..clock import Clock, precise_now
@@ -104,10 +105,11 @@ class Sender:
         links = mail.links_for(config, self.tokens, person.id, person.generation)
         if row.kind in outbox.ACCOUNT_KINDS:
             identity = account_message_id(person.id, row.kind, row.target_at, config)
-            purpose = "confirm" if row.kind == "confirm" else "manage"
-            path = "confirm" if row.kind == "confirm" else "preferences"
-            signed = self.tokens.make(purpose, person.id, person.generation)
-            link = f"{config.site.base_url}/{path}/{signed}"
+            if row.kind == "confirm":
+                signed = self.tokens.make("confirm", person.id, person.generation)
+                link = urls.absolute(config, urls.confirm(signed))
+            else:
+                link = links.preferences
             names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
             message = compose_account(
                 row.kind,

@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Flask, url_for
 
+from .. import urls
+from ..calendar.edition import ALL
 from ..errors import CalfeedError
 from ..live import LiveCatalog
 
@@ -28,11 +30,11 @@ def export_site(app: Flask, target: Path) -> list[Path]:
     live: LiveCatalog = app.extensions["calfeed.live"]
     catalog = live.edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
-    paths = ["/", "/feeds/all.ics"]
+    paths = [urls.HOME, urls.feed([ALL])]
     for slug in catalog.config.topics:
-        paths += [f"/feeds/{slug}.ics", f"/topics/{slug}"]
+        paths += [urls.feed([slug]), urls.topic(slug)]
     for event in catalog.events:
-        paths += [f"/events/{event.id}.ics", f"/events/{event.id}"]
+        paths += [urls.event_calendar(event.id), urls.event(event.id)]
     written = []
     client = app.test_client()
     for path in paths:

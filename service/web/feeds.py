@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, Flask, Response, abort, request
 
+from .. import urls
 from ..calendar.edition import ALL, Feed
 from ..catalog import Topic
 from ..catalog.values import SLUG
@@ -19,7 +20,7 @@ from .current import live_catalog
 bp = Blueprint("feeds", __name__)
 
 
-@bp.get("/feeds/<string:name>.ics")
+@bp.get(urls.FEED)
 def topic_feed(name: str) -> Response:
     """Serve the feed of one topic, several joined by '+', or 'all'."""
     live = live_catalog()
@@ -32,7 +33,7 @@ def topic_feed(name: str) -> Response:
     return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
 
 
-@bp.get("/events/<string:event_id>.ics")
+@bp.get(urls.EVENT_CALENDAR)
 def event_feed(event_id: str) -> Response:
     """Serve one event with an entry per session."""
     edition = live_catalog().edition

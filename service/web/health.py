@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify
 
+from .. import urls
 from ..catalog import Config
 from ..errors import Problem
 from ..live import LiveCatalog
@@ -43,7 +44,7 @@ OVERDUE_AFTER = timedelta(minutes=5)
 STALE_AFTER = timedelta(seconds=90)  # three of a worker's 30-second sweeps
 
 
-@bp.get("/healthz")
+@bp.get(urls.HEALTH)
 def healthz() -> Response:
     """Report catalog, database, worker and outbox; 503 unless all is well."""
     live = live_catalog()

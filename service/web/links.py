@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from .. import urls
 from ..catalog import Config, Event
 
 
@@ -37,7 +38,7 @@ def subscribe_links(feed_url: str, name: str) -> SubscribeLinks:
 
 def feed_url(config: Config, slugs: tuple[str, ...]) -> str:
     """Return the absolute URL of the feed of ``slugs``."""
-    return f"{config.site.base_url}/feeds/{'+'.join(slugs)}.ics"
+    return urls.absolute(config, urls.feed(slugs))
 
 
 def google_event_link(event: Event, details: str) -> str:

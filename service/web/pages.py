@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from .. import urls
 from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
@@ -29,7 +30,7 @@ from .signup import SignupForm, signup_form
 bp = Blueprint("pages", __name__)
 
 
-@bp.get("/")
+@bp.get(urls.HOME)
 def index() -> str:
     """List upcoming events by month, past events below."""
     live = live_catalog()
@@ -42,7 +43,7 @@ def index() -> str:
     )
 
 
-@bp.get("/topics/<string:slug>")
+@bp.get(urls.TOPIC)
 def topic(slug: str) -> str:
     """List one topic's events with its subscribe links."""
     live = live_catalog()
@@ -63,7 +64,7 @@ def topic(slug: str) -> str:
     )
 
 
-@bp.get("/events/<string:event_id>")
+@bp.get(urls.EVENT)
 def event(event_id: str) -> str:
     """Show one event with its agenda and its add-to-calendar links."""
     catalog = live_catalog().edition.catalog

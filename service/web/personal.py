@@ -15,8 +15,9 @@ import hashlib
 from datetime import UTC, datetime, time, timedelta
 
 import icalendar
-from flask import Blueprint, Flask, Response, abort, url_for
+from flask import Blueprint, Flask, Response, abort
 
+from .. import urls
 from ..calendar.assembly import Block, Header, assemble, stamp_block
 from ..calendar.edition import Feed
 from ..calendar.entries import uid_domain
@@ -31,7 +32,7 @@ from .feeds import serve_feed
 bp = Blueprint("personal", __name__)
 
 
-@bp.get("/feeds/personal/<token>.ics")
+@bp.get(urls.PERSONAL_FEED)
 def personal_feed(token: str) -> Response:
     """Serve the calendar of one subscriber's topics, or say that their reminders ended."""
     try:
@@ -58,14 +59,13 @@ def personal_feed(token: str) -> Response:
 def feed_address(person: Subscriber) -> str:
     """Return the absolute address of ``person``'s personal feed."""
     token = signing_tokens().make("feed", person.id, person.generation)
-    base_url = live_catalog().edition.catalog.config.site.base_url
-    return base_url + url_for("personal.personal_feed", token=token)
+    return urls.absolute(live_catalog().edition.catalog.config, urls.personal_feed(token))
 
 
 def ended_feed(config: Config, now: datetime) -> Feed:
     """Return the calendar an ended subscription's feed answers: one entry, on today."""
     site = config.site
-    signup = f"{site.base_url}/subscribe"
+    signup = urls.absolute(config, urls.SUBSCRIBE)
     today = now.astimezone(site.timezone).date()
     entry = icalendar.Event()
     entry.add("uid", f"reminders-ended@{uid_domain(config)}")

@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFProtect
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
+from .. import urls
 from ..catalog.values import zone, zone_choices
 from ..live import LiveCatalog
 from ..reminders import outbox
@@ -92,7 +93,7 @@ def _notify_worker() -> None:
         wake()
 
 
-@bp.route("/subscribe", methods=["GET", "POST"])
+@bp.route(urls.SUBSCRIBE, methods=["GET", "POST"])
 def subscribe() -> ResponseReturnValue:
     """Show the sign-up form; on a valid POST, mail a confirmation link."""
     topic = request.args.get("topic")
@@ -132,7 +133,7 @@ def subscribe() -> ResponseReturnValue:
     )
 
 
-@bp.route("/confirm/<token>", methods=["GET", "POST"])
+@bp.route(urls.CONFIRM, methods=["GET", "POST"])
 def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
     ticket = _check("confirm", token)
@@ -147,7 +148,7 @@ def confirm(token: str) -> ResponseReturnValue:
     return _preferences_page(person, saved="Your reminders are confirmed.")
 
 
-@bp.route("/preferences/<token>", methods=["GET", "POST"])
+@bp.route(urls.PREFERENCES, methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
     """Change topics and zone; show the personal feed."""
     ticket = _check("manage", token)
@@ -167,7 +168,7 @@ def preferences(token: str) -> ResponseReturnValue:
     return _preferences_page(person, saved="Your preferences are saved.")
 
 
-@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@bp.route(urls.UNSUBSCRIBE, methods=["GET", "POST"])
 @csrf.exempt
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Show a button (GET); unsubscribe at once (POST, also RFC 8058 one-click)."""
