@@ -106,7 +106,7 @@ def run(config_path: Path, host: str, port: int) -> None:
     except OSError as err:
         raise click.ClickException(serving.cannot_listen(host, port, err)) from err
     worker = _checked(worker_for, app.extensions["calfeed.live"])
-    app.extensions["calfeed.wake"] = worker.wake_soon  # sign-up mails leave at once
+    app.extensions["calfeed.wake"] = worker.sweep_soon  # sign-up mails leave at once
     # systemd and docker stop with SIGTERM: stop as on Ctrl+C. Waitress ends its loop on
     # SystemExit; the worker then finishes the mail in hand and gives up its heartbeat.
     signal.signal(signal.SIGTERM, serving.exit_on_signal)

@@ -28,6 +28,7 @@ from .models import (
     Contact,
     Event,
     FeedSettings,
+    ListedSubscriber,
     MailSettings,
     Organizer,
     Registration,
@@ -37,7 +38,6 @@ from .models import (
     Site,
     SmtpSettings,
     Source,
-    Subscriber,
     Topic,
 )
 from .schema import ConfigSpec, EventSpec, SessionSpec
@@ -164,8 +164,8 @@ def _unique_offsets(offsets: list[timedelta], loc: Loc, check: Checker) -> tuple
 
 def _subscribers(
     spec: ConfigSpec, site_zone: ZoneInfo | None, topics: Mapping[str, Topic], check: Checker
-) -> tuple[Subscriber, ...] | None:
-    result: list[Subscriber] = []
+) -> tuple[ListedSubscriber, ...] | None:
+    result: list[ListedSubscriber] = []
     seen: dict[str, int] = {}
     for index, sub in enumerate(spec.subscribers):
         if check.full:
@@ -180,7 +180,7 @@ def _subscribers(
         zone = check.attempt((*loc, "timezone"), values.zone, sub.timezone, site_zone)
         _check_topics(sub.topics, topics, (*loc, "topics"), check)
         if zone is not None:
-            result.append(Subscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone))
+            result.append(ListedSubscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone))
     return tuple(result) if len(result) == len(spec.subscribers) else None
 
 

@@ -66,7 +66,7 @@ class CatalogLoader:
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = Path(config_path)
-        self._config_stamp: Stamp | None = None
+        self._config_stamp: Stamp = None
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
         self._pending: dict[Path, tuple[Stamp, float]] = {}  # changed: its stamp, seen since

@@ -69,7 +69,7 @@ class SignupSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Subscriber:
+class ListedSubscriber:
     """A subscriber listed in config.yaml, confirmed by definition."""
 
     email: str
@@ -87,7 +87,7 @@ class Config:
     topics: Mapping[str, Topic]
     reminders: ReminderOffsets
     mail: MailSettings
-    subscribers: tuple[Subscriber, ...]
+    subscribers: tuple[ListedSubscriber, ...]
     signup: SignupSettings = SignupSettings("20/hour", "5/hour", "memory://")
 
     @property

@@ -33,8 +33,8 @@ Url = Annotated[str, BeforeValidator(values.url)]
 BaseUrl = Annotated[str, BeforeValidator(values.base_url)]
 Domain = Annotated[str, BeforeValidator(values.domain)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
-When = Annotated[date | datetime, PlainValidator(values.when)]
-ClockOrWhen = Annotated[time | date | datetime, PlainValidator(values.clock_or_when)]
+Moment = Annotated[date | datetime, PlainValidator(values.date_or_datetime)]
+TimeOrMoment = Annotated[time | date | datetime, PlainValidator(values.time_or_datetime)]
 # Zone names stay text here: CET/CEST/MET resolve against site.timezone in ``build``.
 ZoneName = Annotated[str, Field(min_length=1)]
 # One line, as it goes into a mail header or a calendar property; free text keeps its breaks.
@@ -146,13 +146,13 @@ class ContactSpec(Spec):
 
 class RegistrationSpec(Spec):
     url: Url | None = None
-    deadline: When | None = None
+    deadline: Moment | None = None
 
 
 class SessionSpec(Spec):
     id: Slug | None = None
-    start: ClockOrWhen
-    end: ClockOrWhen
+    start: TimeOrMoment
+    end: TimeOrMoment
     title: Line
     speakers: Annotated[list[Line], Field(max_length=100)] = Field(default_factory=list)
     description: Prose | None = None
@@ -164,8 +164,8 @@ class EventSpec(Spec):
     subtitle: Line | None = None
     topics: Annotated[list[Slug], Field(min_length=1, max_length=100)]
     timezone: ZoneName | None = None
-    start: When
-    end: When | None = None
+    start: Moment
+    end: Moment | None = None
     status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
     location: Line | None = None
     url: Url | None = None

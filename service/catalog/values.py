@@ -171,7 +171,7 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def when(value: Any) -> date | datetime:
+def date_or_datetime(value: Any) -> date | datetime:
     """Parse a date (``2020-12-07``) or a date-time, with or without a UTC offset."""
     parsed: date | datetime | None = None
     if isinstance(value, datetime | date):
@@ -191,14 +191,14 @@ def when(value: Any) -> date | datetime:
     )
 
 
-def clock_or_when(value: Any) -> time | date | datetime:
+def time_or_datetime(value: Any) -> time | date | datetime:
     """Parse a session time: ``HH:MM`` on the event's start day, or a full date-time."""
     if isinstance(value, str) and (match := _HHMM.fullmatch(value.strip())):
         return time(int(match[1]), int(match[2]))
     if isinstance(value, time):
         return value
     try:
-        return when(value)
+        return date_or_datetime(value)
     except ValueError:
         raise ValueError(
             f"{as_written(value)} is not a time: write HH:MM such as 14:00, or a date-time "

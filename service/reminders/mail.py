@@ -78,7 +78,9 @@ class Times:
 def times_in(event: Event, zone: ZoneInfo) -> Times:
     """Return the event's times (and registration deadline) written for ``zone``."""
     deadline = event.registration.deadline if event.registration else None
-    return Times(when(event, zone), when_instant(deadline, event, zone) if deadline else None)
+    return Times(
+        event_times(event, zone), instant_times(deadline, event, zone) if deadline else None
+    )
 
 
 def stand_in_times(event: Event) -> Times:
@@ -207,7 +209,7 @@ def remaining(delta: timedelta) -> str:
     raise AssertionError("unreachable")
 
 
-def when(event: Event, zone: ZoneInfo) -> str:
+def event_times(event: Event, zone: ZoneInfo) -> str:
     """Write an event's dates and times in ``zone``, with the event's own beside them."""
     if event.all_day:
         first, last = event.first_day, event.last_day
@@ -216,7 +218,7 @@ def when(event: Event, zone: ZoneInfo) -> str:
     return _both(lambda z: _span(event.start, event.end, z), zone, event.timezone)
 
 
-def when_instant(moment: datetime, event: Event, zone: ZoneInfo) -> str:
+def instant_times(moment: datetime, event: Event, zone: ZoneInfo) -> str:
     """Write one instant in ``zone``, with the event's zone beside it."""
     return _both(lambda z: _instant(moment, z), zone, event.timezone)
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import email_validator
 import sqlalchemy as sa
 
-from ..catalog.models import Subscriber as ConfiguredSubscriber
+from ..catalog.models import ListedSubscriber
 from ..store.database import insert
 from ..store.tables import outbox, subscribers
 from .outbox import ACCOUNT_KINDS
@@ -58,7 +58,7 @@ class Subscriber:
 
 
 def sync_configured(
-    connection: sa.Connection, listed: Iterable[ConfiguredSubscriber], now: datetime
+    connection: sa.Connection, listed: Iterable[ListedSubscriber], now: datetime
 ) -> None:
     """Bring the config subscribers in the database in line with config.yaml."""
     by_email = {normalise(s.email): s for s in listed}

@@ -72,7 +72,7 @@ class Worker:
         if self.look_every < self.sweep_every:
             self._scheduler.add_job(self.look, "interval", seconds=self.look_every, id="look")
         self._scheduler.start()
-        self.live.on_change(self.wake_soon)
+        self.live.on_change(self.sweep_soon)
         log.info("reminder worker %s started", self.name)
 
     def stop(self) -> None:
@@ -141,7 +141,7 @@ class Worker:
             self.wake, "date", run_date=run_at, id="wake", replace_existing=True
         )
 
-    def wake_soon(self) -> None:
+    def sweep_soon(self) -> None:
         """Plan and send now: after a catalog edit, a sign-up or a confirmation."""
         if self._scheduler.running:
             self._scheduler.add_job(self.sweep, "date", id="replan", replace_existing=True)

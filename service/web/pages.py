@@ -123,7 +123,7 @@ def text_blocks(text: str) -> Markup:
     return Markup("").join(html)
 
 
-def when(event: Event) -> str:
+def event_dates(event: Event) -> str:
     """Write an event's dates and times in its own zone, as the seed page does."""
     zone = event.timezone
     start, end = event.start.astimezone(zone), event.end.astimezone(zone)
@@ -163,5 +163,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     for code in ERRORS:
         app.register_error_handler(code, error_page)
-    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["dates"] = event_dates
     app.jinja_env.filters["text_blocks"] = text_blocks

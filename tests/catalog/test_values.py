@@ -197,7 +197,7 @@ def test_a_duration_too_long_for_a_calendar_is_refused_not_a_crash(text: str) ->
     ],
 )
 def test_dates_and_date_times(given: Any, expected: date | datetime) -> None:
-    result = values.when(given)
+    result = values.date_or_datetime(given)
 
     assert result == expected
     assert type(result) is type(expected)
@@ -211,7 +211,7 @@ def test_dates_and_date_times(given: Any, expected: date | datetime) -> None:
 )
 def test_an_invalid_date_says_how_to_write_one(given: Any) -> None:
     with pytest.raises(ValueError) as caught:
-        values.when(given)
+        values.date_or_datetime(given)
 
     assert str(caught.value) == (
         f"{given!r} is not a date or date-time: write 2020-12-07, 2020-12-07T14:00 "
@@ -223,7 +223,7 @@ def test_a_compact_date_is_not_read_as_midnight() -> None:
     # "20201207" names a day; reading it as a date-time at 00:00 turns an all-day event into
     # a timed one that starts at midnight and then demands an end time.
     try:
-        result = values.when("20201207")
+        result = values.date_or_datetime("20201207")
     except ValueError:
         return
     assert not isinstance(result, datetime), f"read as the date-time {result.isoformat()}"
@@ -247,13 +247,13 @@ def test_a_compact_date_is_not_read_as_midnight() -> None:
     ],
 )
 def test_session_times_are_clock_times_or_date_times(given: Any, expected: time | datetime) -> None:
-    assert values.clock_or_when(given) == expected
+    assert values.time_or_datetime(given) == expected
 
 
 @pytest.mark.parametrize("given", ["24:00", "14:60", "14h", "2pm", "1400", 840, None])
 def test_an_invalid_session_time_says_how_to_write_one(given: Any) -> None:
     with pytest.raises(ValueError) as caught:
-        values.clock_or_when(given)
+        values.time_or_datetime(given)
 
     assert str(caught.value) == (
         f"{given!r} is not a time: write HH:MM such as 14:00, or a date-time "
