@@ -7,22 +7,22 @@ from typing import Any
 
 from flask import Flask
 
-from .live import POLL_INTERVAL, LiveCatalog
-from .tokens import Tokens, secret_key
+from .live import LiveCatalog
+from .tokens import Tokens
 
 
 def create_app(
-    config_path: str | Path = "config.yaml", test_config: dict[str, Any] | None = None
+    live: LiveCatalog, tokens: Tokens, test_config: dict[str, Any] | None = None
 ) -> Flask:
-    """Create the web app serving the catalog defined by ``config_path``."""
+    """Create the web app serving ``live``; it reads, writes and starts nothing of its own.
+
+    The caller opens the live catalog (which loads the files and brings the database up to
+    date) and starts its watcher where edits should be picked up (``calfeed run``, ``serve``).
+    """
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
-    live = LiveCatalog(Path(config_path))
-    key = secret_key(live.edition.catalog.config.root / "var")
-    app.config.from_mapping(SECRET_KEY=key, **(test_config or {}))
+    app.config.from_mapping(SECRET_KEY=tokens.key, **(test_config or {}))
     app.extensions["calfeed.live"] = live
-    app.extensions["calfeed.tokens"] = Tokens(key)
-    if app.config.get("WATCH", True):
-        live.watch(app.config.get("WATCH_INTERVAL", POLL_INTERVAL))
+    app.extensions["calfeed.tokens"] = tokens
 
     from .web import feeds, health, pages, personal, security, signup
 
@@ -33,3 +33,12 @@ def create_app(
     personal.init_app(app)
     health.init_app(app)
     return app
+
+
+def open_app(config_path: Path, test_config: dict[str, Any] | None = None) -> Flask:
+    """Open the site of ``config_path`` (catalog, database, signing key) and create its app.
+
+    No watcher is started: ``app.extensions["calfeed.live"].watch()`` does that.
+    """
+    live = LiveCatalog(config_path)
+    return create_app(live, Tokens.for_site(live.edition.catalog.config.root), test_config)

@@ -19,9 +19,10 @@ import click
 import sqlalchemy as sa
 from flask import Flask
 
-from . import create_app
+from . import open_app
 from .catalog import Catalog, Config, load_catalog
 from .errors import CalfeedError, CatalogError
+from .live import LiveCatalog
 from .reminders import records
 from .store.database import open_database
 from .tokens import secret_key
@@ -58,8 +59,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _app(config_path: Path, **settings: object) -> Flask:
-    """Create the app, turning a bad catalog or database into a readable error."""
-    return _checked(create_app, _existing(config_path), settings)
+    """Open the site and create its app, turning a bad catalog or database into an error."""
+    return _checked(open_app, _existing(config_path), settings)
 
 
 def _log_to_stderr() -> None:
@@ -99,25 +100,29 @@ def run(config_path: Path, host: str, port: int) -> None:
 
     _log_to_stderr()
     app = _app(config_path)
+    live: LiveCatalog = app.extensions["calfeed.live"]
+    limits = live.edition.catalog.config
+    _checked(open_storage, limits.signup.limits_storage, limits.path)
     try:  # listen first: a busy port stops here, before the worker starts sending
         server = waitress.create_server(
             app, host=host, port=port, threads=8, max_request_body_size=MAX_BODY
         )
     except OSError as err:
         raise click.ClickException(serving.cannot_listen(host, port, err)) from err
-    worker = _checked(worker_for, app.extensions["calfeed.live"])
+    worker = _checked(worker_for, live)
     app.extensions["calfeed.wake"] = worker.sweep_soon  # sign-up mails leave at once
     # systemd and docker stop with SIGTERM: stop as on Ctrl+C. Waitress ends its loop on
     # SystemExit; the worker then finishes the mail in hand and gives up its heartbeat.
     signal.signal(signal.SIGTERM, serving.exit_on_signal)
+    live.watch()
     worker.start()
-    serving.announce(app.extensions["calfeed.live"].edition.catalog, host, port)
+    serving.announce(live.edition.catalog, host, port)
     try:
         server.run()
     finally:
         server.close()  # take no more connections while the worker finishes
         worker.stop()
-        app.extensions["calfeed.live"].close()
+        live.close()
 
 
 @main.command()
@@ -155,7 +160,7 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
 @click.pass_obj
 def export(config_path: Path, target: Path) -> None:
     """Write the static site (feeds, event calendars, pages) into TARGET."""
-    app = _app(config_path, WATCH=False, STATIC_EXPORT=True)
+    app = _app(config_path, STATIC_EXPORT=True)
     written = export_site(app, target)
     click.echo(f"wrote {len(written)} files to {target}")
 
@@ -166,7 +171,6 @@ def worker(config_path: Path) -> None:
     """Run the reminder worker alone (several may share one PostgreSQL database)."""
     import threading
 
-    from .live import LiveCatalog
     from .reminders.worker import worker_for
 
     _log_to_stderr()

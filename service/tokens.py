@@ -75,7 +75,13 @@ class Tokens:
     """Make and check tokens for one purpose each (``unsubscribe``, ``confirm``, ...)."""
 
     def __init__(self, key: str) -> None:
+        self.key = key
         self._serializer = URLSafeTimedSerializer(key, salt="calfeed")
+
+    @classmethod
+    def for_site(cls, root: Path) -> Tokens:
+        """Return the tokens of the site whose config.yaml is in ``root`` (key made once)."""
+        return cls(secret_key(root / "var"))
 
     def make(self, purpose: str, subscriber_id: int, generation: int) -> str:
         """Return a token that names ``subscriber_id``'s subscription for ``purpose``."""

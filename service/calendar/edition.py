@@ -2,8 +2,9 @@
 
 The :class:`Publisher` keeps what it rendered for each event object, so a new catalog in
 which one file changed re-renders and re-revises only the events of that file. An
-:class:`Edition` is immutable; the web layer swaps in a new one atomically and answers every
-request from whichever edition it holds, caching each feed's bytes inside that edition.
+:class:`Edition` never changes what it serves (its catalog and its stamped entries); it only
+fills a cache of the feeds asked for so far. The web layer swaps in a new edition atomically
+and answers every request from whichever edition it holds.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Edition:
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
         self._since = ""  # the keep_past_days cut-off the topic feeds were last asked with
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts, never held across a build
+        self._building: dict[tuple[str, ...], threading.Lock] = {}
 
     def topic_feed(self, slugs: tuple[str, ...], since: datetime | None = None) -> Feed:
         """Return the feed of the events in any of ``slugs`` (all events for ``("all",)``).
@@ -68,6 +70,7 @@ class Edition:
             with self._lock:
                 # A new day's cut-off: nobody asks for the last day's topic feeds again.
                 self._feeds = {key: f for key, f in self._feeds.items() if key[0] != "topics"}
+                self._building = {k: b for k, b in self._building.items() if k[0] != "topics"}
                 self._since = cutoff
         key = ("topics", *slugs, cutoff)
         return self._cached(key, lambda: self._topic_feed(slugs, since))
@@ -112,15 +115,20 @@ class Edition:
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], tuple[str, bytes]]) -> Feed:
         feed = self._feeds.get(key)
-        if feed is None:
-            with self._lock:
-                feed = self._feeds.get(key)
-                if feed is None:
-                    path, body = build()
-                    digest = hashlib.sha256(body).hexdigest()
-                    name = revision_name(path)
-                    revision = self._publisher.store.revise({name: digest})[name]
-                    feed = Feed(body, digest[:32], revision.last_modified)
+        if feed is not None:
+            return feed
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        # One build of each feed at a time; other feeds build (and revise) meanwhile.
+        with building:
+            feed = self._feeds.get(key)
+            if feed is None:
+                path, body = build()
+                digest = hashlib.sha256(body).hexdigest()
+                name = revision_name(path)
+                revision = self._publisher.store.revise({name: digest})[name]
+                feed = Feed(body, digest[:32], revision.last_modified)
+                with self._lock:
                     self._feeds[key] = feed
         return feed
 

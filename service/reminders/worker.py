@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
-from ..tokens import Tokens, secret_key
+from ..tokens import Tokens
 from . import heartbeats, outbox, planner
 from .sender import Outcome, Sender
 from .transports import Transport, transport_for
@@ -161,5 +161,5 @@ class Worker:
 def worker_for(live: LiveCatalog, **options: Any) -> Worker:
     """Build the worker config.yaml describes: its transport and its signing key."""
     config = live.edition.catalog.config
-    tokens = Tokens(secret_key(config.root / "var"))
+    tokens = Tokens.for_site(config.root)
     return Worker(live, transport_for(config.mail), tokens, **options)

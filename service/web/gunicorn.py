@@ -28,9 +28,10 @@ class _Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from .. import create_app
+        from .. import open_app
 
-        app = create_app(self.config_path)
+        app = open_app(self.config_path)
+        app.extensions["calfeed.live"].watch()
         if self.proxies:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.proxies, x_proto=self.proxies)  # type: ignore[method-assign]
         return app

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,17 +39,27 @@ class Throttle:
     """Count sign-ups per client in one storage, shared by the processes of one site."""
 
     def __init__(self, storage_url: str, secret: str, config_path: Path) -> None:
-        self._limiter = MovingWindowRateLimiter(open_storage(storage_url, config_path))
+        self._storage_url, self._config_path = storage_url, config_path
         self._namespace = hashlib.sha256(f"calfeed sign-ups {secret}".encode()).hexdigest()[:16]
+        self._limiter: MovingWindowRateLimiter | None = None  # opened at the first sign-up
+        self._opening = threading.Lock()
 
     def allow(self, limit: str, client: str) -> bool:
         """Count a sign-up from ``client``; False if it goes beyond ``limit`` (``20/hour``)."""
         try:
-            hits = [self._limiter.hit(item, self._namespace, client) for item in parse_many(limit)]
+            limiter = self._open()
+            hits = [limiter.hit(item, self._namespace, client) for item in parse_many(limit)]
         except Exception as err:  # whatever the storage's client raises: redis, sockets
             log.error("sign-up rate limit storage failed, not limiting by client: %s", err)
             return True
         return all(hits)
+
+    def _open(self) -> MovingWindowRateLimiter:
+        with self._opening:
+            if self._limiter is None:
+                storage = open_storage(self._storage_url, self._config_path)
+                self._limiter = MovingWindowRateLimiter(storage)
+            return self._limiter
 
 
 def windows(limit: str) -> list[tuple[int, timedelta]]:

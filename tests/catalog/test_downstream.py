@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from service import create_app
+from service import open_app
 from service.calendar.entries import event_uid, session_uid
 from service.catalog import Catalog
 from service.catalog.uids import UID_LENGTH
@@ -410,7 +410,7 @@ def client_at_limits(
             ]
         },
     )
-    app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+    app = open_app(project / "config.yaml", {"TESTING": True})
     try:
         yield app.test_client()
     finally:
@@ -572,7 +572,7 @@ def test_the_longest_event_id_beside_a_short_host_is_served(
     )
     event_id = long_id(UID_LENGTH - len("events/.ics"))
     write_event("x.yaml", EVENT.replace("id: x", f"id: {event_id}"))
-    app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+    app = open_app(project / "config.yaml", {"TESTING": True})
     try:
         body = unfolded(app.test_client().get(f"/events/{event_id}.ics"))
     finally:
@@ -588,7 +588,7 @@ def test_a_feed_of_many_topics_is_served_whatever_the_length_of_its_name(
     write_config(topics=topics, database=database)
     write_event("x.yaml", EVENT.replace("[procurement]", "[topic-number-00]"))
     name = "+".join(topics)  # feeds/<name>.ics has 302 characters
-    app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+    app = open_app(project / "config.yaml", {"TESTING": True})
     try:
         body = unfolded(app.test_client().get(f"/feeds/{name}.ics"))
     finally:

@@ -38,7 +38,7 @@ from flask import Flask
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
-from service import create_app
+from service import open_app
 from service.catalog import Catalog, load_catalog
 from service.catalog.uids import UID_LENGTH
 from service.errors import CatalogError
@@ -220,7 +220,7 @@ def served(database: str) -> Iterator[tuple[Path, Flask]]:
         root = Path(folder)
         (root / "feeds").mkdir()
         write(root, {**MINIMAL, "database": database}, {"id": "first", **FIRST})
-        app = create_app(root / "config.yaml", {"WATCH": False, "TESTING": True})
+        app = open_app(root / "config.yaml", {"TESTING": True})
         try:
             yield root, app
         finally:

@@ -28,7 +28,7 @@ from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from werkzeug.test import TestResponse
 
-from service import create_app
+from service import open_app
 from service.live import LiveCatalog
 from service.reminders.worker import Worker, worker_for
 from service.store.tables import subscribers
@@ -367,7 +367,7 @@ def make_app(
         write_config(**{**SETTINGS, **config})
         for event in events:
             write_event(f"{event['id']}.yaml", event)
-        app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True})
+        app = open_app(project / "config.yaml", {"TESTING": True})
         built.append(app)
         return app
 

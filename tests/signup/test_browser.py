@@ -23,7 +23,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import open_app
 from service.reminders.worker import Worker, worker_for
 
 from .conftest import SETTINGS, Inbox, live, text_of
@@ -76,7 +76,7 @@ def site(
     site = {"title": "Test events", "base_url": url, "timezone": "Europe/Brussels"}
     write_config(**SETTINGS, site=site)
     write_event("procurement-forum.yaml", FORUM)
-    app = create_app(project / "config.yaml", {"WATCH": False})
+    app = open_app(project / "config.yaml")
     later.app = app
     thread = threading.Thread(target=server.serve_forever, name="signup-site", daemon=True)
     thread.start()

@@ -27,10 +27,11 @@ from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
 from werkzeug.test import TestResponse
 
-from service import create_app
+from service import open_app
 from service.errors import CalfeedError
 from service.reminders.worker import worker_for
 from service.store.tables import outbox
+from service.web.throttle import open_storage
 
 from .conftest import SETTINGS, Inbox, MakeApp, Page, csrf_token, live, sign_up
 
@@ -141,7 +142,7 @@ def test_the_client_limit_is_shared_by_every_process_through_redis(
     make_app: MakeApp, project: Path
 ) -> None:
     first = make_app(signup={**PER_CLIENT, "limits_storage": REDIS})
-    second = create_app(project / "config.yaml", {"WATCH": False})  # another process
+    second = open_app(project / "config.yaml")  # another process
     try:
         answers = [
             from_client(app, 5, f"person{n}@example.org").status_code
@@ -206,10 +207,11 @@ def test_sign_ups_go_on_when_redis_stops_answering(
     ],
 )
 def test_a_storage_that_cannot_be_used_stops_the_start_with_its_reason(
-    make_app: MakeApp, project: Path, storage: str, reason: str
+    write_config: Callable[..., Path], project: Path, storage: str, reason: str
 ) -> None:
+    write_config(signup={**PER_CLIENT, "limits_storage": storage})
     with pytest.raises(CalfeedError) as raised:
-        make_app(signup={**PER_CLIENT, "limits_storage": storage})
+        open_storage(storage, project / "config.yaml")
 
     message = str(raised.value)
     assert message.startswith(f"{project / 'config.yaml'}: signup.limits_storage: cannot use")

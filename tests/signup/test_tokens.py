@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from service import create_app
+from service import open_app
 from service.tokens import LIFETIMES, Ticket, TokenError, Tokens, secret_key
 
 from .conftest import live
@@ -152,11 +152,11 @@ def test_links_mailed_before_a_restart_work_after_it(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CALFEED_SECRET_KEY", raising=False)
-    before = create_app(project / "config.yaml", {"WATCH": False})
+    before = open_app(project / "config.yaml")
     token = before.extensions["calfeed.tokens"].make("unsubscribe", 1, 1)
     live(before).close()
 
-    after = create_app(project / "config.yaml", {"WATCH": False})
+    after = open_app(project / "config.yaml")
     try:
         assert after.extensions["calfeed.tokens"].check("unsubscribe", token) == Ticket(1, 1)
         key = project / "var" / "secret_key"
@@ -171,7 +171,7 @@ def test_the_app_signs_with_the_key_from_the_environment(
 ) -> None:
     monkeypatch.setenv("CALFEED_SECRET_KEY", KEY)
 
-    app = create_app(project / "config.yaml", {"WATCH": False})
+    app = open_app(project / "config.yaml")
     try:
         token = app.extensions["calfeed.tokens"].make("manage", 5, 1)
         assert Tokens(KEY).check("manage", token) == Ticket(5, 1)

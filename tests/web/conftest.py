@@ -27,7 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from service import create_app
+from service import open_app
 from service.live import LiveCatalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     The pages' clock is set to 1 November 2020, so that every seed event is upcoming.
     """
     config = copy_seed(tmp_path_factory.mktemp("browser"))
-    app = create_app(config, {"WATCH": False})
+    app = open_app(config)
     live(app).clock = lambda: datetime(2020, 11, 1, 9, tzinfo=UTC)  # the pages' "now"
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-site", daemon=True)
@@ -195,15 +195,22 @@ def make_app(
 ) -> Iterator[MakeApp]:
     """Return a factory of apps on the project (no watcher unless asked); close them after.
 
-    ``make_app(events={"a.yaml": mapping_or_yaml}, WATCH=True)`` writes the event files
-    first; other keyword arguments are Flask settings.
+    ``make_app(events={"a.yaml": mapping_or_yaml}, watch=0.05)`` writes the event files
+    first and starts the watcher, polling that often; other keyword arguments are Flask
+    settings.
     """
     built: list[Flask] = []
 
-    def make(events: Mapping[str, str | Mapping[str, Any]] | None = None, **settings: Any) -> Flask:
+    def make(
+        events: Mapping[str, str | Mapping[str, Any]] | None = None,
+        watch: float | None = None,
+        **settings: Any,
+    ) -> Flask:
         for name, content in (events or {}).items():
             write_event(name, content)
-        app = create_app(project / "config.yaml", {"WATCH": False, "TESTING": True, **settings})
+        app = open_app(project / "config.yaml", {"TESTING": True, **settings})
+        if watch is not None:
+            live(app).watch(watch)
         built.append(app)
         return app
 

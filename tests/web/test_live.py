@@ -254,7 +254,7 @@ def test_the_watcher_thread_serves_an_edit_by_itself(
     write_event: WriteEvent, make_event: MakeEvent, make_app: MakeApp
 ) -> None:
     two_events(write_event, make_event)
-    app = make_app(WATCH=True, WATCH_INTERVAL=0.05)
+    app = make_app(watch=0.05)
     client = app.test_client()
     assert "Webinar A, edited" not in client.get("/feeds/all.ics").get_data(as_text=True)
 
@@ -274,7 +274,7 @@ def test_the_watcher_refuses_a_bad_edit_and_keeps_serving(
     write_event: WriteEvent, make_event: MakeEvent, make_app: MakeApp
 ) -> None:
     two_events(write_event, make_event)
-    app = make_app(WATCH=True, WATCH_INTERVAL=0.05)
+    app = make_app(watch=0.05)
     client = app.test_client()
     good = client.get("/feeds/all.ics").data
 
@@ -488,7 +488,7 @@ def test_a_hostile_file_added_live_is_refused_in_healthz_and_the_watcher_goes_on
     expected: str,
 ) -> None:
     two_events(write_event, make_event)
-    app = make_app(WATCH=True, WATCH_INTERVAL=0.01)
+    app = make_app(watch=0.01)
     client = app.test_client()
     good = client.get("/feeds/all.ics").data
     path = project / "feeds" / "x.yaml"
@@ -518,7 +518,7 @@ def test_an_edit_the_database_cannot_take_is_shown_and_published_once_it_can(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     two_events(write_event, make_event)
-    app = make_app(WATCH=True, WATCH_INTERVAL=0.01)
+    app = make_app(watch=0.01)
     client = app.test_client()
     good = client.get("/feeds/all.ics").data
     engine = live(app).engine
