@@ -1,7 +1,8 @@
 """The tables calfeed keeps: what it must remember between runs.
 
-The catalog lives in YAML; the database holds only what YAML cannot: the revision of every
-calendar entry (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise).
+The catalog lives in YAML; the database holds what YAML cannot: the revision of every calendar
+entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), the
+subscribers, the outbox of mail to send and what became of it, and the workers that send it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
     sa.Column("event_id", sa.String(255), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # start | deadline | cancelled
+    # start | deadline | cancelled (about an event) | confirm | manage (about a subscription)
+    sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("offset_seconds", sa.Integer, nullable=False),
     sa.Column("target_at", UTCDateTime, nullable=False),  # the start or deadline it is about
     sa.Column("due_at", UTCDateTime, nullable=False),

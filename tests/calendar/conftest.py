@@ -1,6 +1,6 @@
 """Fixtures for the calendar tests: the seed project, a catalog of edge cases, their feeds.
 
-Two sets of feeds are checked against PRODUCT.md's "What a feed must satisfy":
+Two sets of feeds are checked against docs/promises.md, "What a feed satisfies":
 
 * ``seed``: the repository's own config.yaml and feeds/ (the six events of the seed page);
 * ``edge``: the catalog of edge cases below, written as YAML into a project folder: the DST

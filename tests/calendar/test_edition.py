@@ -1,8 +1,8 @@
 """Editions (``service/calendar/edition.py``): what subscribed clients see as YAML changes.
 
 A client replaces an entry only when its SEQUENCE rises, and polls cheaply only while an
-unchanged feed stays byte-identical with the same ETag (PRODUCT.md point 5); a cancelled
-event must stay, say so and raise its SEQUENCE (point 8). Time is the publisher's clock,
+unchanged feed stays byte-identical with the same ETag (docs/promises.md, feeds, point 5); a
+cancelled event must stay, say so and raise its SEQUENCE (point 8). Time is the publisher's clock,
 which each test moves by hand. The golden files pin the seed feeds and the edge
 catalog's all.ics byte for byte; refresh them with
 ``CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/calendar -k golden``.

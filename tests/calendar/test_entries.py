@@ -2,7 +2,7 @@
 
 Most tests run on every feed of the seed project and of the edge-case catalog (conftest.py)
 and compare what a client parses with what the YAML says (``parsers.oracle``): UIDs and
-DTSTAMP (PRODUCT.md point 5), the agenda in topic feeds, all-day dates (6), text (7),
+DTSTAMP (docs/promises.md, feeds, point 5), the agenda in topic feeds, all-day dates (6), text (7),
 cancelled entries (8), no ORGANIZER or ATTENDEE (9).
 """
 

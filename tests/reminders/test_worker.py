@@ -47,7 +47,7 @@ def test_a_reminder_leaves_within_half_a_second_of_its_due_time(calfeed: Calfeed
     # Real clock. The sweep runs every 30 s, so only the wake job can make this in time. The
     # worker starts 1.1 s before the due time, at .90 of a second: an error of a fraction of
     # a second in when the wake job runs would show. The job runs at the due instant, so the
-    # mail arrives in milliseconds; 0.5 s leaves room for a slow machine (PRODUCT.md: "within
+    # mail arrives in milliseconds; 0.5 s leaves room for a slow machine (docs/promises.md: "within
     # a few seconds"; the worker's docstring: "within a second or so").
     due = datetime.fromtimestamp(math.ceil(time.time() + 2.5), UTC)
     start = datetime.fromtimestamp(math.ceil((due + timedelta(hours=1)).timestamp() / 60) * 60, UTC)

@@ -1,7 +1,7 @@
 """What a client should see in each feed, computed from the YAML with PyYAML and zoneinfo alone.
 
-This is the test oracle: it reads config.yaml and the event files the way PRODUCT.md
-describes them ("An event"), without ``service.catalog``. A local wall time means the instant
+This is the test oracle: it reads config.yaml and the event files the way docs/reference.md
+describes them, without ``service.catalog``. A local wall time means the instant
 zoneinfo gives it in the event's zone (``timezone``, else site.timezone; CET, CEST, MET and
 MEST mean site.timezone); an explicit offset names its instant. A plain date makes an all-day
 event whose ``end`` is the last day, inclusive. A session's ``HH:MM`` is on the event's first
