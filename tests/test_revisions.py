@@ -1,4 +1,4 @@
-"""Revisions (``service/revisions.py``): the SEQUENCE and LAST-MODIFIED clients see.
+"""Revisions (``service/store/revisions.py``): the SEQUENCE and LAST-MODIFIED clients see.
 
 A calendar client replaces an entry only when its SEQUENCE rises, so a store must raise it
 exactly once per change, keep it for unchanged content, remember it across restarts, and

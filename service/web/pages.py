@@ -11,9 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
 from itertools import groupby
-from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template
+from flask import Blueprint, Flask, Response, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -25,33 +24,43 @@ from ..catalog import Config, Event
 from ..catalog.values import zone_choices
 from .current import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
+from .page_cache import cached_page
 from .signup import SignupForm, signup_form
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.get(urls.HOME)
-def index() -> str:
+def index() -> Response:
     """List upcoming events by month, past events below."""
     live = live_catalog()
-    catalog = live.edition.catalog
-    return render_template(
-        "index.html",
-        catalog=catalog,
-        **_listing(catalog.events, live.clock()),
-        subscribe=subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title),
-    )
+    edition = live.edition
+    catalog = edition.catalog
+
+    def render() -> tuple[str, datetime | None]:
+        listing, until = _listing(catalog.events, live.clock())
+        links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
+        html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
+        return html, until
+
+    return cached_page(edition, "index", live.clock(), render)
 
 
 @bp.get(urls.TOPIC)
 def topic(slug: str) -> str:
-    """List one topic's events with its subscribe links."""
+    """List one topic's events with its subscribe links and a sign-up form."""
     live = live_catalog()
-    catalog = live.edition.catalog
+    edition = live.edition
+    catalog = edition.catalog
     found = catalog.config.topics.get(slug)
     if found is None:
         abort(404)
-    events = [event for event in catalog.events if slug in event.topics]
+
+    def render() -> tuple[Markup, datetime | None]:
+        return _listing([e for e in catalog.events if slug in e.topics], live.clock())
+
+    # The list is kept; the rest of the page holds the visitor's own form token.
+    listing = cached_page(edition, ("topic", slug), live.clock(), render).get_data(as_text=True)
     name = f"{catalog.config.site.title}: {found.name}"
     return render_template(
         "topic.html",
@@ -59,33 +68,47 @@ def topic(slug: str) -> str:
         topic=found,
         form=signup_form(SignupForm, topics=[slug]),
         zones=zone_choices(),
-        **_listing(events, live.clock()),
+        listing=Markup(listing),  # rendered, and escaped, by the template engine
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
     )
 
 
 @bp.get(urls.EVENT)
-def event(event_id: str) -> str:
+def event(event_id: str) -> Response:
     """Show one event with its agenda and its add-to-calendar links."""
-    catalog = live_catalog().edition.catalog
+    live = live_catalog()
+    edition = live.edition
+    catalog = edition.catalog
     found = catalog.by_id.get(event_id)
     if found is None:
         abort(404)
-    details = _details(found, catalog.config)
-    return render_template(
-        "event.html",
-        catalog=catalog,
-        event=found,
-        google=google_event_link(found, details),
-        outlook=outlook_event_link(found, details),
-    )
+
+    def render() -> tuple[str, None]:
+        details = _details(found, catalog.config)
+        html = render_template(
+            "event.html",
+            catalog=catalog,
+            event=found,
+            google=google_event_link(found, details),
+            outlook=outlook_event_link(found, details),
+        )
+        return html, None
+
+    return cached_page(edition, ("event", event_id), live.clock(), render)
 
 
-def _listing(events: Iterable[Event], now: datetime) -> dict[str, Any]:
-    """Return what a list page shows: upcoming events by month, then past ones, latest first."""
+def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime | None]:
+    """Render what a list page shows: upcoming events by month, then past ones, latest first.
+
+    Also return when it changes: when the first upcoming event ends.
+    """
     events = list(events)
     past = [e for e in events if e.end <= now]
-    return {"months": _by_month([e for e in events if e.end > now]), "past": past[::-1]}
+    upcoming = [e for e in events if e.end > now]
+    # A module of its own each time: the export renders the same macros with its own url_for.
+    macros = current_app.jinja_env.get_template("_macros.html").make_module({})
+    html = macros.event_lists(_by_month(upcoming), past[::-1])  # type: ignore[attr-defined]
+    return Markup(html), min((e.end for e in upcoming), default=None)
 
 
 def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:

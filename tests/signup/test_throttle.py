@@ -1,4 +1,4 @@
-"""Sign-up rate limits (``service/throttle.py``): per address in the database, per client.
+"""Sign-up rate limits (``service/web/throttle.py``): per address in the database, per client.
 
 An address past its limit gets the answer every sign-up gets, and no mail; the database
 counts for every web process (two real ``calfeed serve`` processes here), and only sign-ups

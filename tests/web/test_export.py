@@ -1,4 +1,4 @@
-"""``calfeed export DIR`` (``service/export.py``): the static site, byte for byte the app's."""
+"""``calfeed export DIR`` (``service/web/export.py``): the static site, byte for byte the app's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feeds over HTTP (``service/feeds.py``): headers, conditional requests, names, restarts."""
+"""Feeds over HTTP (``service/web/feeds.py``): headers, conditional requests, names, restarts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/healthz`` (``service/health.py``): what a monitor reads about the service.
+"""``/healthz`` (``service/web/health.py``): what a monitor reads about the service.
 
 A monitor gets ok (200), degraded or down (503), and why; nobody gets an address, an SMTP
 reply, an absolute path or a database error, not even in a refused edit's problems.

@@ -1,4 +1,4 @@
-"""Subscribe and add-event links (``service/links.py``), read back as the apps read them."""
+"""Subscribe and add-event links (``service/web/links.py``), read back as the apps read them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTML pages (``service/pages.py`` and its templates): what a visitor reads and clicks."""
+"""HTML pages (``service/web/pages.py`` and its templates): what a visitor reads and clicks."""
 
 from __future__ import annotations
 

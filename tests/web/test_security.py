@@ -1,4 +1,4 @@
-"""Safety headers and the bound on request bodies (``service/security.py``).
+"""Safety headers and the bound on request bodies (``service/web/security.py``).
 
 Every answer (page, feed, JSON, static file, error) carries the headers; no page needs an
 inline script the policy would refuse; a body beyond the bound is refused with 413 before it
