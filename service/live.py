@@ -25,6 +25,7 @@ from .catalog.source import shown
 from .clock import Clock, utc_now
 from .errors import CatalogError, Problem
 from .store.database import open_database
+from .store.renders import RenderStore
 from .store.revisions import RevisionStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class LiveCatalog:
         self.loader = CatalogLoader(config_path)
         catalog = self.loader.load()  # a bad catalog at start stops the service, listed
         self.engine = open_database(catalog.config.database_url)
-        self.publisher = Publisher(RevisionStore(self.engine, clock))
+        self.publisher = Publisher(RevisionStore(self.engine, clock), RenderStore(self.engine))
         self.clock = clock
         self.timer = timer  # measures how long files have been still
         self.edition: Edition = self.publisher.publish(catalog)

@@ -1,7 +1,9 @@
 """Editions: one catalog rendered into stamped calendar entries, ready to serve as feeds.
 
 The :class:`Publisher` keeps what it rendered for each event object, so a new catalog in
-which one file changed re-renders and re-revises only the events of that file. An
+which one file changed re-renders and re-revises only the events of that file; and, with a
+:class:`RenderStore`, in the database, so a fresh process renders only what changed since
+the last one. An
 :class:`Edition` never changes what it serves (its catalog and its stamped entries); it only
 fills a cache of the feeds asked for so far. The web layer swaps in a new edition atomically
 and answers every request from whichever edition it holds.
@@ -12,14 +14,17 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 
 import icalendar
 
 from .. import urls
-from ..catalog import Catalog, Config, Event
+from ..catalog import Catalog, Config, Event, Session
 from ..catalog.uids import UID_LENGTH
+from ..store.renders import Rendered, RenderStore
 from ..store.revisions import RevisionStore
 from .assembly import Block, Header, assemble, stamp_block
 from .entries import event_entry, event_page, session_entry
@@ -153,8 +158,9 @@ class Publisher:
     zone renders again the events in it.
     """
 
-    def __init__(self, store: RevisionStore) -> None:
+    def __init__(self, store: RevisionStore, renders: RenderStore | None = None) -> None:
         self.store = store
+        self.renders = renders
         self._renders_for: tuple[object, ...] = ()  # what the cached entries were built from
         # id(event) -> (event, its zone, rendered); keeping the event makes sure the id still
         # names it.
@@ -173,12 +179,21 @@ class Publisher:
                 self._renders_for, self._events, self._sessions = renders_for, {}, {}
             zones = catalog_zones(catalog)
             rendered = {}
+            fresh = []
             for event in catalog.events:
                 zone = zones.get(event.timezone.key)
                 cached = self._events.get(id(event))
                 if cached is None or cached[0] is not event or cached[1] != zone:
-                    cached = (event, zone, _render_event(event, config, zones))
-                rendered[id(event)] = cached
+                    fresh.append(event)
+                else:
+                    rendered[id(event)] = cached
+            keys = _RenderKeys(renders_for, zones)
+            entries_of = self._rendered(
+                [(keys.event(e), partial(_render_event, e, config, zones)) for e in fresh]
+            )
+            for event, entry in zip(fresh, entries_of, strict=True):
+                rendered[id(event)] = (event, zones.get(event.timezone.key), entry)
+            rendered = {id(event): rendered[id(event)] for event in catalog.events}
             self._events = rendered
             self._sessions = {
                 key: value
@@ -202,9 +217,37 @@ class Publisher:
             zone = zones.get(event.timezone.key)
             cached = self._sessions.get(id(event))
             if cached is None or cached[0] is not event or cached[1] != zone:
-                cached = (event, zone, _render_sessions(event, config, zones))
+                keys = _RenderKeys(self._renders_for, zones)
+                entries = self._rendered(
+                    [
+                        (
+                            keys.session(event, index),
+                            partial(_render_session, event, s, config, zones),
+                        )
+                        for index, s in enumerate(event.sessions)
+                    ]
+                )
+                cached = (event, zone, tuple(entries))
                 self._sessions[id(event)] = cached
             return self._stamp(list(cached[2]))
+
+    def _rendered(self, wanted: list[tuple[str, Callable[[], _Unstamped]]]) -> list[_Unstamped]:
+        """Return each entry by key: from the render store where it is, else rendered now."""
+        if self.renders is None or not wanted:
+            return [render() for _, render in wanted]
+        stored = self.renders.read([key for key, _ in wanted])
+        result, new = [], []
+        for key, render in wanted:
+            found = stored.get(key)
+            if found is None:
+                entry = render()
+                new.append((key, Rendered(entry.block.uid, entry.block.zone, entry.block.data)))
+            else:
+                entry = _Unstamped(Block(found.uid, found.data, found.zone), _digest(found.data))
+            result.append(entry)
+        if new:
+            self.renders.write(new)
+        return result
 
     def _stamp(self, entries: list[_Unstamped]) -> list[Block]:
         stamped = self._stamped
@@ -223,16 +266,43 @@ def _render_event(event: Event, config: Config, zones: Zones) -> _Unstamped:
     return _unstamped(event_entry(event, config, zones), zone)
 
 
-def _render_sessions(event: Event, config: Config, zones: Zones) -> tuple[_Unstamped, ...]:
-    return tuple(
-        _unstamped(session_entry(event, s, config, zones), event.timezone.key)
-        for s in event.sessions
-    )
+def _render_session(event: Event, session: Session, config: Config, zones: Zones) -> _Unstamped:
+    return _unstamped(session_entry(event, session, config, zones), event.timezone.key)
 
 
 def _unstamped(entry: icalendar.Event, zone: str | None) -> _Unstamped:
     data: bytes = entry.to_ical()
     if b";TZID=" not in data:  # all-day, or written in UTC: no VTIMEZONE needed
         zone = None
-    digest = hashlib.sha256(data).hexdigest()
-    return _Unstamped(Block(str(entry["uid"]), data, zone), digest)
+    return _Unstamped(Block(str(entry["uid"]), data, zone), _digest(data))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# The code an entry's bytes come from: a new version of it renders every entry again.
+_RENDERER = _digest(
+    b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
+    + icalendar.__version__.encode()
+)
+
+
+class _RenderKeys:
+    """Keys of rendered entries: digests of everything an entry's bytes depend on.
+
+    That is the event (but not where in which file it is written), what the entries use of
+    the site's settings, the catalog's zone of the event's TZID, and the renderer.
+    """
+
+    def __init__(self, renders_for: tuple[object, ...], zones: Zones) -> None:
+        self._prefix = f"{_RENDERER}|{renders_for!r}|"
+        self._zones = {tzid: _digest(repr(zone).encode()) for tzid, zone in zones.items()}
+
+    def event(self, event: Event) -> str:
+        content = tuple(getattr(event, f.name) for f in fields(event) if f.name != "source")
+        zone = self._zones.get(event.timezone.key, "")
+        return _digest(f"{self._prefix}{zone}|{content!r}".encode())
+
+    def session(self, event: Event, index: int) -> str:
+        return _digest(f"{self.event(event)}|session {index}".encode())

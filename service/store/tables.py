@@ -1,8 +1,9 @@
 """The tables calfeed keeps: what it must remember between runs.
 
 The catalog lives in YAML; the database holds what YAML cannot: the revision of every calendar
-entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), the
-subscribers, the outbox of mail to send and what became of it, and the workers that send it.
+entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), what each
+entry was rendered to, the subscribers, the outbox of mail to send and what became of it, and
+the workers that send it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ revisions = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
+)
+
+# What each calendar entry was rendered to (unstamped), by a digest of what it is rendered
+# from, so a fresh process renders only what changed (``renders.RenderStore``).
+renders = sa.Table(
+    "renders",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("uid", sa.String(255), nullable=False, index=True),
+    sa.Column("zone", sa.String(255), nullable=True),  # the TZID the entry uses, if any
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 subscribers = sa.Table(
