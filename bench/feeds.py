@@ -116,7 +116,9 @@ def export(report: Report, project: Project, folder: Path, naive: float) -> None
     target = folder / "site"
     command: list[str | Path] = [CALFEED, "--config", project.config, "export", target]
     first = timed(command, folder / "export-1.log")
-    files = sum(1 for path in target.rglob("*") if path.is_file())
+    files = sum(
+        1 for path in target.rglob("*") if path.is_file() and path.name != ".calfeed-export"
+    )
     again = timed(command, folder / "export-2.log")
     count = len(project.events)
     report.note(f"calfeed export wrote {files:,} files")

@@ -144,9 +144,11 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
     from .web.gunicorn import serve as gunicorn_serve
 
     _log_to_stderr()
-    catalog = _load(config_path)
-    # Migrate and make the signing key once, before the workers start.
-    _checked(open_database, catalog.config.database_url).dispose()
+    # Migrate, render every entry into the database and make the signing key once, before
+    # the workers start: each of them then reads the rendered entries instead of rendering.
+    live = _checked(LiveCatalog, _existing(config_path))
+    catalog = live.edition.catalog
+    live.close()
     _checked(open_storage, catalog.config.signup.limits_storage, catalog.config.path)
     secret_key(catalog.config.root / "var")
     serving.check_free(host, port)  # gunicorn would retry for seconds, then say little
@@ -161,8 +163,10 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
 def export(config_path: Path, target: Path) -> None:
     """Write the static site (feeds, event calendars, pages) into TARGET."""
     app = _app(config_path, STATIC_EXPORT=True)
-    written = export_site(app, target)
-    click.echo(f"wrote {len(written)} files to {target}")
+    done = export_site(app, target)
+    kept = [f"{len(done.unchanged)} unchanged"] if done.unchanged else []
+    kept += [f"{len(done.removed)} removed"] if done.removed else []
+    click.echo(f"wrote {len(done.written)} files to {target}" + "".join(f", {k}" for k in kept))
 
 
 @main.command()

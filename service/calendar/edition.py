@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import partial
@@ -109,14 +109,45 @@ class Edition:
         )
         return path, assemble(header, (self._events[event.id] for event in events), self.zones)
 
+    def build_event_feeds(self, event_ids: Sequence[str]) -> None:
+        """Build the calendars of many events at once, with one pass over the database.
+
+        The export asks for every event's calendar; one by one, each would read and revise
+        its sessions and its own revision on its own.
+        """
+        events = [self.catalog.by_id[i] for i in event_ids if ("event", i) not in self._feeds]
+        config = self.catalog.config
+        sessions = self._publisher.session_blocks(events, config, self.zones)
+        built: dict[tuple[str, ...], tuple[str, bytes]] = {
+            ("event", event.id): self._event_calendar(event, blocks)
+            for event, blocks in zip(events, sessions, strict=True)
+        }
+        feeds = self._revised(built)
+        with self._lock:
+            self._feeds.update(feeds)
+
     def _event_feed(self, event_id: str) -> tuple[str, bytes]:
         event = self.catalog.by_id[event_id]
+        [sessions] = self._publisher.session_blocks([event], self.catalog.config, self.zones)
+        return self._event_calendar(event, sessions)
+
+    def _event_calendar(self, event: Event, sessions: list[Block]) -> tuple[str, bytes]:
         config = self.catalog.config
-        path = urls.event_calendar(event_id).lstrip("/")
+        path = urls.event_calendar(event.id).lstrip("/")
         header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
-        sessions = self._publisher.session_blocks(event, config, self.zones)
-        blocks = [self._events[event_id], *sessions]
-        return path, assemble(header, blocks, self.zones)
+        return path, assemble(header, [self._events[event.id], *sessions], self.zones)
+
+    def _revised(
+        self, built: Mapping[tuple[str, ...], tuple[str, bytes]]
+    ) -> dict[tuple[str, ...], Feed]:
+        """Return each built feed with its ETag and revision, recording the revisions."""
+        digests = {key: hashlib.sha256(body).hexdigest() for key, (_, body) in built.items()}
+        names = {key: revision_name(path) for key, (path, _) in built.items()}
+        revisions = self._publisher.store.revise({names[key]: digests[key] for key in built})
+        return {
+            key: Feed(body, digests[key][:32], revisions[names[key]].last_modified)
+            for key, (_, body) in built.items()
+        }
 
     def _cached(self, key: tuple[str, ...], build: Callable[[], tuple[str, bytes]]) -> Feed:
         feed = self._feeds.get(key)
@@ -128,11 +159,7 @@ class Edition:
         with building:
             feed = self._feeds.get(key)
             if feed is None:
-                path, body = build()
-                digest = hashlib.sha256(body).hexdigest()
-                name = revision_name(path)
-                revision = self._publisher.store.revise({name: digest})[name]
-                feed = Feed(body, digest[:32], revision.last_modified)
+                feed = self._revised({key: build()})[key]
                 with self._lock:
                     self._feeds[key] = feed
         return feed
@@ -211,27 +238,35 @@ class Publisher:
             }
             return Edition(catalog, zones, by_id, self)
 
-    def session_blocks(self, event: Event, config: Config, zones: Zones) -> list[Block]:
-        """Return the stamped entries of an event's sessions, written for ``zones``."""
+    def session_blocks(
+        self, events: Sequence[Event], config: Config, zones: Zones
+    ) -> list[list[Block]]:
+        """Return the stamped entries of each event's sessions, written for ``zones``."""
         with self._lock:
-            zone = zones.get(event.timezone.key)
-            cached = self._sessions.get(id(event))
-            if cached is None or cached[0] is not event or cached[1] != zone:
-                keys = _RenderKeys(self._renders_for, zones)
-                entries = self._rendered(
-                    [
-                        (
-                            keys.session(event, index),
-                            partial(_render_session, event, s, config, zones),
-                        )
-                        for index, s in enumerate(event.sessions)
-                    ]
-                )
-                cached = (event, zone, tuple(entries))
-                self._sessions[id(event)] = cached
-            return self._stamp(list(cached[2]))
+            keys = _RenderKeys(self._renders_for, zones)
+            fresh = []
+            for event in events:
+                cached = self._sessions.get(id(event))
+                if (
+                    cached is None
+                    or cached[0] is not event
+                    or cached[1] != zones.get(event.timezone.key)
+                ):
+                    fresh.append(event)
+            wanted = [
+                (keys.session(event, index), partial(_render_session, event, s, config, zones))
+                for event in fresh
+                for index, s in enumerate(event.sessions)
+            ]
+            entries = iter(self._rendered(wanted))
+            for event in fresh:
+                own = tuple(next(entries) for _ in event.sessions)
+                self._sessions[id(event)] = (event, zones.get(event.timezone.key), own)
+            every = [list(self._sessions[id(event)][2]) for event in events]
+            stamped = iter(self._stamp([entry for own in every for entry in own]))
+            return [[next(stamped) for _ in own] for own in every]
 
-    def _rendered(self, wanted: list[tuple[str, Callable[[], _Unstamped]]]) -> list[_Unstamped]:
+    def _rendered(self, wanted: Sequence[tuple[str, Callable[[], _Unstamped]]]) -> list[_Unstamped]:
         """Return each entry by key: from the render store where it is, else rendered now."""
         if self.renders is None or not wanted:
             return [render() for _, render in wanted]

@@ -6,11 +6,19 @@ so an exported feed is byte-identical to the served one. Pages are written as
 link to each other by those names: a plain file server, S3 or GitHub Pages finds every one.
 Links are absolute, from ``site.base_url``, where the export is to be hosted (a path under
 a host included); the sign-up pages there need ``calfeed serve`` behind the same address.
+
+An export into a folder that holds an earlier one writes only the files that changed, so
+their modification times (and a sync to a host or CDN) show just the edit, and removes the
+files the earlier export wrote that are gone now (an event taken out, say). It knows them
+from ``.calfeed-export``, the list of what it wrote with a digest of each; files it did not
+write are never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +33,31 @@ from ..live import LiveCatalog
 PAGES = {"pages.topic", "pages.event"}
 
 
-def export_site(app: Flask, target: Path) -> list[Path]:
+MANIFEST = ".calfeed-export"
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export did: the files it wrote, left as they were, and removed."""
+
+    written: list[Path]
+    unchanged: list[Path]
+    removed: list[Path]
+
+
+def export_site(app: Flask, target: Path) -> Exported:
     """Write every feed, event calendar, page and static file under ``target``."""
     live: LiveCatalog = app.extensions["calfeed.live"]
-    catalog = live.edition.catalog
+    edition = live.edition
+    catalog = edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
     paths = [urls.HOME, urls.feed([ALL])]
     for slug in catalog.config.topics:
         paths += [urls.feed([slug]), urls.topic(slug)]
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]
-    written = []
+    edition.build_event_feeds([event.id for event in catalog.events])
+    files: dict[str, bytes] = {}
     client = app.test_client()
     for path in paths:
         response = client.get(path)
@@ -44,19 +66,51 @@ def export_site(app: Flask, target: Path) -> list[Path]:
         name = "index.html" if path == "/" else path.lstrip("/")
         if not name.endswith((".ics", ".html")):
             name += ".html"
-        written.append(_write(target / name, response.get_data()))
+        files[name] = response.get_data()
     if app.static_folder:
         folder = Path(app.static_folder)
         for file in sorted(folder.rglob("*")):
             if file.is_file():
-                written.append(_write(target / "static" / file.relative_to(folder), file))
-    return written
+                files[f"static/{file.relative_to(folder).as_posix()}"] = file.read_bytes()
+    return _write_changed(target, files)
 
 
-def _write(file: Path, content: bytes | Path) -> Path:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
-    return file
+def _write_changed(target: Path, files: dict[str, bytes]) -> Exported:
+    """Write the files whose content differs from the earlier export's; remove the gone ones."""
+    before = _manifest(target)
+    digests = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    done = Exported([], [], [])
+    for name, content in files.items():
+        file = target / name
+        if before.get(name) == digests[name] and file.is_file():
+            done.unchanged.append(file)
+            continue
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(content)
+        done.written.append(file)
+    for name in sorted(set(before) - set(files)):
+        file = target / name
+        if file.is_file():
+            file.unlink()
+            done.removed.append(file)
+    listing = "".join(f"{digests[name]}  {name}\n" for name in sorted(files))
+    (target / MANIFEST).write_text(listing, encoding="utf-8")
+    return done
+
+
+def _manifest(target: Path) -> dict[str, str]:
+    """Return what an earlier export into ``target`` wrote, by name, with its digest."""
+    try:
+        text = (target / MANIFEST).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        # Only names an export writes: never a path out of the folder.
+        if name and ".." not in Path(name).parts and not Path(name).is_absolute():
+            found[name] = digest
+    return found
 
 
 def _file_links(base_url: str) -> Callable[..., str]:

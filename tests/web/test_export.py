@@ -14,11 +14,20 @@ from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, live
 
 
 def export(runner: CliRunner, config: Path, target: Path) -> dict[str, bytes]:
-    """Run ``calfeed export`` and return every file written, by path under ``target``."""
+    """Run ``calfeed export`` and return every file it left, by path under ``target``."""
     result = runner.invoke(main, ["--config", str(config), "export", str(target)])
     assert result.exit_code == 0, result.output
-    files = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
-    assert result.output == f"wrote {len(files)} files to {target}\n"  # the count is all
+    files = {
+        str(p.relative_to(target)): p.read_bytes()
+        for p in target.rglob("*")
+        if p.is_file() and p.name != ".calfeed-export"  # the export's list of what it wrote
+    }
+    said = re.fullmatch(
+        rf"wrote (\d+) files to {re.escape(str(target))}(?:, (\d+) unchanged)?(?:, \d+ removed)?\n",
+        result.output,
+    )
+    assert said, result.output
+    assert int(said[1]) + int(said[2] or 0) == len(files)  # the count is all
     return files
 
 
@@ -149,3 +158,67 @@ def test_export_uses_the_same_database_as_the_app(
         files = export(runner, seed_project / "config.yaml", tmp_path / "site")
 
     assert files["feeds/all.ics"] == served
+
+
+def test_an_export_over_an_earlier_one_writes_only_what_changed(
+    seed_project: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    config, target = seed_project / "config.yaml", tmp_path / "site"
+    with freeze_time("2020-11-01 09:00:00", tz_offset=0):
+        first = export(runner, config, target)
+    (target / "CNAME").write_text("events.example.org\n", encoding="utf-8")  # the operator's
+    stamps = {name: (target / name).stat().st_mtime_ns for name in first}
+    path = seed_project / "feeds" / "2020-12-big-buyers-needs-assessment-webinar.yaml"
+    path.write_text(path.read_text("utf-8").replace("09:30", "09:45"), "utf-8")
+    (seed_project / "feeds" / "2020-12-circular-cities-webinar.yaml").unlink()
+
+    with freeze_time("2020-11-02 09:00:00", tz_offset=0):
+        result = runner.invoke(main, ["--config", str(config), "export", str(target)])
+
+    assert result.exit_code == 0, result.output
+    left = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    gone = {
+        "events/circular-cities-webinar-2020-12.ics",
+        "events/circular-cities-webinar-2020-12.html",
+    }
+    assert left == (set(first) - gone) | {"CNAME", ".calfeed-export"}
+    rewritten = {
+        name for name in set(first) - gone if (target / name).stat().st_mtime_ns != stamps[name]
+    }
+    differs = {name for name in set(first) - gone if (target / name).read_bytes() != first[name]}
+    assert rewritten == differs
+    assert "events/big-buyers-needs-assessment-webinar-2020-12.ics" in rewritten
+    assert (
+        "index.html" in rewritten
+        and "events/procura-plus-socially-responsible-ict-webinar-2020-12.ics" not in rewritten
+    )
+    assert result.output == (
+        f"wrote {len(rewritten)} files to {target}, "
+        f"{len(first) - len(gone) - len(rewritten)} unchanged, 2 removed\n"
+    )
+    assert (target / "CNAME").read_text(encoding="utf-8") == "events.example.org\n"
+
+
+def test_an_export_removes_nothing_it_did_not_write(
+    seed_project: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    outside = tmp_path / "keep.txt"
+    outside.write_text("mine", encoding="utf-8")
+    target.mkdir()
+    (target / ".calfeed-export").write_text(
+        f"{'0' * 64}  ../keep.txt\n{'0' * 64}  {outside}\n{'0' * 64}  notes.txt\n",
+        encoding="utf-8",
+    )
+    (target / "notes.txt").write_text("an operator's note", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("mine too", encoding="utf-8")
+
+    result = runner.invoke(
+        main, ["--config", str(seed_project / "config.yaml"), "export", str(target)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert outside.read_text(encoding="utf-8") == "mine"
+    # notes.txt was listed, so an earlier export wrote it: it goes, and nothing outside.
+    assert not (target / "notes.txt").exists()
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine too"
