@@ -80,6 +80,10 @@ class Edition:
         key = ("topics", *slugs, cutoff)
         return self._cached(key, lambda: self._topic_feed(slugs, since))
 
+    def entry(self, event_id: str) -> Block:
+        """Return an event's entry as its feeds carry it, stamped with its revision."""
+        return self._events[event_id]
+
     def event_feed(self, event_id: str) -> Feed:
         """Return one event's calendar: its entry and one entry per session."""
         return self._cached(("event", event_id), lambda: self._event_feed(event_id))

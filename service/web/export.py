@@ -10,8 +10,10 @@ a host included); the sign-up pages there need ``calfeed serve`` behind the same
 An export into a folder that holds an earlier one writes only the files that changed, so
 their modification times (and a sync to a host or CDN) show just the edit, and removes the
 files the earlier export wrote that are gone now (an event taken out, say). It knows them
-from ``.calfeed-export``, the list of what it wrote with a digest of each; files it did not
-write are never touched.
+from ``.calfeed-export``, the list of what it wrote with a digest of each. Beside an event's
+page and calendar the list also keeps a digest of everything they are made from (the event,
+its entry as stamped, the configuration, the zones and calfeed's own code), so an event that
+did not change is not even rendered again. Files it did not write are never touched.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from flask import Flask, url_for
 
 from .. import urls
-from ..calendar.edition import ALL
+from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
 
@@ -56,60 +58,100 @@ def export_site(app: Flask, target: Path) -> Exported:
         paths += [urls.feed([slug]), urls.topic(slug)]
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]
-    edition.build_event_feeds([event.id for event in catalog.events])
+    before = _manifest(target)
+    sources = _sources(edition)
+    # An event whose files were exported from the same sources is not rendered again.
+    kept = {
+        name: source
+        for name, (_, source) in before.items()
+        if source != "-" and sources.get(name) == source and (target / name).is_file()
+    }
+    paths = [path for path in paths if _file_name(path) not in kept]
+    edition.build_event_feeds(
+        [e.id for e in catalog.events if _file_name(urls.event_calendar(e.id)) not in kept]
+    )
     files: dict[str, bytes] = {}
     client = app.test_client()
     for path in paths:
         response = client.get(path)
         if response.status_code != 200:
             raise CalfeedError(f"export: {path} answered {response.status_code}")
-        name = "index.html" if path == "/" else path.lstrip("/")
-        if not name.endswith((".ics", ".html")):
-            name += ".html"
-        files[name] = response.get_data()
+        files[_file_name(path)] = response.get_data()
     if app.static_folder:
         folder = Path(app.static_folder)
         for file in sorted(folder.rglob("*")):
             if file.is_file():
                 files[f"static/{file.relative_to(folder).as_posix()}"] = file.read_bytes()
-    return _write_changed(target, files)
+    return _write_changed(target, files, before, kept, sources)
 
 
-def _write_changed(target: Path, files: dict[str, bytes]) -> Exported:
+def _file_name(path: str) -> str:
+    """Return the file a path of the site is exported to."""
+    name = "index.html" if path == urls.HOME else path.lstrip("/")
+    return name if name.endswith((".ics", ".html")) else name + ".html"
+
+
+def _sources(edition: Edition) -> dict[str, str]:
+    """Return, for each event's page and calendar, a digest of all they are made from."""
+    site = Path(__file__).resolve().parents[1]
+    code = b"".join(
+        p.read_bytes()
+        for p in sorted(site.rglob("*"))
+        if p.suffix in {".py", ".html", ".css", ".js"}
+    )
+    common = hashlib.sha256(code + repr((edition.catalog.config, edition.zones)).encode()).digest()
+    sources = {}
+    for event in edition.catalog.events:
+        made_from = common + repr(event).encode() + edition.entry(event.id).data
+        source = hashlib.sha256(made_from).hexdigest()
+        sources[_file_name(urls.event(event.id))] = source
+        sources[_file_name(urls.event_calendar(event.id))] = source
+    return sources
+
+
+def _write_changed(
+    target: Path,
+    files: dict[str, bytes],
+    before: dict[str, tuple[str, str]],
+    kept: dict[str, str],
+    sources: dict[str, str],
+) -> Exported:
     """Write the files whose content differs from the earlier export's; remove the gone ones."""
-    before = _manifest(target)
-    digests = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
-    done = Exported([], [], [])
+    listed = {name: before[name] for name in kept}
+    done = Exported([], [target / name for name in kept], [])
     for name, content in files.items():
         file = target / name
-        if before.get(name) == digests[name] and file.is_file():
+        digest = hashlib.sha256(content).hexdigest()
+        listed[name] = (digest, sources.get(name, "-"))
+        if before.get(name, ("",))[0] == digest and file.is_file():
             done.unchanged.append(file)
             continue
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(content)
         done.written.append(file)
-    for name in sorted(set(before) - set(files)):
+    for name in sorted(set(before) - set(listed)):
         file = target / name
         if file.is_file():
             file.unlink()
             done.removed.append(file)
-    listing = "".join(f"{digests[name]}  {name}\n" for name in sorted(files))
-    (target / MANIFEST).write_text(listing, encoding="utf-8")
+    lines = (f"{digest} {source}  {name}\n" for name, (digest, source) in sorted(listed.items()))
+    (target / MANIFEST).write_text("".join(lines), encoding="utf-8")
     return done
 
 
-def _manifest(target: Path) -> dict[str, str]:
-    """Return what an earlier export into ``target`` wrote, by name, with its digest."""
+def _manifest(target: Path) -> dict[str, tuple[str, str]]:
+    """Return what an earlier export into ``target`` wrote: by name, its digest and source."""
     try:
         text = (target / MANIFEST).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
     found = {}
     for line in text.splitlines():
-        digest, _, name = line.partition("  ")
+        digests, _, name = line.partition("  ")
+        digest, _, source = digests.partition(" ")
         # Only names an export writes: never a path out of the folder.
         if name and ".." not in Path(name).parts and not Path(name).is_absolute():
-            found[name] = digest
+            found[name] = (digest, source or "-")
     return found
 
 

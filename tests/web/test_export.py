@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
+from flask import render_template
 from freezegun import freeze_time
 
 from service.cli import main
@@ -222,3 +226,62 @@ def test_an_export_removes_nothing_it_did_not_write(
     # notes.txt was listed, so an earlier export wrote it: it goes, and nothing outside.
     assert not (target / "notes.txt").exists()
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine too"
+
+
+def _rename_topic(root: Path) -> None:
+    config = root / "config.yaml"
+    config.write_text(config.read_text("utf-8").replace("name: ICT", "name: Digital"), "utf-8")
+
+
+def _retitle_site(root: Path) -> None:
+    config = root / "config.yaml"
+    text = config.read_text("utf-8")
+    config.write_text(text.replace("Sustainable Procurement Events", "Procurement Events"), "utf-8")
+
+
+def _move_an_event(root: Path) -> None:
+    path = root / "feeds" / "2020-12-big-buyers-needs-assessment-webinar.yaml"
+    path.write_text(path.read_text("utf-8").replace("09:30", "09:45"), "utf-8")
+
+
+def _remove_an_event(root: Path) -> None:
+    (root / "feeds" / "2020-12-circular-cities-webinar.yaml").unlink()
+
+
+@pytest.mark.parametrize("change", [_rename_topic, _retitle_site, _move_an_event, _remove_an_event])
+def test_an_export_over_an_earlier_one_is_a_fresh_export(
+    seed_project: Path, runner: CliRunner, tmp_path: Path, change: Callable[[Path], None]
+) -> None:
+    config = seed_project / "config.yaml"
+    with freeze_time("2020-11-01 09:00:00", tz_offset=0):
+        export(runner, config, tmp_path / "site")
+    change(seed_project)
+
+    with freeze_time("2020-11-02 09:00:00", tz_offset=0):
+        over = export(runner, config, tmp_path / "site")
+        fresh = export(runner, config, tmp_path / "fresh")
+
+    assert over == fresh
+
+
+def test_an_export_with_nothing_changed_renders_no_event_again(
+    seed_project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.web import pages
+
+    rendered: list[str] = []
+
+    def counted(name: str, **context: Any) -> str:
+        rendered.append(name)
+        return render_template(name, **context)
+
+    monkeypatch.setattr(pages, "render_template", counted)
+    config = seed_project / "config.yaml"
+    first = export(runner, config, tmp_path / "site")
+    assert rendered.count("event.html") == len(SEED_IDS)
+    rendered.clear()
+
+    again = export(runner, config, tmp_path / "site")
+
+    assert "event.html" not in rendered
+    assert again == first
