@@ -116,6 +116,7 @@ class Project:
     smtp_port: int | None = None
     before_start: Sequence[str] = ("7d", "1d", "1h")
     before_deadline: Sequence[str] = ("3d", "1d")
+    smtp_connections: int = 1  # mail.smtp.connections
 
     @property
     def config(self) -> Path:
@@ -167,7 +168,8 @@ class Project:
             "  from: Bench Events <events@example.org>",
         ]
         if self.smtp_port is not None:
-            lines += ["  transport: smtp", f"  smtp: {{host: 127.0.0.1, port: {self.smtp_port}}}"]
+            smtp = f"host: 127.0.0.1, port: {self.smtp_port}, connections: {self.smtp_connections}"
+            lines += ["  transport: smtp", f"  smtp: {{{smtp}}}"]
         if self.people:
             lines.append("subscribers:")
             lines += [
@@ -204,6 +206,7 @@ class Project:
             self.smtp_port,
             self.before_start,
             self.before_deadline,
+            self.smtp_connections,
         )
 
 

@@ -128,7 +128,9 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             sender=spec.mail.sender,
             transport=spec.mail.transport,
             maildir=root / spec.mail.maildir,
-            smtp=SmtpSettings(smtp.host, smtp.port, smtp.starttls, smtp.username, password_env),
+            smtp=SmtpSettings(
+                smtp.host, smtp.port, smtp.starttls, smtp.username, password_env, smtp.connections
+            ),
         ),
         subscribers=subscribers,
         signup=SignupSettings(

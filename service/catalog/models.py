@@ -51,6 +51,7 @@ class SmtpSettings:
     starttls: bool
     username: str | None
     password_env: str | None
+    connections: int = 1  # sent on at once by one worker
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,9 @@ CONFIG = {
     "mail.smtp.username": "The user name to log in with, if any.",
     "mail.smtp.password_env": "The environment variable holding the password (never the "
     "password itself).",
+    "mail.smtp.connections": "How many connections to the server one worker sends on at "
+    "once. More send faster where the server allows it; a worker killed mid-send may send "
+    "again the one mail in flight on each.",
     "signup": "The reminder sign-up form's limits.",
     "signup.limit_per_client": "Sign-up requests from one client address.",
     "signup.limit_per_address": "Sign-up requests for one email address.",

@@ -91,6 +91,7 @@ class SmtpSpec(Spec):
     starttls: bool = False
     username: Line | None = None
     password_env: str | None = None
+    connections: Annotated[int, Field(ge=1, le=32)] = 1
 
 
 class MailSpec(Spec):

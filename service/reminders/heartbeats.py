@@ -19,12 +19,14 @@ from ..store.database import insert
 from ..store.tables import workers
 
 NAME_LENGTH = 128  # the width of workers.name and outbox.claimed_by
+LANE_LENGTH = 3  # what a claim adds to the name for each connection: "#" and up to 2 digits
 
 
 def worker_name(host: str | None = None) -> str:
     """Name this process ``host:pid:random``, the host cut short to fit the database."""
     suffix = f":{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    return (host or socket.gethostname())[: NAME_LENGTH - len(suffix)] + suffix
+    room = NAME_LENGTH - len(suffix) - LANE_LENGTH
+    return (host or socket.gethostname())[:room] + suffix
 
 
 def beat(

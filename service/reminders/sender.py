@@ -11,6 +11,10 @@ cancelled, moved or removed since planning gets nothing. Never twice rests on th
   past its lease, drops the mail instead of sending it again;
 - a mail the server accepted is recorded at once, before the next one starts.
 
+A worker sends on as many connections at once as its transport allows (``connections``),
+each in a thread of its own that claims, holds and records its own batches under its own
+name (the worker's and ``#n``), so no connection ever trusts another's claim.
+
 So a worker killed (or stopped longer than the handover allows) can at worst leave one mail
 per connection that the server took but the outbox does not know of; it is sent again, with
 the same Message-ID, once the extended lease ends. A temporary failure is retried with
@@ -82,20 +86,46 @@ class Sender:
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
-        result = Outcome()
-        engine = self.live.engine
-        with engine.begin() as connection:
+        with self.live.engine.begin() as connection:
             outbox.triage(connection, self.clock())
+        self._times.clear()
+        self._composed.clear()
+        lanes = max(1, self.transport.connections)
+        if lanes == 1:
+            return self._send_lane(self.worker, self.batch)
+        # Smaller batches, so that a few hundred mails already go out on every connection.
+        size = max(1, self.batch // lanes)
+        results: list[Outcome] = []
+        threads = [
+            threading.Thread(
+                target=lambda name=f"{self.worker}#{n}": results.append(
+                    self._send_lane(name, size)
+                ),
+                name=f"calfeed-mail-{n}",
+            )
+            for n in range(1, lanes + 1)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return Outcome(
+            sent=sum(r.sent for r in results),
+            retried=sum(r.retried for r in results),
+            failed=sum(r.failed for r in results),
+            dropped=sum(r.dropped for r in results),
+            errors=[error for r in results for error in r.errors],
+        )
+
+    def _send_lane(self, name: str, size: int) -> Outcome:
+        """Claim and send batches of ``size`` as ``name``, one connection at a time."""
+        result = Outcome()
         while True:
-            with engine.begin() as connection:
-                claimed = outbox.claim(
-                    connection, self.worker, self.clock(), self.batch, self.lease
-                )
+            with self.live.engine.begin() as connection:
+                claimed = outbox.claim(connection, name, self.clock(), size, self.lease)
             if not claimed:
                 return result
-            self._times.clear()
-            self._composed.clear()
-            if not _Batch(self, claimed, result).send() or self.stopping.is_set():
+            if not _Batch(self, name, claimed, result).send() or self.stopping.is_set():
                 return result
 
     def render(self, row: Claimed, person: Subscriber, edition: Edition) -> _Mail:
@@ -151,29 +181,12 @@ class Sender:
         data = mail.personalise(data, person.email, identity, links, times)
         return _Mail(data, identity)
 
-    def retry(self, row: Claimed, err: object, result: Outcome, attempted: bool) -> None:
-        """Put ``row`` back for a later attempt, or fail it if that would come too late."""
-        attempts = row.attempts + 1 if attempted else row.attempts
-        later = self.clock() + backoff(max(attempts, 1))
-        if later >= row.target_at:
-            self.finish(row, "failed", attempts=attempts, detail=f"gave up: {err}")
-            result.failed += 1
-            return
-        self.finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
-        result.retried += 1
-
-    def finish(self, row: Claimed, status: str, **values: object) -> None:
-        """Record what became of ``row``, if this worker still holds it."""
-        with self.live.engine.begin() as connection:
-            if not outbox.finish(connection, row, self.worker, status, **values):
-                log.warning("reminder %d was taken over by another worker", row.id)
-
 
 class _Batch:
     """One claimed batch, sent on one connection with one database connection."""
 
-    def __init__(self, sender: Sender, claimed: list[Claimed], result: Outcome) -> None:
-        self.sender, self.claimed, self.result = sender, claimed, result
+    def __init__(self, sender: Sender, name: str, claimed: list[Claimed], result: Outcome) -> None:
+        self.sender, self.name, self.claimed, self.result = sender, name, claimed, result
         self.clock = sender.clock
         self.renew_at = self.clock() + sender.lease / 2
         self.accepted: outbox.Sent | None = None  # taken by the server, not recorded yet
@@ -200,16 +213,16 @@ class _Batch:
                     self._record_accepted(db)
             except DeliveryError as err:  # the server could not be reached
                 lost = err
-                sender.retry(pending.popleft(), err, self.result, attempted=True)
+                self.retry(pending.popleft(), err, attempted=True)
         if lost is None:
             for row in pending:  # stopping: the next worker to look takes them at once
-                sender.finish(row, "planned")
+                self.finish(row, "planned")
             return True
         # The server went away: the rest of the batch waits for the next attempt.
         log.warning("mail server unavailable, %d mails wait: %s", len(pending), lost)
         self.result.errors.append(str(lost))
         for row in pending:
-            sender.retry(row, lost, self.result, attempted=False)
+            self.retry(row, lost, attempted=False)
         return False
 
     def _keep(self, db: sa.Connection, pending: deque[Claimed]) -> None:
@@ -218,7 +231,7 @@ class _Batch:
         if now < self.renew_at or not pending:
             return
         ids = [row.id for row in pending]
-        outbox.renew(db, self.sender.worker, ids, now + self.sender.lease)
+        outbox.renew(db, self.name, ids, now + self.sender.lease)
         db.commit()
         self.renew_at = now + self.sender.lease / 2
 
@@ -246,7 +259,7 @@ class _Batch:
             built = sender.render(row, person, edition)
         except Exception as err:  # noqa: BLE001 - one mail that cannot be made must not stop the rest
             log.exception("reminder %d to %s cannot be composed", row.id, person.email)
-            sender.retry(row, f"cannot compose the mail: {err}", result, attempted=True)
+            self.retry(row, f"cannot compose the mail: {err}", attempted=True)
             return None
         taken = False  # the row went to another worker (this one was too slow or stopped)
 
@@ -257,7 +270,7 @@ class _Batch:
             # nobody takes the row while its data goes.
             reason = self._why_not(db, row, person, sender.live.edition)
             until = self.clock() + connection.handover + sender.lease
-            taken = not outbox.hold(db, row, sender.worker, until)
+            taken = not outbox.hold(db, row, self.name, until)
             db.commit()
             return reason is None and not taken
 
@@ -295,23 +308,40 @@ class _Batch:
         sent = self.accepted
         if sent is None:
             return
-        if not outbox.record_sent(db, sent, self.sender.worker):
+        if not outbox.record_sent(db, sent, self.name):
             log.warning("reminder %d was taken over by another worker", sent.claimed.id)
         db.commit()
         self.accepted = None  # only once committed: a failed commit is tried again
 
     def _drop(self, row: Claimed, reason: str) -> None:
-        self.sender.finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
+        self.finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
         self.result.dropped += 1
 
     def _failed(self, row: Claimed, to: str, err: DeliveryError) -> None:
         """Settle a mail to ``to`` that the server did not take."""
         if err.temporary:
-            self.sender.retry(row, err, self.result, attempted=True)
+            self.retry(row, err, attempted=True)
             return
         log.error("mail %d to %s failed: %s", row.id, to, err)
-        self.sender.finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
+        self.finish(row, "failed", attempts=row.attempts + 1, detail=str(err))
         self.result.failed += 1
+
+    def retry(self, row: Claimed, err: object, attempted: bool) -> None:
+        """Put ``row`` back for a later attempt, or fail it if that would come too late."""
+        attempts = row.attempts + 1 if attempted else row.attempts
+        later = self.clock() + backoff(max(attempts, 1))
+        if later >= row.target_at:
+            self.finish(row, "failed", attempts=attempts, detail=f"gave up: {err}")
+            self.result.failed += 1
+            return
+        self.finish(row, "planned", attempts=attempts, next_attempt_at=later, detail=str(err))
+        self.result.retried += 1
+
+    def finish(self, row: Claimed, status: str, **values: object) -> None:
+        """Record what became of ``row``, if this connection still holds it."""
+        with self.sender.live.engine.begin() as connection:
+            if not outbox.finish(connection, row, self.name, status, **values):
+                log.warning("reminder %d was taken over by another worker", row.id)
 
 
 _PASSED = "what it announced has passed"

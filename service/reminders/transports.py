@@ -53,11 +53,15 @@ class Connection(Protocol):
 
 
 class Transport(Protocol):
+    connections: int  # how many a worker may have open at once
+
     def connect(self) -> AbstractContextManager[Connection]: ...
 
 
 class MaildirTransport:
     """Deliver into a Maildir folder (created if missing)."""
+
+    connections = 1  # one folder: more would not deliver faster
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -110,7 +114,7 @@ class Waits:
 
 
 class SmtpTransport:
-    """Hand mail to an SMTP server, one connection per batch."""
+    """Hand mail to an SMTP server, one connection per batch, ``connections`` batches at once."""
 
     def __init__(
         self,
@@ -120,9 +124,11 @@ class SmtpTransport:
         username: str | None = None,
         password: str | None = None,
         waits: Waits = Waits(),
+        connections: int = 1,
     ) -> None:
         self.host, self.port, self.starttls = host, port, starttls
         self.username, self.password, self.waits = username, password, waits
+        self.connections = connections
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -239,4 +245,6 @@ def transport_for(
     password = environ.get(smtp.password_env) if smtp.password_env else None
     if smtp.password_env and password is None:
         raise CalfeedError(f"mail.smtp.password_env: ${smtp.password_env} is not set")
-    return SmtpTransport(smtp.host, smtp.port, smtp.starttls, smtp.username, password)
+    return SmtpTransport(
+        smtp.host, smtp.port, smtp.starttls, smtp.username, password, connections=smtp.connections
+    )

@@ -168,6 +168,8 @@ class MailSink:
         self.end_delay = 0.0  # seconds more before the reply to the end of the data
         self.refused: dict[str, str] = {}  # address -> the reply to every MAIL or RCPT of it
         self._plan: deque[str] = deque()  # "drop" or an SMTP reply, one per coming message
+        self.answering = 0  # messages received and not answered yet, on all connections
+        self.most_answering = 0  # the most there were at once
         self._changed = threading.Condition()
 
     # What the tests call.
@@ -247,7 +249,12 @@ class MailSink:
             self.messages.append(received)
             self._changed.notify_all()
         # The server has the mail now, whenever it answers (content filters take their time).
-        await asyncio.sleep(self.delay + self.end_delay)
+        self.answering += 1  # one event loop: no lock needed
+        self.most_answering = max(self.most_answering, self.answering)
+        try:
+            await asyncio.sleep(self.delay + self.end_delay)
+        finally:
+            self.answering -= 1
         return "250 2.0.0 OK queued"
 
 
@@ -434,8 +441,17 @@ def calfeed(
 # A batch of reminders that are due right now, for the tests that run worker processes.
 
 
-def due_batch(calfeed: Calfeed, people: int, events: int, database: str | None = None) -> int:
-    """Write ``people`` x ``events`` reminders, all due now, into the outbox; return how many."""
+def due_batch(
+    calfeed: Calfeed,
+    people: int,
+    events: int,
+    database: str | None = None,
+    connections: int = 1,
+) -> int:
+    """Write ``people`` x ``events`` reminders, all due now, into the outbox; return how many.
+
+    ``connections``: mail.smtp.connections in config.yaml.
+    """
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now + timedelta(minutes=31)  # the 1h reminder came due 29 minutes ago
     extra = {"database": database} if database else {}
@@ -445,7 +461,11 @@ def due_batch(calfeed: Calfeed, people: int, events: int, database: str | None =
         mail={
             "from": "Events <events@example.org>",
             "transport": "smtp",
-            "smtp": {"host": calfeed.smtp.host, "port": calfeed.smtp.port},
+            "smtp": {
+                "host": calfeed.smtp.host,
+                "port": calfeed.smtp.port,
+                **({"connections": connections} if connections != 1 else {}),
+            },
         },
         **extra,
     )
