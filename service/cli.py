@@ -144,17 +144,15 @@ def serve(config_path: Path, host: str, port: int, workers: int | None, proxies:
     from .web.gunicorn import serve as gunicorn_serve
 
     _log_to_stderr()
-    # Migrate, render every entry into the database and make the signing key once, before
-    # the workers start: each of them then reads the rendered entries instead of rendering.
+    # Load, migrate, render and make the signing key once: the workers are forked from this.
     live = _checked(LiveCatalog, _existing(config_path))
     catalog = live.edition.catalog
-    live.close()
     _checked(open_storage, catalog.config.signup.limits_storage, catalog.config.path)
     secret_key(catalog.config.root / "var")
     serving.check_free(host, port)  # gunicorn would retry for seconds, then say little
     serving.announce(catalog, host, port)
     workers = workers or 2 * (os.cpu_count() or 1) + 1
-    gunicorn_serve(config_path, f"{host}:{port}", workers, proxies)
+    gunicorn_serve(live, f"{host}:{port}", workers, proxies)
 
 
 @main.command()

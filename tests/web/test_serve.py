@@ -102,14 +102,36 @@ def test_calfeed_serve_answers_from_its_workers_with_one_etag(
     config = seed_project / "config.yaml"
     log = tmp_path / "log"
     with running(["--config", str(config), "serve", "--workers", "2"], log) as port:
-        deadline = time.monotonic() + STARTUP  # the master loads once, then each worker
-        while log.read_text().count("loaded 6 events") < 3 and time.monotonic() < deadline:
+        deadline = time.monotonic() + STARTUP
+        while log.read_text().count("Booting worker with pid") < 2:
+            assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        assert log.read_text().count("Booting worker with pid") == 2
         check_feeds(port)
+        # The master loaded and rendered the catalog once; the workers were forked from it.
+        assert log.read_text().count("loaded 6 events") == 1
         health = json.loads(request(port, "/healthz")[2])
         assert health["worker"]["last_heartbeat"] is None  # serve runs the web server alone
     assert (seed_project / "var" / "calfeed.sqlite3").is_file()
+
+
+def test_an_edit_is_served_by_every_worker_of_calfeed_serve(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    log = tmp_path / "log"
+    path = seed_project / "feeds" / "2020-12-circular-cities-webinar.yaml"
+    with running(["--config", str(config), "serve", "--workers", "2"], log) as port:
+        _, headers, _ = request(port, "/feeds/all.ics")
+        path.write_text(path.read_text("utf-8").replace("Circular Cities", "Round Cities"), "utf-8")
+        deadline = time.monotonic() + 10  # each worker's watcher polls twice a second
+        while True:
+            answers = [request(port, "/feeds/all.ics") for _ in range(8)]  # either worker
+            if all(b"Round Cities" in body for _, _, body in answers):
+                break
+            assert time.monotonic() < deadline, "an edit not served by every worker"
+            time.sleep(0.1)
+        assert len({h["ETag"] for _, h, _ in answers}) == 1
+        assert answers[0][1]["ETag"] != headers["ETag"]
 
 
 def test_calfeed_run_answers_on_waitress(seed_project: Path, tmp_path: Path) -> None:
