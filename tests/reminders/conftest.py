@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
+from ports import free_port
 
 from service.live import LiveCatalog
 from service.reminders import planner
@@ -55,14 +56,6 @@ OFFSETS = {"before_start": ["7d", "1d", "1h"], "before_registration_deadline": [
 def waits(seconds: float) -> Waits:
     """Wait at most ``seconds`` for every reply: a test server that stalls fails the test soon."""
     return Waits(*[seconds] * 6)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # The guard: no SMTP connection leaves this machine's test server.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -66,14 +65,6 @@ def live(app: Flask) -> LiveCatalog:
     """Return the app's live catalog."""
     catalog: LiveCatalog = app.extensions["calfeed.live"]
     return catalog
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unfold(body: bytes) -> str:

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
 
 from service.cli import main
 
-from .conftest import SEED_IDS, SEED_TOPICS, crawl, free_port
+from .conftest import SEED_IDS, SEED_TOPICS, crawl
 
 
 @contextmanager
