@@ -4,7 +4,7 @@ Each test runs on every feed of the seed project and of the edge-case catalog (s
 conftest.py): feeds/all.ics, each topic, a pair of topics, each event's .ics. They check
 docs/promises.md, "What a feed satisfies": the bytes (1), the header (2), the VTIMEZONEs (3)
 and the instants four independent parsers read through them (4). VTIMEZONE construction
-itself is tests/test_vtimezone.py's; here it is checked as part of the feeds that use it.
+itself is tests/calendar/test_vtimezone.py's; here it is checked as part of the feeds that use it.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def read_ical(body: bytes) -> Reading:
 def ical_tzinfo(timezone_model: Timezone) -> IcsTimezoneInfo:
     """Return ical's reading of a parsed VTIMEZONE, adapted to what ical 14 evaluates.
 
-    As in tests/test_vtimezone.py: ical hands each sub-component to dateutil.rrule, which
+    As in tests/calendar/test_vtimezone.py: ical hands each sub-component to dateutil.rrule, which
     rejects a naive DTSTART with the UTC UNTIL that RFC 5545 requires (dateutil #1006) and
     expands a sub-component without RRULE to nothing although its DTSTART is an onset. So
     UNTIL is made floating and a lone DTSTART gets COUNT=1, which means exactly that onset.

@@ -536,7 +536,7 @@ def test_output_is_byte_identical_across_runs_and_hash_seeds() -> None:
             [sys.executable, "-c", script],
             capture_output=True,
             check=True,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2")
