@@ -7,10 +7,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from freezegun import freeze_time
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.cli import main
 
-from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, live
+from .conftest import MakeApp, live
 
 
 def export(runner: CliRunner, config: Path, target: Path) -> dict[str, bytes]:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.tokens import Tokens
 
-from .conftest import SEED_IDS, SEED_TOPICS
 from .test_browser import ARTIFACTS
 
 if TYPE_CHECKING:
