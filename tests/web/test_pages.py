@@ -271,9 +271,18 @@ def test_a_topic_page_after_its_events_lists_them_as_past(
 
 
 @pytest.mark.parametrize(
-    "path", ["/topics/unknown", "/topics/Procurement", "/topics/", "/topics/..%2Fconfig.yaml"]
+    "path",
+    [
+        "/topics/unknown",
+        "/topics/Procurement",
+        "/topics/",
+        "/topics/..%2Fconfig.yaml",
+        "/events/unknown",
+        "/events/",
+        "/events/..%2Fconfig.yaml",
+    ],
 )
-def test_unknown_topics_are_404(client: FlaskClient, path: str) -> None:
+def test_unknown_topics_and_events_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
 
 
@@ -452,11 +461,6 @@ def test_a_tentative_event_says_its_date_may_change(
     page = get_page(make_app().test_client(), "/events/circular-cities-webinar")
 
     assert "the date may still change" in page
-
-
-@pytest.mark.parametrize("path", ["/events/unknown", "/events/", "/events/..%2Fconfig.yaml"])
-def test_unknown_events_are_404(client: FlaskClient, path: str) -> None:
-    assert client.get(path).status_code == 404
 
 
 # -- escaping -----------------------------------------------------------------------------
