@@ -138,12 +138,12 @@ class Received:
     def text(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None, "no text/plain part"
-        return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+        return str(part.get_content()).replace("\r\n", "\n")
 
     def html(self) -> str:
         part = self.message.get_body(("html",))
         assert part is not None, "no text/html part"
-        return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+        return str(part.get_content()).replace("\r\n", "\n")
 
     def __repr__(self) -> str:
         return f"<Received {self.message_id} to {self.to}>"
@@ -277,6 +277,7 @@ def smtp(smtp_guard: SmtpGuard) -> Iterator[SmtpServer]:
 def clock() -> Iterator[FrozenDateTimeFactory]:
     """Freeze time at 2026-10-01 12:00 UTC; tests move it with ``clock.move_to(...)``."""
     with freeze_time("2026-10-01 12:00:00", real_asyncio=True) as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)  # not ticking
         yield frozen
 
 

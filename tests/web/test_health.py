@@ -212,11 +212,11 @@ def test_healthz_of_calfeed_serve_alone_says_no_worker_once_a_sign_up_waits(
             cookie = page.headers["Set-Cookie"].split(";", 1)[0]
             token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
             assert token is not None
-            data = {"csrf_token": token[1], "email": BOB, "topics": "procurement"}
+            fields = {"csrf_token": token[1], "email": BOB, "topics": "procurement"}
             connection.request(
                 "POST",
                 "/subscribe",
-                body=urlencode({**data, "timezone": "UTC"}),
+                body=urlencode({**fields, "timezone": "UTC"}),
                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
             )
             signed_up = connection.getresponse()

@@ -80,7 +80,9 @@ def read_icalendar(body: bytes) -> Reading:
         reading[uid] = Read(
             _icalendar_value(event.get("DTSTART"), zones),
             _icalendar_value(event.get("DTEND"), zones),
-            *(_icalendar_text(event.get(name)) for name in ("SUMMARY", "DESCRIPTION", "LOCATION")),
+            _icalendar_text(event.get("SUMMARY")),
+            _icalendar_text(event.get("DESCRIPTION")),
+            _icalendar_text(event.get("LOCATION")),
             tuple(str(c) for c in categories.cats) if categories is not None else (),
         )
     return reading
