@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, request
 from werkzeug.http import unquote_etag
+from werkzeug.wrappers import Response as BaseResponse
 
 
 def create_app(folder: str) -> Flask:
@@ -28,7 +29,7 @@ def create_app(folder: str) -> Flask:
 
     @app.get("/", defaults={"path": ""})
     @app.get("/<path:path>")
-    def answer(path: str) -> Response:
+    def answer(path: str) -> BaseResponse:
         found = answers.get(f"/{path}")
         if found is None:
             abort(404)

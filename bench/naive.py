@@ -75,7 +75,8 @@ def build(config_path: Path) -> bytes:
         for item in document["events"] if "events" in document else [document]:
             calendar.add_component(entry(item, site, now))
     calendar.add_missing_timezones()
-    return calendar.to_ical()
+    body: bytes = calendar.to_ical()
+    return body
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ class Counter:
         return "250 OK"
 
 
-def _serve(port: int, shared: tuple[Any, ...], keep: Path, ready: Any, stop: Any) -> None:
+def _serve(port: int, shared: tuple[Any, Any, Any], keep: Path, ready: Any, stop: Any) -> None:
     from aiosmtpd.controller import Controller
 
     controller = Controller(Counter(*shared, keep), hostname=HOST, port=port)
@@ -80,8 +80,12 @@ class MailServer:
         context = multiprocessing.get_context("spawn")
         self.port, self.keep = free_port(), keep
         keep.mkdir(parents=True, exist_ok=True)
-        self._values = (context.RawValue("q", 0), context.RawValue("d", 0.0))
-        self._values += (context.RawValue("d", 0.0),)
+        # The count, and when the first and the last message arrived.
+        self._values: tuple[Any, Any, Any] = (
+            context.RawValue("q", 0),
+            context.RawValue("d", 0.0),
+            context.RawValue("d", 0.0),
+        )
         ready, self._stop = context.Event(), context.Event()
         arguments = (self.port, self._values, keep, ready, self._stop)
         self._process = context.Process(target=_serve, args=arguments, daemon=True)

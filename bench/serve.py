@@ -171,7 +171,9 @@ def size_run(report: Report, count: int, folder: Path, workers: int, seconds: in
             per_worker(port, pids, path)  # every worker has answered every route once
         calfeed = Server(process, port)
         conditional = {"If-None-Match": str(etags[ALL])}
-        cases = [(name, path, None) for name, path in paths.items()]
+        cases: list[tuple[str, str, dict[str, str] | None]] = [
+            (name, path, None) for name, path in paths.items()
+        ]
         cases.append(("all.ics 304", ALL, conditional))
         ours: dict[str, Load] = {}
         peer_process, peer_port = bare(folder / "answers", workers, folder / "bare.log")

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from seed import SEED_IDS, SEED_SESSIONS, SEED_TOPICS
 
 from service.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+# What `calfeed check` says of the project's own config.yaml and feeds/.
+SEED_SUMMARY = f"ok: {len(SEED_IDS)} events, {SEED_SESSIONS} sessions, {len(SEED_TOPICS)} topics\n"
 CALFEED = Path(sys.executable).with_name("calfeed")
 
 WriteEvent = Callable[[str, str | Mapping[str, Any]], Path]
@@ -255,7 +258,7 @@ def test_the_projects_own_config_is_clean(tmp_path: Path, monkeypatch: pytest.Mo
     result = check("--config", str(REPO / "config.yaml"))
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == "ok: 6 events, 9 sessions, 8 topics\n"
+    assert result.stdout == SEED_SUMMARY
 
 
 def run_calfeed(
@@ -279,7 +282,7 @@ def test_the_console_script_checks_the_projects_own_config(tmp_path: Path) -> No
 
     assert (done.returncode, done.stdout, done.stderr) == (
         0,
-        "ok: 6 events, 9 sessions, 8 topics\n",
+        SEED_SUMMARY,
         "",
     )
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import difflib
 from datetime import date, datetime, time, timedelta
-from types import UnionType
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from functools import cache, reduce
+from operator import getitem
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -192,9 +193,7 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
     The result is None when nothing usable is left; when problems were recorded it must only
     be checked further, never used.
     """
-    data: Any = doc.data
-    for part in loc:
-        data = data[part]
+    data = reduce(getitem, loc, doc.data)
     try:
         return spec.model_validate(data)
     except ValidationError as err:
@@ -204,10 +203,11 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
         problems.append(doc.problem(where, _message(error, spec, _clean(error))))
     # Without the faulty values the rest may still validate; returning it lets the rules that
     # span fields run too, so one run reports every problem. The recorded problems keep it
-    # from being used.
+    # from being used. A removed value can leave its mapping without a required key, which
+    # the next round removes in turn.
     candidate = copy.deepcopy(data)
     for _ in range(3):
-        if not isinstance(candidate, dict) or not _prune(candidate, errors):
+        if not all(_prune(candidate, error) for error in errors):
             return None
         try:
             return spec.model_validate(candidate)
@@ -221,30 +221,27 @@ def validate(spec: type[S], doc: Document, loc: Loc, problems: list[Problem]) ->
 _STAND_INS = {"id": "invalid-id", "title": "invalid title", "name": "invalid name"}
 
 
-def _prune(data: dict[str, Any], errors: list[ErrorDetails]) -> bool:
-    """Remove (or stand in for) what each error names, keeping list positions; False if stuck."""
-    for error in errors:
-        loc = _clean(error)
-        keys = [i for i, part in enumerate(loc) if isinstance(part, str)]
-        if error["type"] == "missing":
-            keys = keys[:-1]  # the key itself is absent: act on the key that holds its mapping
-        try:
-            if loc and isinstance(loc[-1], str) and loc[-1] in _STAND_INS:
-                _parent(data, loc)[loc[-1]] = _STAND_INS[loc[-1]]
-            elif keys:
-                target = loc[: keys[-1] + 1]
-                _parent(data, target).pop(target[-1], None)
-            else:
-                return False
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass  # an earlier error of this round already removed the mapping around it
+def _prune(data: Any, error: ErrorDetails) -> bool:
+    """Remove (or stand in for) what ``error`` names, keeping list positions; False if stuck.
+
+    A wrong value goes with the key that holds it (a list goes whole); a missing key takes the
+    mapping that lacks it along.
+    """
+    loc = _clean(error)
+    keys = [i for i, part in enumerate(loc) if isinstance(part, str)]
+    if error["type"] == "missing":
+        keys = keys[:-1]  # the key itself is absent: act on the key that holds its mapping
+    try:
+        if loc and loc[-1] in _STAND_INS:
+            reduce(getitem, loc[:-1], data)[loc[-1]] = _STAND_INS[str(loc[-1])]
+        elif keys:
+            *path, key = loc[: keys[-1] + 1]
+            reduce(getitem, path, data).pop(key, None)
+        else:
+            return False
+    except (KeyError, IndexError, TypeError, AttributeError):
+        pass  # an earlier error of this round already removed the mapping around it
     return True
-
-
-def _parent(data: Any, loc: Loc) -> Any:
-    for part in loc[:-1]:
-        data = data[part]
-    return data
 
 
 def _clean(error: ErrorDetails) -> Loc:
@@ -294,41 +291,35 @@ def _message(error: ErrorDetails, spec: type[Spec], loc: Loc) -> str:
     return f"{message[0].lower()}{message[1:]}, not {shown}{hint}"
 
 
-def _keys_at(annotation: Any, loc: Loc) -> list[str]:
-    """Return the keys allowed in the mapping that ``loc`` leads to inside ``annotation``."""
-    for part in loc:
-        annotation = _step(annotation, part)
-    model = _model_in(annotation)
-    if model is None:
-        return []
-    return [field.alias or name for name, field in model.model_fields.items()]
+@cache
+def _mappings(spec: type[Spec]) -> dict[Loc, list[str]]:
+    """Return the keys allowed in each mapping inside ``spec``, by location.
+
+    A ``*`` in a location stands for any list position or mapping key.
+    """
+    found: dict[Loc, list[str]] = {
+        (): [field.alias or name for name, field in spec.model_fields.items()]
+    }
+    for name, field in spec.model_fields.items():
+        inner: Any = field.annotation
+        hops: Loc = ()
+        if get_origin(inner) in (list, dict):  # list[X], dict[str, X]
+            inner, hops = get_args(inner)[-1], ("*",)
+        for option in (inner, *get_args(inner)):  # X, or X | None
+            if isinstance(option, type) and issubclass(option, Spec):
+                for at, keys in _mappings(option).items():
+                    found[(field.alias or name, *hops, *at)] = keys
+    return found
 
 
-def _step(annotation: Any, part: str | int) -> Any:
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Annotated:
-        return _step(args[0], part)
-    if origin in (Union, UnionType):
-        found = [_step(arg, part) for arg in args if arg is not type(None)]
-        return next((f for f in found if f is not None), None)
-    if origin is list:
-        return args[0]
-    if origin is dict:
-        return args[1]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        for name, field in annotation.model_fields.items():
-            if part in (name, field.alias):
-                return field.annotation
-    return None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        if (model := _model_in(arg)) is not None:
-            return model
-    return None
+def _keys_at(spec: type[Spec], loc: Loc) -> list[str]:
+    """Return the keys allowed in the mapping that ``loc`` leads to inside ``spec``."""
+    for at, keys in _mappings(spec).items():
+        if len(at) == len(loc) and all(
+            part in ("*", given) for part, given in zip(at, loc, strict=True)
+        ):
+            return keys
+    return []
 
 
 def _kind(value: Any) -> str:

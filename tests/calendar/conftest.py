@@ -2,7 +2,7 @@
 
 Two sets of feeds are checked against docs/promises.md, "What a feed satisfies":
 
-* ``seed``: the repository's own config.yaml and feeds/ (the six events of the seed page);
+* ``seed``: the repository's own config.yaml and feeds/ (the events of the seed page);
 * ``edge``: the catalog of edge cases below, written as YAML into a project folder: the DST
   weeks of ten zones (events at 01:00, 02:30 and 03:00 the day before, of and after both
   changes, wherever that wall time exists once: Brussels, Stockholm, New York, Sao Paulo's

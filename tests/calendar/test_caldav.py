@@ -31,14 +31,18 @@ def test_caldav_finds_each_entry_in_the_minutes_of_its_true_start_and_end(
     event_feed: ServedFeed, caldav_server: Imported
 ) -> None:
     name = caldav_server.collection(event_feed)
-    timed = [entry for entry in event_feed.entries if isinstance(entry.start, datetime)]
-    windows = {(entry.start, entry.start + MINUTE) for entry in timed}
-    windows |= {(entry.end - MINUTE, entry.end) for entry in timed}
-    uids = {entry.uid for entry in timed}
+    timed: list[tuple[str, datetime, datetime]] = []  # uid, start, end
+    for entry in event_feed.entries:
+        if isinstance(entry.start, datetime):
+            assert isinstance(entry.end, datetime), entry
+            timed.append((entry.uid, entry.start, entry.end))
+    windows = {(first, first + MINUTE) for _, first, _ in timed}
+    windows |= {(last - MINUTE, last) for _, _, last in timed}
+    uids = {uid for uid, _, _ in timed}
 
     wrong = []
     for start, end in sorted(windows):
-        expected = {e.uid for e in timed if e.start < end and e.end > start}  # type: ignore[operator]
+        expected = {uid for uid, first, last in timed if first < end and last > start}
         found = caldav_server.server.uids_between(name, start, end) & uids
         if found != expected:
             wrong.append(

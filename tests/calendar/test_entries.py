@@ -135,8 +135,13 @@ def session_times(body: bytes) -> dict[str, tuple[str, str, str]]:
     found = {}
     for event in icalendar.Calendar.from_ical(body).events:
         if "RELATED-TO" in event:
-            start, end = (event[name].dt.astimezone(UTC) for name in ("DTSTART", "DTEND"))
-            found[str(event["UID"])] = (str(event["SUMMARY"]), f"{start:%H:%M}", f"{end:%H:%M}")
+            start, end = event.DTSTART, event.DTEND
+            assert isinstance(start, datetime) and isinstance(end, datetime), event
+            found[str(event["UID"])] = (
+                str(event["SUMMARY"]),
+                f"{start.astimezone(UTC):%H:%M}",
+                f"{end.astimezone(UTC):%H:%M}",
+            )
     return found
 
 

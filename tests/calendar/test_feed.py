@@ -4,7 +4,7 @@ Each test runs on every feed of the seed project and of the edge-case catalog (s
 conftest.py): feeds/all.ics, each topic, a pair of topics, each event's .ics. They check
 docs/promises.md, "What a feed satisfies": the bytes (1), the header (2), the VTIMEZONEs (3)
 and the instants four independent parsers read through them (4). VTIMEZONE construction
-itself is tests/test_vtimezone.py's; here it is checked as part of the feeds that use it.
+itself is tests/calendar/test_vtimezone.py's; here it is checked as part of the feeds that use it.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_refresh_interval_and_published_ttl_are_the_configured_refresh(feed: Ser
 
     assert refresh.params == {"VALUE": "DURATION"}
     assert refresh.value == ttl.value
-    assert icalendar.vDuration.from_ical(refresh.value) == feed.project.refresh
+    assert icalendar.vDuration.from_ical(refresh.value) == feed.project.refresh  # type: ignore[no-untyped-call]
 
 
 def test_prodid_is_one_value_in_every_feed_and_build(
@@ -195,9 +195,14 @@ def test_each_vtimezone_starts_before_the_entries_that_use_it(feed: ServedFeed) 
     for event in calendar.events:
         for name in ("DTSTART", "DTEND"):
             prop = event[name]
+            assert isinstance(prop, icalendar.vDDDTypes), prop
             tzid = prop.params.get("TZID")
-            if tzid is not None and prop.dt.replace(tzinfo=None) < onsets[tzid]:
-                late.append(f"{event['UID']} {name} {prop.dt} before {tzid}'s first onset")
+            if tzid is None:
+                continue
+            moment = prop.dt
+            assert isinstance(moment, datetime), prop
+            if moment.replace(tzinfo=None) < onsets[tzid]:
+                late.append(f"{event['UID']} {name} {moment} before {tzid}'s first onset")
 
     assert late == []
 

@@ -56,7 +56,7 @@ def transitions(tzid: str, first_year: int, last_year: int) -> tuple[datetime, .
 
 def samples(tzid: str, span: tuple[int, int], rule: outlook.OneRule | None) -> set[datetime]:
     """Return the UTC instants worth checking in the span."""
-    moments = set()
+    moments: set[datetime] = set()
     hour, minute = timedelta(hours=1), timedelta(minutes=1)
     for at in transitions(tzid, *span):
         moments.update(at + shift for shift in (-hour - minute, -minute, 0 * minute, hour))

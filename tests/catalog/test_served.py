@@ -30,6 +30,7 @@ from email.errors import NonASCIILocalPartDefect
 from email.utils import formataddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
@@ -323,7 +324,9 @@ def calendar_at(response: Any) -> icalendar.Calendar:
 def assert_mailed(live: LiveCatalog, catalog: Catalog) -> None:
     """Every reminder and account mail composes into bytes that read back as meant."""
     config = catalog.config
-    people = [(s.email, s.timezone) for s in config.subscribers] or [("ann@example.org", None)]
+    people: list[tuple[str, ZoneInfo | None]] = [
+        (s.email, s.timezone) for s in config.subscribers
+    ] or [("ann@example.org", None)]
     for number, (address, zone) in enumerate(people, start=1):
         links = Links(
             f"{config.site.base_url}/unsubscribe/token-{number}",

@@ -160,8 +160,8 @@ def problems_unprivileged(project: Path, problems: Problems) -> list[str]:
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-                found = load_quietly(copy / "config.yaml")
-                os.write(writing, json.dumps(found).encode())
+                seen = load_quietly(copy / "config.yaml")
+                os.write(writing, json.dumps(seen).encode())
             finally:
                 os._exit(0)
         os.close(writing)

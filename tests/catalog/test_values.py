@@ -67,22 +67,21 @@ def test_an_abbreviation_is_refused_where_there_is_no_site_zone(alias: str) -> N
     )
 
 
-def test_a_misspelt_zone_suggests_the_right_one() -> None:
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("Europe/Brusels", "unknown time zone 'Europe/Brusels'; did you mean 'Europe/Brussels'?"),
+        (  # no close match: an example instead
+            "Mars/Olympus_Mons",
+            "unknown time zone 'Mars/Olympus_Mons'; use an IANA name such as Europe/Brussels",
+        ),
+    ],
+)
+def test_an_unknown_zone_suggests_the_closest_one_or_an_example(given: str, message: str) -> None:
     with pytest.raises(ValueError) as caught:
-        values.zone("Europe/Brusels")
+        values.zone(given)
 
-    assert (
-        str(caught.value) == "unknown time zone 'Europe/Brusels'; did you mean 'Europe/Brussels'?"
-    )
-
-
-def test_an_unknown_zone_without_a_close_match_gives_an_example() -> None:
-    with pytest.raises(ValueError) as caught:
-        values.zone("Mars/Olympus_Mons")
-
-    assert str(caught.value) == (
-        "unknown time zone 'Mars/Olympus_Mons'; use an IANA name such as Europe/Brussels"
-    )
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("given", [None, 1, ["Europe/Brussels"]])

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
+from ports import free_port
 
 from service.live import LiveCatalog
 from service.reminders import planner
@@ -55,14 +56,6 @@ OFFSETS = {"before_start": ["7d", "1d", "1h"], "before_registration_deadline": [
 def waits(seconds: float) -> Waits:
     """Wait at most ``seconds`` for every reply: a test server that stalls fails the test soon."""
     return Waits(*[seconds] * 6)
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # The guard: no SMTP connection leaves this machine's test server.
@@ -145,12 +138,12 @@ class Received:
     def text(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None, "no text/plain part"
-        return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+        return str(part.get_content()).replace("\r\n", "\n")
 
     def html(self) -> str:
         part = self.message.get_body(("html",))
         assert part is not None, "no text/html part"
-        return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+        return str(part.get_content()).replace("\r\n", "\n")
 
     def __repr__(self) -> str:
         return f"<Received {self.message_id} to {self.to}>"
@@ -291,6 +284,7 @@ def smtp(smtp_guard: SmtpGuard) -> Iterator[SmtpServer]:
 def clock() -> Iterator[FrozenDateTimeFactory]:
     """Freeze time at 2026-10-01 12:00 UTC; tests move it with ``clock.move_to(...)``."""
     with freeze_time("2026-10-01 12:00:00", real_asyncio=True) as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)  # not ticking
         yield frozen
 
 

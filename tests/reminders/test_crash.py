@@ -48,7 +48,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_only_what_was_in_fl
     engine = sa.create_engine(f"sqlite:///{calfeed.root / 'var' / 'calfeed.sqlite3'}")
     try:
         with engine.connect() as connection:
-            by_status = dict(
+            by_status: dict[str, int] = dict(
                 connection.execute(
                     sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
                 ).all()

@@ -67,14 +67,18 @@ def composed(
     edition = live.edition
     config = edition.catalog.config
     event = edition.catalog.by_id[event_id]
-    target = event.start if kind != "deadline" else event.registration.deadline  # type: ignore[union-attr]
+    if kind == "deadline":
+        assert event.registration is not None and event.registration.deadline is not None
+        target = event.registration.deadline
+    else:
+        target = event.start
     reminder = Reminder(
         "nora@example.org",
         ZoneInfo(zone),
         event,
         kind,
         int(offset.total_seconds()),
-        target.astimezone(UTC),  # type: ignore[union-attr]
+        target.astimezone(UTC),
     )
     return compose(
         reminder,
@@ -91,7 +95,7 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None and html is not None
-    return str(text.get_content()), str(html.get_content())  # type: ignore[attr-defined]
+    return str(text.get_content()), str(html.get_content())
 
 
 @pytest.fixture
@@ -377,8 +381,7 @@ def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfee
     after = composed(live, "webinar", offset=timedelta(hours=1), now=utc("2026-10-28 12:00"))
 
     for message, shown in ((before, True), (after, False)):
-        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text, html = parts(message)
         assert ("Register: https://example.org/register" in text) is shown
         assert ('href="https://example.org/register"' in html) is shown
 

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from freezegun.api import FrozenDateTimeFactory
+from ports import free_port
 
 from service.reminders import subscribers as subscriber_store
 from service.reminders.transports import SmtpTransport
 
-from .conftest import Calfeed, Received, SmtpGuard, check_mail, free_port, utc, waits
+from .conftest import Calfeed, Received, SmtpGuard, check_mail, utc, waits
 
 TITLE = "Circular Cities Webinar"
 DUE = "2026-11-03 13:00:00"  # 7 days before the webinar

@@ -16,11 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
+from ports import free_port
 
 from service.store.database import open_database
 from service.store.tables import outbox, workers
 
-from .conftest import SECRET, Calfeed, due_batch, free_port
+from .conftest import SECRET, Calfeed, due_batch
 
 CALFEED = Path(sys.executable).with_name("calfeed")
 PEOPLE, EVENTS = 10, 6  # 60 reminders, due now

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from freezegun.api import FrozenDateTimeFactory
+from ports import free_port
 
 from service.errors import CalfeedError
 from service.live import LiveCatalog
@@ -38,7 +39,6 @@ from .conftest import (
     SmtpGuard,
     SmtpServer,
     check_mail,
-    free_port,
     utc,
     waits,
 )

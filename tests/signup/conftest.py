@@ -349,6 +349,7 @@ def live(app: Flask) -> LiveCatalog:
 def clock() -> Iterator[FrozenDateTimeFactory]:
     """Freeze time at START; move it with ``clock.move_to(...)`` or ``clock.tick(...)``."""
     with freeze_time(START) as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)  # not ticking
         yield frozen
 
 

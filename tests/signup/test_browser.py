@@ -29,7 +29,7 @@ from service.reminders.worker import Worker, worker_for
 from .conftest import SETTINGS, Inbox, live, text_of
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Response
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ALICE = "alice@example.org"
@@ -222,13 +222,12 @@ def test_every_page_of_the_walk_runs_its_scripts_under_its_content_security_poli
     refused: list[str] = []
     page.on("console", lambda message: refused.append(message.text))
     policies: list[tuple[str, str | None]] = []  # of every page the browser loads
-    page.on(
-        "response",
-        lambda response: (
-            response.request.resource_type == "document"
-            and policies.append((response.url, response.headers.get("content-security-policy")))
-        ),
-    )
+
+    def note_policy(response: Response) -> None:
+        if response.request.resource_type == "document":
+            policies.append((response.url, response.headers.get("content-security-policy")))
+
+    page.on("response", note_policy)
     try:
         page.reload()
         sign_up_and_confirm(page, site, inbox, shots=False)  # zone.js guessed the zone

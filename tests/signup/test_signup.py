@@ -658,6 +658,7 @@ def read_ended(response: TestResponse, day: str) -> icalendar.Event:
     assert str(calendar["X-WR-CALNAME"]) == "Test events: reminders ended"
     assert str(calendar["NAME"]) == "Test events: reminders ended"
     (entry,) = calendar.walk("VEVENT")
+    assert isinstance(entry, icalendar.Event)
     assert str(entry["SUMMARY"]) == "Your reminders from Test events have ended"
     assert entry.decoded("DTSTART") == datetime.fromisoformat(day).date()
     assert str(entry["URL"]) == "https://events.example.org/subscribe"

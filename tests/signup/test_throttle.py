@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from freezegun.api import FrozenDateTimeFactory
+from ports import free_port
 from werkzeug.test import TestResponse
 
 from service import open_app
@@ -159,8 +160,6 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start a Redis server of the test's own on a free port; yield its URL and process."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed (make system installs it)"
-    from web.conftest import free_port
-
     port = free_port()
     command = [binary, "--port", str(port), "--save", "", "--appendonly", "no"]
     with subprocess.Popen(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -25,39 +24,21 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from seed import SEED_FILES
 from werkzeug.serving import make_server
 
 from service import open_app
 from service.live import LiveCatalog
 
 REPO = Path(__file__).resolve().parents[2]
-SEED_EVENTS = sorted((REPO / "feeds").glob("*.yaml"))
-SEED_TOPICS = (
-    "procurement",
-    "supply-chains",
-    "health-and-safety",
-    "circular-economy",
-    "climate",
-    "ict",
-    "minerals",
-    "human-rights",
-)
-SEED_IDS = (
-    "occupational-health-and-safety-summit-2020",
-    "nordic-strategy-forum-supply-chain-procurement-2020-12",
-    "circular-cities-webinar-2020-12",
-    "big-buyers-needs-assessment-webinar-2020-12",
-    "procura-plus-socially-responsible-ict-webinar-2020-12",
-    "public-procurement-minerals-electronics-webinar-2021-01",
-)
 MakeApp = Callable[..., Flask]
 
 
 def copy_seed(root: Path) -> Path:
-    """Copy the real config.yaml and the six seed events into ``root``; return the config."""
+    """Copy the real config.yaml and the seed events into ``root``; return the config."""
     (root / "feeds").mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "config.yaml", root / "config.yaml")
-    for path in SEED_EVENTS:
+    for path in SEED_FILES:
         shutil.copy(path, root / "feeds" / path.name)
     return root / "config.yaml"
 
@@ -66,14 +47,6 @@ def live(app: Flask) -> LiveCatalog:
     """Return the app's live catalog."""
     catalog: LiveCatalog = app.extensions["calfeed.live"]
     return catalog
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unfold(body: bytes) -> str:
@@ -184,7 +157,7 @@ def site_app(served_site: tuple[str, Flask]) -> Flask:
 
 @pytest.fixture
 def seed_project(project: Path) -> Path:
-    """Return the project folder holding the real config.yaml and the six seed events."""
+    """Return the project folder holding the real config.yaml and the seed events."""
     copy_seed(project)
     return project
 

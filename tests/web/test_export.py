@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 from flask import render_template
 from freezegun import freeze_time
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.cli import main
 
-from .conftest import SEED_IDS, SEED_TOPICS, MakeApp, live
+from .conftest import MakeApp, live
 
 
 def export(runner: CliRunner, config: Path, target: Path) -> dict[str, bytes]:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from freezegun import freeze_time
+from seed import SEED_IDS, SEED_SESSIONS, SEED_TOPICS
 
 from service.reminders import subscribers as store
 from service.reminders.outbox import queue_account_mail
@@ -43,9 +44,9 @@ def test_healthz_reports_the_catalog_being_served(seed_project: Path, make_app: 
     assert datetime.fromisoformat(config["loaded_at"]) == datetime.fromisoformat(
         "2020-11-01T09:00:00+00:00"
     )
-    assert config["events"] == 6
-    assert config["sessions"] == 9
-    assert config["topics"] == 8
+    assert config["events"] == len(SEED_IDS)
+    assert config["sessions"] == SEED_SESSIONS
+    assert config["topics"] == len(SEED_TOPICS)
     assert config["problems"] == []
 
 
@@ -77,7 +78,7 @@ def test_healthz_says_down_with_503_when_the_database_is_unreadable(
     assert body["reasons"] == ["database: it does not answer (the server log says why)"]
     assert body["database"] == {"ok": False}  # the database's own words may name paths, hosts
     assert "not a database" not in response.get_data(as_text=True)
-    assert body["config"]["events"] == 6
+    assert body["config"]["events"] == len(SEED_IDS)
 
 
 def test_healthz_moves_loaded_at_when_an_edit_is_served(
@@ -116,7 +117,7 @@ def test_healthz_names_a_refused_file_and_keeps_the_last_good_counts(
         "refused edit: 1 problem, the last good catalog is served (calfeed check says what is "
         "wrong)"
     ]
-    assert body["config"]["events"] == 6
+    assert body["config"]["events"] == len(SEED_IDS)
     problems = body["config"]["problems"]
     assert problems, body
     assert all(problem.startswith("feeds/broken.yaml:") for problem in problems), problems
@@ -211,11 +212,11 @@ def test_healthz_of_calfeed_serve_alone_says_no_worker_once_a_sign_up_waits(
             cookie = page.headers["Set-Cookie"].split(";", 1)[0]
             token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form)
             assert token is not None
-            data = {"csrf_token": token[1], "email": BOB, "topics": "procurement"}
+            fields = {"csrf_token": token[1], "email": BOB, "topics": "procurement"}
             connection.request(
                 "POST",
                 "/subscribe",
-                body=urlencode({**data, "timezone": "UTC"}),
+                body=urlencode({**fields, "timezone": "UTC"}),
                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
             )
             signed_up = connection.getresponse()

@@ -25,12 +25,14 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from ports import free_port
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.cli import main
 from service.store.database import open_database
 from service.store.tables import outbox, subscribers
 
-from .conftest import SEED_IDS, SEED_TOPICS, crawl, free_port
+from .conftest import crawl
 from .test_serve import running
 
 REPO = Path(__file__).resolve().parents[2]

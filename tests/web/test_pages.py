@@ -13,8 +13,9 @@ import pytest
 from flask import abort
 from flask.testing import FlaskClient
 from freezegun import freeze_time
+from seed import SEED_IDS, SEED_TOPICS
 
-from .conftest import SEED_TOPICS, Html, MakeApp
+from .conftest import Html, MakeApp
 
 WriteEvent = Callable[[str, str | Mapping[str, Any]], Path]
 MakeEvent = Callable[..., dict[str, Any]]
@@ -198,7 +199,7 @@ def test_home_links_each_event_to_its_page(client: FlaskClient) -> None:
 
     assert html.hrefs(CIRCULAR) == ["/events/circular-cities-webinar-2020-12"]
     event_links = [href for href, _ in html.links if href.startswith("/events/")]
-    assert len(event_links) == 6
+    assert sorted(event_links) == sorted(f"/events/{event_id}" for event_id in SEED_IDS)
     for href in event_links:
         assert client.get(href).status_code == 200, href
 
@@ -270,9 +271,18 @@ def test_a_topic_page_after_its_events_lists_them_as_past(
 
 
 @pytest.mark.parametrize(
-    "path", ["/topics/unknown", "/topics/Procurement", "/topics/", "/topics/..%2Fconfig.yaml"]
+    "path",
+    [
+        "/topics/unknown",
+        "/topics/Procurement",
+        "/topics/",
+        "/topics/..%2Fconfig.yaml",
+        "/events/unknown",
+        "/events/",
+        "/events/..%2Fconfig.yaml",
+    ],
 )
-def test_unknown_topics_are_404(client: FlaskClient, path: str) -> None:
+def test_unknown_topics_and_events_are_404(client: FlaskClient, path: str) -> None:
     assert client.get(path).status_code == 404
 
 
@@ -451,11 +461,6 @@ def test_a_tentative_event_says_its_date_may_change(
     page = get_page(make_app().test_client(), "/events/circular-cities-webinar")
 
     assert "the date may still change" in page
-
-
-@pytest.mark.parametrize("path", ["/events/unknown", "/events/", "/events/..%2Fconfig.yaml"])
-def test_unknown_events_are_404(client: FlaskClient, path: str) -> None:
-    assert client.get(path).status_code == 404
 
 
 # -- escaping -----------------------------------------------------------------------------

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.tokens import Tokens
 
-from .conftest import SEED_IDS, SEED_TOPICS
 from .test_browser import ARTIFACTS
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ViewportSize
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 
 def every_page(app: Flask) -> list[str]:
@@ -39,7 +39,7 @@ def every_page(app: Flask) -> list[str]:
 
 @pytest.mark.parametrize(("screen", "size"), [("phone", PHONE), ("desktop", DESKTOP)])
 def test_no_page_scrolls_sideways_and_the_agenda_stays_readable(
-    browser: Browser, site: str, site_app: Flask, screen: str, size: dict[str, int]
+    browser: Browser, site: str, site_app: Flask, screen: str, size: ViewportSize
 ) -> None:
     context = browser.new_context(
         viewport=size, timezone_id="America/New_York", locale="en-US", is_mobile=screen == "phone"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.web.security import MAX_BODY
 
-from .conftest import SEED_IDS, SEED_TOPICS
 from .test_serve import running
 
 PATHS = [

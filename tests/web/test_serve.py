@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from .conftest import free_port
+from ports import free_port
 
 CALFEED = Path(sys.executable).with_name("calfeed")
 STARTUP = 20.0  # seconds; gunicorn and its workers start in about one

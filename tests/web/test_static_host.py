@@ -19,10 +19,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
+from ports import free_port
+from seed import SEED_IDS, SEED_TOPICS
 
 from service.cli import main
 
-from .conftest import SEED_IDS, SEED_TOPICS, crawl, free_port
+from .conftest import crawl
 
 
 @contextmanager

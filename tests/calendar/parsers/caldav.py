@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from ports import free_port
+
 from . import lines
 from .readers import Read, ToolMissing
 
@@ -46,9 +48,7 @@ class CalDAVServer:
     def __init__(self, folder: Path) -> None:
         if importlib.util.find_spec("radicale") is None:
             raise ToolMissing("Radicale is not installed: pip install -e '.[test]'")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         config = folder / "radicale.conf"
         config.write_text(
             f"[server]\nhosts = 127.0.0.1:{self.port}\n"

@@ -11,7 +11,9 @@ be read cleanly (libical marks what it could not parse with X-LIC-ERROR properti
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 try:
     import gi
@@ -29,7 +31,7 @@ Kind = ICalGLib.ComponentKind
 Property = ICalGLib.PropertyKind
 
 
-def errors(component):
+def errors(component: Any) -> Iterator[str]:
     """Yield the X-LIC-ERROR texts libical attached anywhere in ``component``."""
     found = component.get_first_property(Property.XLICERROR_PROPERTY)
     while found is not None:
@@ -41,7 +43,7 @@ def errors(component):
         inner = component.get_next_component(Kind.ANY_COMPONENT)
 
 
-def instant(vevent, kind, read):
+def instant(vevent: Any, kind: Any, read: Callable[[Any], Any]) -> str | None:
     """Return the value of one DTSTART/DTEND as text, or None if it is absent."""
     prop = vevent.get_first_property(kind)
     if prop is None:
@@ -70,9 +72,9 @@ TEXTS = {
 }
 
 
-def texts(vevent):
+def texts(vevent: Any) -> dict[str, Any]:
     """Return the texts of ``vevent`` as libical unescapes them."""
-    found = {}
+    found: dict[str, Any] = {}
     for key, kind in TEXTS.items():
         prop = vevent.get_first_property(kind)
         if prop is not None:
@@ -86,7 +88,7 @@ def texts(vevent):
     return found
 
 
-def read(path):
+def read(path: str) -> dict[str, list[Any]]:
     """Return uid -> [start, end] of every VEVENT in the file at ``path``."""
     with open(path, encoding="utf-8") as file:
         calendar = ICalGLib.Component.new_from_string(file.read())
@@ -95,7 +97,7 @@ def read(path):
     problems = list(errors(calendar))
     if problems:
         raise ValueError("; ".join(problems))
-    found = {}
+    found: dict[str, list[Any]] = {}
     vevent = calendar.get_first_component(Kind.VEVENT_COMPONENT)
     while vevent is not None:
         uid = vevent.get_uid()
@@ -110,7 +112,7 @@ def read(path):
     return found
 
 
-def main(paths):
+def main(paths: list[str]) -> int:
     for path in paths:
         try:
             print(json.dumps(read(path)))

@@ -80,7 +80,9 @@ def read_icalendar(body: bytes) -> Reading:
         reading[uid] = Read(
             _icalendar_value(event.get("DTSTART"), zones),
             _icalendar_value(event.get("DTEND"), zones),
-            *(_icalendar_text(event.get(name)) for name in ("SUMMARY", "DESCRIPTION", "LOCATION")),
+            _icalendar_text(event.get("SUMMARY")),
+            _icalendar_text(event.get("DESCRIPTION")),
+            _icalendar_text(event.get("LOCATION")),
             tuple(str(c) for c in categories.cats) if categories is not None else (),
         )
     return reading
@@ -132,7 +134,7 @@ def read_ical(body: bytes) -> Reading:
 def ical_tzinfo(timezone_model: Timezone) -> IcsTimezoneInfo:
     """Return ical's reading of a parsed VTIMEZONE, adapted to what ical 14 evaluates.
 
-    As in tests/test_vtimezone.py: ical hands each sub-component to dateutil.rrule, which
+    As in tests/calendar/test_vtimezone.py: ical hands each sub-component to dateutil.rrule, which
     rejects a naive DTSTART with the UTC UNTIL that RFC 5545 requires (dateutil #1006) and
     expands a sub-component without RRULE to nothing although its DTSTART is an onset. So
     UNTIL is made floating and a lone DTSTART gets COUNT=1, which means exactly that onset.

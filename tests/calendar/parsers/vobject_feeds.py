@@ -16,6 +16,7 @@ A TZID that no VTIMEZONE before it defined is refused, never looked up in vobjec
 import json
 import sys
 from datetime import UTC, date, datetime
+from typing import Any
 
 try:
     import vobject
@@ -25,7 +26,7 @@ except ImportError as err:
     sys.exit(3)
 
 
-def instant(vevent, name):
+def instant(vevent: Any, name: str) -> str | None:
     """Return one DTSTART/DTEND as text, or None if it is absent."""
     if name not in vevent.contents:
         return None
@@ -42,9 +43,9 @@ def instant(vevent, name):
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def texts(vevent):
+def texts(vevent: Any) -> dict[str, Any]:
     """Return the texts of ``vevent`` as vobject unescapes them."""
-    found = {}
+    found: dict[str, Any] = {}
     for name in ("summary", "description", "location"):
         if name in vevent.contents:
             found[name] = vevent.contents[name][0].value
@@ -52,11 +53,11 @@ def texts(vevent):
     return found
 
 
-def read(path):
+def read(path: str) -> dict[str, list[Any]]:
     """Return uid -> [start, end, texts] of every VEVENT in the file at ``path``."""
     with open(path, encoding="utf-8") as file:
         (calendar,) = vobject.readComponents(file.read())
-    found = {}
+    found: dict[str, list[Any]] = {}
     for vevent in calendar.contents.get("vevent", []):
         uid = vevent.uid.value
         if uid in found:
@@ -65,7 +66,7 @@ def read(path):
     return found
 
 
-def main(paths):
+def main(paths: list[str]) -> int:
     for path in paths:
         try:
             print(json.dumps(read(path)))

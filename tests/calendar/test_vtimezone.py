@@ -148,7 +148,8 @@ def parsed_vtimezone(data: bytes) -> icalendar.Timezone:
 
 def icalendar_tzinfo(data: bytes) -> tzinfo:
     """Return icalendar's reading of the VTIMEZONE in ``data`` (dateutil's tzical)."""
-    return parsed_vtimezone(data).to_tz(lookup_tzid=False)
+    zone: tzinfo = parsed_vtimezone(data).to_tz(lookup_tzid=False)
+    return zone
 
 
 def ical_tzinfo(data: bytes) -> IcsTimezoneInfo:
@@ -171,6 +172,12 @@ def ical_tzinfo(data: bytes) -> IcsTimezoneInfo:
 
 
 # --- the oracle -------------------------------------------------------------------------
+
+
+def in_utc(moment: object) -> datetime:
+    """Return ``moment``, which must be a date-time, in UTC."""
+    assert isinstance(moment, datetime), moment
+    return moment.astimezone(UTC)
 
 
 def timestamp(moment: datetime) -> int:
@@ -208,7 +215,7 @@ def zoneinfo_transitions(zone: str, first_year: int, last_year: int) -> tuple[in
 def sample_instants(zone: str, first_year: int, last_year: int) -> tuple[datetime, ...]:
     """Return zoneinfo's local times (with fold) for instants worth checking in the span."""
     tz = zoneinfo.ZoneInfo(zone)
-    instants = set()
+    instants: set[int] = set()
     for at in zoneinfo_transitions(zone, first_year, last_year):
         instants.update((at - 1, at, at + 1))
     for year in range(first_year, last_year + 1):
@@ -265,8 +272,10 @@ def rule_misfits(observance: icalendar.Component) -> list[str]:
     """Return how the DTSTART of ``observance`` fails its RRULE's BYxxx parts."""
     if "RRULE" not in observance:
         return []
-    start: datetime = observance.DTSTART
+    assert isinstance(observance, icalendar.TimezoneStandard | icalendar.TimezoneDaylight)
+    start = observance.DTSTART
     rule = observance["RRULE"]
+    assert isinstance(rule, icalendar.vRecur), rule
     found = []
     if [int(month) for month in rule.get("BYMONTH", [])] != [start.month]:
         found.append(f"BYMONTH {rule.get('BYMONTH')}")
@@ -436,12 +445,9 @@ def test_events_in_a_feed_resolve_through_the_vtimezone() -> None:
     )
     data = feed("UTC", 2020, 2020).replace(b"END:VCALENDAR", vtimezone + events + b"END:VCALENDAR")
 
-    by_icalendar = [
-        event.DTSTART.astimezone(UTC) for event in icalendar.Calendar.from_ical(data).events
-    ]
+    by_icalendar = [in_utc(event.DTSTART) for event in icalendar.Calendar.from_ical(data).events]
     by_ical = [
-        event.dtstart.astimezone(UTC)
-        for event in IcsCalendarStream.calendar_from_ics(data.decode()).events
+        in_utc(event.dtstart) for event in IcsCalendarStream.calendar_from_ics(data.decode()).events
     ]
 
     assert by_icalendar == list(walls_and_utc.values())
@@ -536,7 +542,7 @@ def test_output_is_byte_identical_across_runs_and_hash_seeds() -> None:
             [sys.executable, "-c", script],
             capture_output=True,
             check=True,
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2")
