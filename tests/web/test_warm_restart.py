@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
+from seed import SEED_IDS
 
 from service.calendar import edition
 
-from .conftest import SEED_IDS, MakeApp, entries, live, prop
+from .conftest import MakeApp, entries, live, prop
 
 FEEDS = ["/feeds/all.ics", *(f"/events/{event_id}.ics" for event_id in SEED_IDS)]
 BIG_BUYERS = "2020-12-big-buyers-needs-assessment-webinar.yaml"
@@ -138,7 +139,7 @@ def test_the_database_keeps_one_rendering_of_each_entry(
     engine = sa.create_engine(f"sqlite:///{seed_project / 'var' / 'calfeed.sqlite3'}")
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT uid, count(*) FROM renders GROUP BY uid"))
-        counts = dict(rows.all())
+        counts: dict[str, int] = {uid: count for uid, count in rows.all()}
     engine.dispose()
     assert counts and set(counts.values()) == {1}
 
