@@ -21,11 +21,10 @@ from .. import urls
 from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
-from ..catalog.values import zone_choices
 from .current import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import cached_page
-from .signup import SignupForm, signup_form
+from .signup import SignupForm, signup_form, zone_options
 
 bp = Blueprint("pages", __name__)
 
@@ -67,7 +66,7 @@ def topic(slug: str) -> str:
         catalog=catalog,
         topic=found,
         form=signup_form(SignupForm, topics=[slug]),
-        zones=zone_choices(),
+        zones=zone_options(),
         listing=Markup(listing),  # rendered, and escaped, by the template engine
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
     )

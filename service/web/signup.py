@@ -9,6 +9,7 @@ since mail clients send it). A GET never changes anything, because link scanners
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from flask import (
@@ -24,6 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from wtforms import EmailField, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
@@ -244,9 +246,15 @@ def _token_problem(text: str, status: int) -> Response:
     return make_response(page, status)
 
 
+@cache
+def zone_options() -> Markup:
+    """Return the time zone names as the options of the form's list, written once."""
+    return Markup("").join(Markup('<option value="{}">').format(name) for name in zone_choices())
+
+
 def _page(**values: Any) -> dict[str, Any]:
     live: LiveCatalog = live_catalog()
-    return {"catalog": live.edition.catalog, "zones": zone_choices(), **values}
+    return {"catalog": live.edition.catalog, "zones": zone_options(), **values}
 
 
 def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
