@@ -33,6 +33,7 @@ until nothing of it is in flight, so that person gets their notice too.
 from __future__ import annotations
 
 import bisect
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from ..catalog import Catalog, Event
 from ..catalog.models import ReminderOffsets
@@ -50,6 +52,7 @@ from .outbox import KEY_COLUMNS
 
 HORIZON = timedelta(days=2)
 _BATCH = 1000
+_IDS_A_STATEMENT = 10_000  # subscribers of one reminder inserted by one statement
 _EVENTS_A_TRANSACTION = 20  # a full plan commits as it goes: sign-ups do not wait for it
 _PRUNE_EVERY = 120  # sweeps (an hour at 30 s) between two prunings of the change log
 _LOG_KEPT = "1 day"  # how long the change log keeps what it says (at least its last entry)
@@ -471,6 +474,11 @@ def _chunks(items: list[T]) -> Iterator[list[T]]:
         yield items[start : start + _BATCH]
 
 
+# The status, as a condition no index answers: where rows are found by id or by event, SQLite
+# would otherwise walk the (status, due_at) index through every planned row of the outbox.
+_status = outbox.c.status.concat("")
+
+
 def _ahead(now: datetime) -> sa.ColumnElement[bool]:
     """Reminders (not notices, not account mail) whose target is still ahead."""
     return sa.and_(outbox.c.target_at > now, outbox.c.kind.in_(_REMINDERS))
@@ -505,22 +513,42 @@ def _reconcile(
 
 
 def _insert(connection: sa.Connection, items: list[tuple[Key, datetime]]) -> int:
-    for start in range(0, len(items), _BATCH):
-        rows = [
-            {
-                "subscriber_id": key[0],
-                "event_id": key[1],
-                "kind": key[2],
-                "offset_seconds": key[3],
-                "target_at": key[4],
-                "due_at": due,
-                "status": "planned",
-                "attempts": 0,
-            }
-            for key, due in items[start : start + _BATCH]
-        ]
-        connection.execute(insert(connection, outbox).on_conflict_do_nothing(), rows)
+    """Insert reminders (those already there stay as they are); return how many were asked.
+
+    The rows of one reminder for many people are made by the database from a list of ids
+    (one parameter), rather than bound row by row: an edited event at 50,000 people inserts
+    tens of thousands of rows.
+    """
+    by_slot: dict[tuple[str, str, int, datetime, datetime], list[int]] = defaultdict(list)
+    for key, due in items:
+        by_slot[(key[1], key[2], key[3], key[4], due)].append(key[0])
+    columns = ["subscriber_id", "event_id", "kind", "offset_seconds", "target_at", "due_at"]
+    for (event_id, kind, seconds, target, due), people in by_slot.items():
+        for start in range(0, len(people), _IDS_A_STATEMENT):
+            ids = _id_list(connection, people[start : start + _IDS_A_STATEMENT])
+            rows = sa.select(
+                ids.c.value,
+                sa.literal(event_id, outbox.c.event_id.type),
+                sa.literal(kind, outbox.c.kind.type),
+                sa.literal(seconds, sa.Integer),
+                sa.literal(target, outbox.c.target_at.type),
+                sa.literal(due, outbox.c.due_at.type),
+                sa.literal("planned", outbox.c.status.type),
+                sa.literal(0, sa.Integer),
+            ).where(sa.true())  # SQLite parses INSERT ... SELECT ... ON CONFLICT only so
+            statement = insert(connection, outbox).from_select(
+                [*columns, "status", "attempts"], rows
+            )
+            connection.execute(statement.on_conflict_do_nothing())
     return len(items)
+
+
+def _id_list(connection: sa.Connection, ids: list[int]) -> sa.TableValuedAlias:
+    """Return the rows of ``ids`` as a table of one column, ``value``, in one parameter."""
+    if connection.dialect.name == "postgresql":
+        array = sa.literal(ids, postgresql.ARRAY(sa.Integer))
+        return sa.func.unnest(array).table_valued("value").render_derived()
+    return sa.func.json_each(sa.literal(json.dumps(ids))).table_valued("value")
 
 
 def _restore(connection: sa.Connection, ids: list[int]) -> int:
@@ -550,7 +578,7 @@ def _move(
     for chunk in _chunks(ids):
         connection.execute(
             outbox.update()
-            .where(outbox.c.id.in_(chunk), outbox.c.status == old)
+            .where(outbox.c.id.in_(chunk), _status == old)
             .values(status=new, detail=detail)
         )
 
@@ -585,7 +613,7 @@ def _sending(connection: sa.Connection, event_ids: set[str]) -> set[str]:
         .where(
             outbox.c.event_id.in_(sorted(event_ids)),
             outbox.c.kind.in_(_REMINDERS),
-            outbox.c.status.in_(["sending", "planned"]),
+            _status.in_(["sending", "planned"]),
         )
         .distinct()
     )
@@ -611,7 +639,7 @@ def _notices(
     events = outbox.c.event_id.in_(sorted(event_ids))
     rows = connection.execute(
         sa.select(outbox.c.subscriber_id, outbox.c.event_id)
-        .where(events, who, outbox.c.status == "sent", outbox.c.kind.in_(_REMINDERS))
+        .where(events, who, _status == "sent", outbox.c.kind.in_(_REMINDERS))
         .distinct()
     )
     already = set(
