@@ -213,11 +213,13 @@ def request(
     values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
     # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
     # sign-up for the same address in another process waits, then counts this one's mail.
+    # RETURNING says whether a row was inserted: with psycopg the rowcount of this is -1.
     new = connection.execute(
         insert(connection, subscribers)
         .values(email=email, status="pending", source="web", created_at=now, **values)
         .on_conflict_do_nothing()
-    ).rowcount
+        .returning(subscribers.c.id)
+    ).first()
     query = sa.select(subscribers).where(subscribers.c.email == email)
     row = connection.execute(query.with_for_update()).one()
     if new:

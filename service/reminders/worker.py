@@ -50,6 +50,7 @@ class Worker:
         self.sweep_every, self.look_every = sweep_every, look_every
         self.name = name or heartbeats.worker_name()
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
+        self.planner = planner.Planner()  # what it planned last: the next sweep plans changes
         self.started_at = clock()
         self.active = False
         self._lock = threading.Lock()
@@ -88,7 +89,8 @@ class Worker:
             if not self.beat():
                 return None
             self.live.refresh()
-            result = planner.plan(self.live.engine, self.live.edition.catalog, self.clock())
+            catalog = self.live.edition.catalog
+            result = self.planner.sweep(self.live.engine, catalog, self.clock())
             if result.planned or result.withdrawn or result.notices:
                 log.info(
                     "planned %d, withdrew %d, %d cancellation notices",

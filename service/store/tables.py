@@ -2,8 +2,8 @@
 
 The catalog lives in YAML; the database holds what YAML cannot: the revision of every calendar
 entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), what each
-entry was rendered to, the subscribers, the outbox of mail to send and what became of it, and
-the workers that send it.
+entry was rendered to, the subscribers and a log of their changes, the outbox of mail to send
+and what became of it, and the workers that send it.
 """
 
 from __future__ import annotations
@@ -82,6 +82,21 @@ outbox = sa.Table(
     sa.Column("detail", sa.Text),  # why it was skipped, withdrawn or failed; the SMTP reply
     sa.UniqueConstraint("subscriber_id", "event_id", "kind", "offset_seconds", "target_at"),
     sa.Index("ix_outbox_status_due", "status", "due_at"),
+    sa.Index("ix_outbox_event_target", "event_id", "target_at"),  # one event's reminders
+)
+
+# Every insert, update and delete of a subscriber appends its id here (database triggers,
+# migration 0006), so the planner re-plans just the people who changed. ``changed_at`` is the
+# database's clock, read only to prune the log.
+subscriber_changes = sa.Table(
+    "subscriber_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, nullable=False),  # no key: erased rows are logged
+    sa.Column(
+        "changed_at", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()
+    ),
+    sqlite_autoincrement=True,
 )
 
 workers = sa.Table(
