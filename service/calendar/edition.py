@@ -259,8 +259,8 @@ class Publisher:
                 ):
                     fresh.append(event)
             wanted = [
-                (keys.session(event, index), partial(_render_session, event, s, config, zones))
-                for event in fresh
+                (keys.session(own, index), partial(_render_session, event, s, config, zones))
+                for event, own in ((e, keys.event(e)) for e in fresh)
                 for index, s in enumerate(event.sessions)
             ]
             entries = iter(self._rendered(wanted))
@@ -344,5 +344,6 @@ class _RenderKeys:
         zone = self._zones.get(event.timezone.key, "")
         return _digest(f"{self._prefix}{zone}|{content!r}".encode())
 
-    def session(self, event: Event, index: int) -> str:
-        return _digest(f"{self.event(event)}|session {index}".encode())
+    def session(self, event_key: str, index: int) -> str:
+        """Return the key of session ``index`` of the event whose key is ``event_key``."""
+        return _digest(f"{event_key}|session {index}".encode())
