@@ -46,7 +46,7 @@ def index() -> Response:
 
 
 @bp.get(urls.TOPIC)
-def topic(slug: str) -> str:
+def topic(slug: str) -> Response:
     """List one topic's events with its subscribe links and a sign-up form."""
     live = live_catalog()
     edition = live.edition
@@ -55,21 +55,21 @@ def topic(slug: str) -> str:
     if found is None:
         abort(404)
 
-    def render() -> tuple[Markup, datetime | None]:
-        return _listing([e for e in catalog.events if slug in e.topics], live.clock())
+    def render() -> tuple[str, datetime | None]:
+        listing, until = _listing([e for e in catalog.events if slug in e.topics], live.clock())
+        name = f"{catalog.config.site.title}: {found.name}"
+        html = render_template(
+            "topic.html",
+            catalog=catalog,
+            topic=found,
+            form=signup_form(SignupForm, formdata=None, topics=[slug]),
+            zones=zone_options(),
+            listing=listing,
+            subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
+        )
+        return html, until
 
-    # The list is kept; the rest of the page holds the visitor's own form token.
-    listing = cached_page(edition, ("topic", slug), live.clock(), render).get_data(as_text=True)
-    name = f"{catalog.config.site.title}: {found.name}"
-    return render_template(
-        "topic.html",
-        catalog=catalog,
-        topic=found,
-        form=signup_form(SignupForm, topics=[slug]),
-        zones=zone_options(),
-        listing=Markup(listing),  # rendered, and escaped, by the template engine
-        subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
-    )
+    return cached_page(edition, ("topic", slug), live.clock(), render)
 
 
 @bp.get(urls.EVENT)

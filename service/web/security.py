@@ -7,6 +7,11 @@ X-Frame-Options), content sniffing (nosniff). Links carry tokens in their paths
 (``Referrer-Policy: same-origin``; same-origin requests keep it, which the CSRF check over
 HTTPS needs). A route may set its own value first (a page meant for a partner's iframe).
 
+The sign-up form holds no token, so that its pages are the same for every visitor and cached
+like feeds. A sign-up acts for nobody's session (only the address's owner can confirm it), and
+``from_another_site`` refuses one that a browser posts from another site's page: browsers say
+where a request comes from in ``Sec-Fetch-Site``, and older ones in ``Origin``.
+
 The largest form calfeed takes is a sign-up of a few hundred bytes: a body announced beyond
 ``MAX_BODY`` is refused with 413 before any of it is read, and a chunked one as soon as it
 passes the bound.
@@ -14,7 +19,9 @@ passes the bound.
 
 from __future__ import annotations
 
-from flask import Flask, Response, abort, request
+from urllib.parse import urlsplit
+
+from flask import Flask, Request, Response, abort, request
 
 MAX_BODY = 64 * 1024
 
@@ -27,6 +34,27 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+
+def from_another_site(sent: Request, base_url: str) -> bool:
+    """Tell whether a browser sent ``sent`` from a page of another site.
+
+    ``Sec-Fetch-Site`` says it where the browser sends it (``same-origin``, or ``none`` for
+    what the visitor typed or bookmarked); otherwise ``Origin`` must name this site, as the
+    request reached it or as ``site.base_url`` says (behind a proxy). A request with neither
+    comes from no browser's page of another site: a program, or a browser older than both.
+    """
+    fetched = sent.headers.get("Sec-Fetch-Site")
+    if fetched is not None:
+        return fetched not in ("same-origin", "none")
+    origin = sent.headers.get("Origin")
+    if origin is None:
+        return False
+    parts = urlsplit(origin)
+    ours = urlsplit(base_url)
+    if (parts.scheme, parts.netloc) == (ours.scheme, ours.netloc):
+        return False
+    return parts.netloc != sent.host or parts.scheme != sent.scheme
 
 
 def _refuse_large_bodies() -> None:

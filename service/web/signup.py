@@ -2,8 +2,14 @@
 
 Nobody can sign up someone else (double opt-in: only the address's owner gets the link),
 nobody can learn who is subscribed (every sign-up answers the same page), and leaving takes
-one click, also from the mail client's own button (RFC 8058: a POST without a CSRF token,
-since mail clients send it). A GET never changes anything, because link scanners follow GETs.
+one click, also from the mail client's own button (RFC 8058). A GET never changes anything,
+because link scanners follow GETs.
+
+No form carries a CSRF token, and the site sets no cookie: nothing acts on a visitor's
+session, for there is none. What a form changes is named by the secret token in its address
+(confirm, preferences) or needs the address's owner to confirm (sign-up), and a form a browser
+posts from another site's page is refused (``security.from_another_site``). So the sign-up
+pages are the same for every visitor, and cached like feeds.
 """
 
 from __future__ import annotations
@@ -23,10 +29,9 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
-from wtforms import EmailField, SelectMultipleField, StringField, widgets
+from werkzeug.datastructures import MultiDict
+from wtforms import EmailField, Form, SelectMultipleField, StringField, widgets
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .. import urls
@@ -38,11 +43,12 @@ from ..reminders.subscribers import Subscriber
 from ..tokens import CONFIRM_WITHIN, Ticket, TokenError
 from .current import live_catalog, signing_tokens
 from .links import subscribe_links
+from .page_cache import cached_page
 from .personal import feed_address
+from .security import from_another_site
 from .throttle import Throttle, windows
 
 bp = Blueprint("signup", __name__)
-csrf = CSRFProtect()
 
 
 class _Checkboxes(SelectMultipleField):
@@ -50,19 +56,19 @@ class _Checkboxes(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-def _valid_zone(form: FlaskForm, field: StringField) -> None:
+def _valid_zone(form: Form, field: StringField) -> None:
     try:
         zone(field.data)
     except ValueError as err:
         raise ValidationError(str(err)) from err
 
 
-def _some_topic(form: FlaskForm, field: SelectMultipleField) -> None:
+def _some_topic(form: Form, field: SelectMultipleField) -> None:
     if not field.data:
         raise ValidationError("Choose at least one topic.")
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(Form):
     topics = _Checkboxes("Topics", validators=[_some_topic])
     timezone = StringField(
         "Your time zone", validators=[InputRequired("Choose your time zone."), _valid_zone]
@@ -80,9 +86,14 @@ class SignupForm(PreferencesForm):
     )
 
 
-def signup_form(kind: type[PreferencesForm], **data: Any) -> PreferencesForm:
-    """Return a sign-up or preferences form offering the catalog's topics."""
-    form = kind(**data)
+def signup_form(
+    kind: type[PreferencesForm], formdata: MultiDict[str, str] | None = None, **data: Any
+) -> PreferencesForm:
+    """Return a sign-up or preferences form offering the catalog's topics.
+
+    ``formdata``: what was posted (None: a fresh form, with ``data`` chosen).
+    """
+    form = kind(formdata, **data)
     topics = live_catalog().edition.catalog.config.topics
     form.topics.choices = [(slug, topic.name) for slug, topic in topics.items()]
     return form
@@ -95,15 +106,30 @@ def _notify_worker() -> None:
         wake()
 
 
+def _subscribe_page() -> Response:
+    """Show the sign-up form, with the topic of a topic's link already chosen."""
+    live = live_catalog()
+    edition = live.edition
+    topic = request.args.get("topic")
+    if topic not in edition.catalog.config.topics:
+        topic = None  # an unknown topic chooses nothing: the same page as without
+
+    def render() -> tuple[str, None]:
+        form = signup_form(SignupForm, formdata=None, topics=[topic] if topic else None)
+        return render_template("subscribe.html", **_page(form=form)), None
+
+    return cached_page(edition, ("subscribe", topic), live.clock(), render)
+
+
 @bp.route(urls.SUBSCRIBE, methods=["GET", "POST"])
 def subscribe() -> ResponseReturnValue:
-    """Show the sign-up form; on a valid POST, mail a confirmation link."""
-    topic = request.args.get("topic")
-    form = signup_form(SignupForm, topics=[topic] if topic else None)
-    if not form.validate_on_submit():
-        status = 400 if request.method == "POST" else 200
-        return render_template("subscribe.html", **_page(form=form)), status
+    """Show the sign-up form (GET); mail a confirmation link for a valid sign-up (POST)."""
+    if request.method == "GET":
+        return _subscribe_page()
     live = live_catalog()
+    form = signup_form(SignupForm, request.form)
+    if not form.validate():
+        return render_template("subscribe.html", **_page(form=form)), 400
     settings = live.edition.catalog.config.signup
     throttle: Throttle = current_app.extensions["calfeed.throttle"]
     if not throttle.allow(settings.limit_per_client, request.remote_addr or ""):
@@ -140,7 +166,7 @@ def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
     ticket = _check("confirm", token)
     if request.method == "GET":
-        return render_template("confirm.html", **_page(form=FlaskForm()))
+        return render_template("confirm.html", **_page())
     live = live_catalog()
     with live.engine.begin() as connection:
         person = store.confirm(connection, ticket.subscriber_id, live.clock(), ticket.generation)
@@ -161,8 +187,8 @@ def preferences(token: str) -> ResponseReturnValue:
         return _token_problem("These reminders are not active any more.", 410)
     if request.method == "GET":
         return _preferences_page(person)
-    form = signup_form(PreferencesForm)
-    if not form.validate_on_submit():
+    form = signup_form(PreferencesForm, request.form)
+    if not form.validate():
         return _preferences_page(person, form=form), 400
     with live.engine.begin() as connection:
         store.update(connection, person.id, form.topics.data, zone(form.timezone.data))
@@ -171,7 +197,6 @@ def preferences(token: str) -> ResponseReturnValue:
 
 
 @bp.route(urls.UNSUBSCRIBE, methods=["GET", "POST"])
-@csrf.exempt
 def unsubscribe(token: str) -> ResponseReturnValue:
     """Show a button (GET); unsubscribe at once (POST, also RFC 8058 one-click)."""
     ticket = _check("unsubscribe", token)
@@ -191,6 +216,21 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         "notice.html",
         **_page(title="Unsubscribed", text="You will get no more mail from us.", again=True),
     )
+
+
+@bp.before_request
+def _from_this_site_only() -> ResponseReturnValue | None:
+    """Refuse a form that a browser posts from another site's page.
+
+    The one-click unsubscribe is exempt: mail providers post it from their own servers, and
+    a webmail's button may post it from the webmail's page (RFC 8058).
+    """
+    if request.method != "POST" or request.endpoint == "signup.unsubscribe":
+        return None
+    if not from_another_site(request, live_catalog().edition.catalog.config.site.base_url):
+        return None
+    text = "This form was sent from another site's page. Please use the form on this site."
+    return render_template("notice.html", **_page(title="Not sent", text=text)), 403
 
 
 @bp.after_request
@@ -265,10 +305,9 @@ def described(field: Any, attributes: dict[str, str]) -> dict[str, str]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the pages, CSRF protection and the per-client sign-up limit."""
+    """Register the pages and the per-client sign-up limit."""
     app.jinja_env.globals["described"] = described
     config = app.extensions["calfeed.live"].edition.catalog.config
     storage = config.signup.limits_storage
     app.extensions["calfeed.throttle"] = Throttle(storage, app.config["SECRET_KEY"], config.path)
-    csrf.init_app(app)
     app.register_blueprint(bp)

@@ -10,7 +10,6 @@ about how often an address was used.
 from __future__ import annotations
 
 import http.client
-import re
 import shutil
 import socket
 import subprocess
@@ -34,7 +33,7 @@ from service.reminders.worker import worker_for
 from service.store.tables import outbox
 from service.web.throttle import open_storage
 
-from .conftest import SETTINGS, Inbox, MakeApp, Page, csrf_token, live, sign_up
+from .conftest import SETTINGS, Inbox, MakeApp, Page, live, sign_up
 
 CALFEED = str(Path(sys.executable).with_name("calfeed"))
 ALICE = "alice@example.org"
@@ -52,14 +51,9 @@ def from_client(app: Flask, number: int, address: str, zone: str = "UTC") -> Tes
     return sign_up(client, address, zone=zone, environ_base=remote)
 
 
-def without_token(response: TestResponse) -> bytes:
-    """Return a page's body without its CSRF token, which differs for every visitor."""
-    return re.sub(rb'(name="csrf_token"[^>]*value=")[^"]*', rb"\1", response.get_data())
-
-
 def as_seen(response: TestResponse, typed: str) -> tuple[int, bytes]:
     """Return what a visitor sees of a sign-up's answer, but the address they typed."""
-    return response.status_code, without_token(response).replace(typed.encode(), b"ADDRESS")
+    return response.status_code, response.get_data().replace(typed.encode(), b"ADDRESS")
 
 
 def limit_headers(response: TestResponse) -> list[str]:
@@ -121,7 +115,7 @@ def test_more_sign_ups_from_one_client_than_allowed_get_a_readable_429(
 ) -> None:
     app = make_app(signup=PER_CLIENT)  # three sign-ups an hour from one client
     client = app.test_client()
-    data = {"csrf_token": csrf_token(client), "email": "x", "topics": ["procurement"]}
+    data = {"email": "x", "topics": ["procurement"]}
     assert client.post("/subscribe", data=data).status_code == 400  # an invalid one is free
     for number in range(3):
         assert sign_up(client, f"person{number}@example.org").status_code == 200
@@ -256,11 +250,7 @@ def test_two_web_processes_mail_an_address_no_more_than_its_limit(
         running(args, project / "a.log") as first,
         running(args, project / "b.log") as second,
     ):
-        _, headers, page = _request(first, "GET", "/subscribe")
-        cookie = headers["Set-Cookie"].split(";", 1)[0]  # one session, valid in both
-        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-        assert found is not None
-        form = {"csrf_token": found[1], "email": ALICE, "topics": "procurement", "timezone": "UTC"}
+        form = {"email": ALICE, "topics": "procurement", "timezone": "UTC"}
         answers = []
         for port in (first, second, first):
             time.sleep(1.05)  # apart by a second: two sign-ups in one second are one mail
@@ -269,7 +259,7 @@ def test_two_web_processes_mail_an_address_no_more_than_its_limit(
                 "POST",
                 "/subscribe",
                 urlencode(form),
-                {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+                {"Content-Type": "application/x-www-form-urlencoded"},
             )
             answers.append((status, "Check your inbox" in body))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
 import subprocess
 import sys
@@ -213,17 +212,9 @@ def sign_up(port: int, client: str, email: str) -> int:
     headers = {"X-Forwarded-For": client}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request("GET", "/subscribe", headers=headers)
-        response = connection.getresponse()
-        form = response.read().decode()
-        cookie = response.getheader("Set-Cookie", "").partition(";")[0]
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
-        assert token, form
-        body = urllib.parse.urlencode(
-            {"csrf_token": token.group(1), "email": email, "topics": "procurement"}
-            | {"timezone": "UTC"}
-        )
-        headers |= {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+        fields = {"email": email, "topics": "procurement", "timezone": "UTC"}
+        body = urllib.parse.urlencode(fields)
+        headers |= {"Content-Type": "application/x-www-form-urlencoded"}
         connection.request("POST", "/subscribe", body=body, headers=headers)
         response = connection.getresponse()
         response.read()
