@@ -29,6 +29,7 @@ from ..store.revisions import RevisionStore
 from .assembly import Block, Header, assemble, stamp_block
 from .entries import event_entry, event_page, session_entry
 from .folding import serialise
+from .parallel import run_all
 from .zones import Zone, Zones, catalog_zones
 
 ALL = "all"
@@ -274,19 +275,25 @@ class Publisher:
     def _rendered(self, wanted: Sequence[tuple[str, Callable[[], _Unstamped]]]) -> list[_Unstamped]:
         """Return each entry by key: from the render store where it is, else rendered now."""
         if self.renders is None or not wanted:
-            return [render() for _, render in wanted]
+            return run_all([render for _, render in wanted])
         stored = self.renders.read([key for key, _ in wanted])
-        result, new = [], []
-        for key, render in wanted:
+        missing = [(key, render) for key, render in wanted if key not in stored]
+        fresh = dict(
+            zip([key for key, _ in missing], run_all([r for _, r in missing]), strict=True)
+        )
+        result = []
+        for key, _ in wanted:
             found = stored.get(key)
             if found is None:
-                entry = render()
-                new.append((key, Rendered(entry.block.uid, entry.block.zone, entry.block.data)))
+                entry = fresh[key]
             else:
                 entry = _Unstamped(Block(found.uid, found.data, found.zone), _digest(found.data))
             result.append(entry)
-        if new:
-            self.renders.write(new)
+        if fresh:
+            self.renders.write(
+                (key, Rendered(entry.block.uid, entry.block.zone, entry.block.data))
+                for key, entry in fresh.items()
+            )
         return result
 
     def _stamp(self, entries: list[_Unstamped]) -> list[Block]:

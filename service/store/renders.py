@@ -63,5 +63,8 @@ class RenderStore:
                         renders.c.key.not_in([row["key"] for row in batch]),
                     )
                 )
-                statement = insert(connection, renders).values(batch)
-                connection.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+                # Rows as parameters, not as VALUES: one statement, compiled once.
+                statement = insert(connection, renders).on_conflict_do_nothing(
+                    index_elements=["key"]
+                )
+                connection.execute(statement, batch)

@@ -59,13 +59,15 @@ class RevisionStore:
         new = [key for key in hashes if key not in stored]
         changed = [key for key, (digest, _) in stored.items() if digest != hashes[key]]
         if new:
-            statement = insert(connection, revisions).values(
+            # Rows as parameters, not as VALUES: one statement, compiled once.
+            statement = insert(connection, revisions).on_conflict_do_nothing(index_elements=["uid"])
+            connection.execute(
+                statement,
                 [
                     {"uid": key, "content_hash": hashes[key], "sequence": 0, "last_modified": now}
                     for key in new
-                ]
+                ],
             )
-            connection.execute(statement.on_conflict_do_nothing(index_elements=["uid"]))
         for key in changed:
             connection.execute(
                 revisions.update()
