@@ -17,11 +17,12 @@ SERVICE = Path(__file__).resolve().parents[1] / "service"
 ALLOWED: dict[str, tuple[set[str], bool]] = {
     "errors": (set(), False),
     "clock": (set(), False),
+    "parallel": (set(), False),
     "store": ({"errors", "clock"}, False),
-    "catalog": ({"errors"}, False),
+    "catalog": ({"errors", "parallel"}, False),
     "urls": ({"catalog"}, False),
     "tokens": ({"errors"}, False),
-    "calendar": ({"errors", "clock", "catalog", "store", "urls"}, False),
+    "calendar": ({"errors", "clock", "catalog", "store", "urls", "parallel"}, False),
     "live": ({"errors", "clock", "catalog", "calendar", "store"}, False),
     "reminders": (
         {"errors", "clock", "catalog", "calendar", "store", "urls", "tokens", "live"},

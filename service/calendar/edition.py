@@ -24,12 +24,12 @@ import icalendar
 from .. import urls
 from ..catalog import Catalog, Config, Event, Session
 from ..catalog.uids import UID_LENGTH
+from ..parallel import run_all
 from ..store.renders import Rendered, RenderStore
 from ..store.revisions import RevisionStore
 from .assembly import Block, Header, assemble, stamp_block
 from .entries import event_entry, event_page, session_entry
 from .folding import serialise
-from .parallel import run_all
 from .zones import Zone, Zones, catalog_zones
 
 ALL = "all"

@@ -12,11 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
+from ..parallel import run_all
 from . import values
 from .build import MAX_PROBLEMS, Checker, build_config, build_event
 from .models import Catalog, Config, Event
@@ -26,6 +28,7 @@ from .uids import uid_room
 
 log = logging.getLogger(__name__)
 EVENT_SUFFIXES = (".yaml", ".yml")
+_SHARED_OUT_FROM = 200  # files read at once that are worth reading on every core
 Stamp = tuple[int, int, int] | None
 
 
@@ -128,13 +131,20 @@ class CatalogLoader:
         if stamps is None:
             stamps = _stamps(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
+        fresh = []
         for path, file_stamp in stamps.items():
             result = files_before.get(path)
             if result is None or result.stamp != file_stamp:
+                if not settling:
+                    fresh.append(path)  # read below, with the others
+                    continue
                 result = _read_events(path, file_stamp, context)
-                if settling:
-                    _unchanged(path, file_stamp)
+                _unchanged(path, file_stamp)
             files[path] = result
+        # Many files at once (at start): read on every core.
+        reads = [partial(_read_events, path, stamps[path], context) for path in fresh]
+        files.update(zip(fresh, run_all(reads, at_least=_SHARED_OUT_FROM), strict=True))
+        files = {path: files[path] for path in stamps}  # in the folder's order, as listed
         self._context, self._config_stamp, self._files = context, stamp, files
         self._pending = {}
         problems = list(context.problems)

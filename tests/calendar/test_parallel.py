@@ -1,4 +1,4 @@
-"""Rendering on every core (``service/calendar/parallel.py``): the same bytes, sooner.
+"""Rendering on every core (``service/parallel.py``): the same bytes, sooner.
 
 A large catalog's first build renders its entries in forked processes; the feeds must be
 byte for byte what one process writes, or clients would see every entry change.
@@ -13,7 +13,7 @@ import pytest
 from conftest import EDGE, EDGE_PAIR, build, fixed_clock, write_edge_project
 from parsers.oracle import ServedFeed
 
-from service.calendar import parallel
+from service import parallel
 
 
 def whoami(number: int) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""Run many small pieces of work on every core: the first render of a large catalog.
+"""Run many small pieces of work on every core: the first load and render of a large catalog.
 
 Rendering entries is pure Python and holds the interpreter lock, so threads would not help;
 processes do. The work is handed over by fork: each child starts with the parent's memory,
@@ -36,11 +36,17 @@ def processes_available() -> int:
         return os.cpu_count() or 1
 
 
-def run_all(work: Sequence[Callable[[], T]], processes: int | None = None) -> list[T]:
-    """Return the result of each piece of ``work``, in order, using up to ``processes`` cores."""
+def run_all(
+    work: Sequence[Callable[[], T]], processes: int | None = None, at_least: int | None = None
+) -> list[T]:
+    """Return the result of each piece of ``work``, in order, using up to ``processes`` cores.
+
+    ``at_least``: the fewest pieces worth sharing out (``AT_LEAST`` unless said).
+    """
     global _work
     count = min(processes or processes_available(), _MOST_PROCESSES)
-    if count < 2 or len(work) < AT_LEAST or "fork" not in multiprocessing.get_all_start_methods():
+    fewest = AT_LEAST if at_least is None else at_least
+    if count < 2 or len(work) < fewest or "fork" not in multiprocessing.get_all_start_methods():
         return [piece() for piece in work]
     size = -(-len(work) // (count * 4))  # a few slices each: a slow one is shared out
     slices = [(start, min(start + size, len(work))) for start in range(0, len(work), size)]
