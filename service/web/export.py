@@ -12,8 +12,9 @@ their modification times (and a sync to a host or CDN) show just the edit, and r
 files the earlier export wrote that are gone now (an event taken out, say). It knows them
 from ``.calfeed-export``, the list of what it wrote with a digest of each. Beside an event's
 page and calendar the list also keeps a digest of everything they are made from (the event,
-its entry as stamped, the configuration, the zones and calfeed's own code), so an event that
-did not change is not even rendered again. Files it did not write are never touched.
+its entry as stamped, where it first started, the configuration, the zones and calfeed's
+own code), so an event that did not change is not even rendered again. Files it did not
+write are never touched.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def _sources(edition: Edition) -> dict[str, str]:
     common = hashlib.sha256(code + repr((edition.catalog.config, edition.zones)).encode()).digest()
     sources = {}
     for event in edition.catalog.events:
-        made_from = common + repr(event).encode() + edition.entry(event.id).data
+        moved = edition.previous_start(event.id)  # the page says it was rescheduled
+        made_from = common + repr((event, moved)).encode() + edition.entry(event.id).data
         source = hashlib.sha256(made_from).hexdigest()
         sources[_file_name(urls.event(event.id))] = source
         sources[_file_name(urls.event_calendar(event.id))] = source

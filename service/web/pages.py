@@ -25,6 +25,7 @@ from .current import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import cached_page
 from .signup import SignupForm, signup_form, zone_options
+from .structured import event_data, json_ld, open_graph
 
 bp = Blueprint("pages", __name__)
 
@@ -84,12 +85,16 @@ def event(event_id: str) -> Response:
 
     def render() -> tuple[str, None]:
         details = _details(found, catalog.config)
+        data = event_data(found, catalog.config, edition.previous_start(event_id))
         html = render_template(
             "event.html",
             catalog=catalog,
             event=found,
             google=google_event_link(found, details),
             outlook=outlook_event_link(found, details),
+            json_ld=json_ld(data),
+            open_graph=open_graph(found, catalog.config),
+            canonical=event_page(found, catalog.config),
         )
         return html, None
 
