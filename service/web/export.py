@@ -37,6 +37,8 @@ PAGES = {"pages.topic", "pages.event"}
 
 
 MANIFEST = ".calfeed-export"
+# Every feed in each of its formats: the calendar, Atom, JSON Feed.
+FEED_FORMATS = ("ics", "atom", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +56,10 @@ def export_site(app: Flask, target: Path) -> Exported:
     edition = live.edition
     catalog = edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
-    paths = [urls.HOME, urls.feed([ALL])]
-    for slug in catalog.config.topics:
-        paths += [urls.feed([slug]), urls.topic(slug)]
+    paths = [urls.HOME]
+    for slugs in [(ALL,), *((slug,) for slug in catalog.config.topics)]:
+        paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
+    paths += [urls.topic(slug) for slug in catalog.config.topics]
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]
     before = _manifest(target)
@@ -89,7 +92,7 @@ def export_site(app: Flask, target: Path) -> Exported:
 def _file_name(path: str) -> str:
     """Return the file a path of the site is exported to."""
     name = "index.html" if path == urls.HOME else path.lstrip("/")
-    return name if name.endswith((".ics", ".html")) else name + ".html"
+    return name if name.endswith((".ics", ".atom", ".json", ".html")) else name + ".html"
 
 
 def _sources(edition: Edition) -> dict[str, str]:

@@ -6,13 +6,11 @@ JavaScript (``static/localtime.js``) add the viewer's own time beside them.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
-from itertools import groupby
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -22,6 +20,7 @@ from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
 from .current import live_catalog
+from .display import event_dates, text_blocks
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import cached_page
 from .signup import SignupForm, signup_form, zone_options
@@ -85,7 +84,8 @@ def event(event_id: str) -> Response:
 
     def render() -> tuple[str, None]:
         details = _details(found, catalog.config)
-        data = event_data(found, catalog.config, edition.previous_start(event_id))
+        page = page_url(catalog.config, "pages.event", event_id=event_id)
+        data = event_data(found, page, edition.previous_start(event_id))
         html = render_template(
             "event.html",
             catalog=catalog,
@@ -93,12 +93,23 @@ def event(event_id: str) -> Response:
             google=google_event_link(found, details),
             outlook=outlook_event_link(found, details),
             json_ld=json_ld(data),
-            open_graph=open_graph(found, catalog.config),
-            canonical=event_page(found, catalog.config),
+            open_graph=open_graph(found, catalog.config, page),
+            canonical=page,
         )
         return html, None
 
     return cached_page(edition, ("event", event_id), live.clock(), render)
+
+
+def page_url(config: Config, endpoint: str, **values: str) -> str:
+    """Return the absolute address of a page as the pages link to it.
+
+    That is ``site.base_url`` and the route's path, or, in the export, the file's name.
+    """
+    link: str = current_app.jinja_env.globals["url_for"](endpoint, **values)  # type: ignore[operator]
+    if link.startswith(("http://", "https://")):
+        return link
+    return config.site.base_url + link.removeprefix(request.script_root)
 
 
 def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime | None]:
@@ -127,46 +138,6 @@ def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
 def _details(event: Event, config: Config) -> str:
     text = event.subtitle or ""
     return f"{text}\n\n{event_page(event, config)}".strip()
-
-
-_ITEM = re.compile(r"[-•]\s+(.*)")
-
-
-def text_blocks(text: str) -> Markup:
-    """Write free text as HTML: paragraphs at blank lines, ``- item`` lines as a list."""
-    html = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
-        for listed, run in groupby(lines, key=lambda line: bool(_ITEM.fullmatch(line))):
-            if listed:
-                items = [_ITEM.sub(r"\1", line) for line in run]
-                html.append(
-                    Markup("<ul>{}</ul>").format(
-                        Markup("").join(Markup("<li>{}</li>").format(item) for item in items)
-                    )
-                )
-            else:
-                html.append(Markup("<p>{}</p>").format(Markup("<br>").join(run)))
-    return Markup("").join(html)
-
-
-def event_dates(event: Event) -> str:
-    """Write an event's dates and times in its own zone, as the seed page does."""
-    zone = event.timezone
-    start, end = event.start.astimezone(zone), event.end.astimezone(zone)
-    if event.all_day:
-        first, last = event.first_day, event.last_day
-        if first == last:
-            return f"{first.day} {first:%B %Y}"
-        if (first.year, first.month) == (last.year, last.month):
-            return f"{first.day} – {last.day} {last:%B %Y}"
-        if first.year == last.year:
-            return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-        return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
-    if event.first_day == event.last_day:
-        return f"{start.day} {start:%B %Y}, {start:%H:%M} – {end:%H:%M} {end:%Z}"
-    opening = f"{start.day} {start:%B %Y} {start:%H:%M} {start:%Z}"
-    return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
 
 
 # What a visitor reads instead of Flask's bare error pages.

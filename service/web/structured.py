@@ -21,7 +21,6 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..calendar.entries import event_page
 from ..catalog import Config, Event
 
 SCHEMA = "https://schema.org/"
@@ -38,12 +37,12 @@ MIXED = SCHEMA + "MixedEventAttendanceMode"
 ONLINE_LOCATIONS = {"online"}
 
 
-def attendance(event: Event, config: Config) -> tuple[str | None, list[dict[str, Any]]]:
+def attendance(event: Event, page: str) -> tuple[str | None, list[dict[str, Any]]]:
     """Return how people attend ``event`` (an eventAttendanceMode) and where (its locations).
 
     A location written as "Online" is a VirtualLocation; its url is where people get in:
     the registration page where there is one, else the event's own page elsewhere
-    (``url:``), else its page here, which says how to take part. Any other location is a
+    (``url:``), else its ``page`` here, which says how to take part. Any other location is a
     Place, its text as the address. An event with no location has neither.
 
     This is the one place that decides it: a public join link is the VirtualLocation's url
@@ -54,18 +53,18 @@ def attendance(event: Event, config: Config) -> tuple[str | None, list[dict[str,
         return None, []
     if text.casefold() in ONLINE_LOCATIONS:
         registration = event.registration.url if event.registration else None
-        url = registration or event.url or event_page(event, config)
+        url = registration or event.url or page
         return ONLINE, [{"@type": "VirtualLocation", "url": url}]
     return OFFLINE, [{"@type": "Place", "name": text, "address": text}]
 
 
-def event_data(event: Event, config: Config, previous_start: datetime | None) -> dict[str, Any]:
-    """Return the schema.org Event of ``event``; ``previous_start`` where it has moved."""
+def event_data(event: Event, page: str, previous_start: datetime | None) -> dict[str, Any]:
+    """Return the schema.org Event of ``event`` shown at ``page``; ``previous_start`` if moved."""
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Event",
         "name": event.title,
-        "url": event_page(event, config),
+        "url": page,
         "startDate": _when(event, event.start),
         "endDate": _when(event, event.end, end=True),
         "eventStatus": SCHEMA + STATUS[event.status],
@@ -77,7 +76,7 @@ def event_data(event: Event, config: Config, previous_start: datetime | None) ->
     if previous_start is not None and event.status != "cancelled":
         data["eventStatus"] = SCHEMA + "EventRescheduled"
         data["previousStartDate"] = _when(event, previous_start)
-    mode, locations = attendance(event, config)
+    mode, locations = attendance(event, page)
     if mode is not None:
         data["eventAttendanceMode"] = mode
         data["location"] = locations[0] if len(locations) == 1 else locations
@@ -112,14 +111,14 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(escaped)  # escaped above, for the content of a script element
 
 
-def open_graph(event: Event, config: Config) -> list[tuple[str, str]]:
+def open_graph(event: Event, config: Config, page: str) -> list[tuple[str, str]]:
     """Return the Open Graph properties of an event's page, for link previews."""
     summary = event.subtitle or (event.description or "").strip().split("\n\n")[0]
     tags = [
         ("og:type", "website"),
         ("og:site_name", config.site.title),
         ("og:title", event.title),
-        ("og:url", event_page(event, config)),
+        ("og:url", page),
     ]
     if summary:
         tags.append(("og:description", _shortened(summary, 300)))

@@ -14,6 +14,8 @@ ADDRESSES = [
     (urls.event_calendar("webinar-2020"), "feeds.event_feed", {"event_id": "webinar-2020"}),
     (urls.feed(["all"]), "feeds.topic_feed", {"name": "all"}),
     (urls.feed(["procurement", "minerals"]), "feeds.topic_feed", {"name": "procurement+minerals"}),
+    (urls.feed(["all"], "atom"), "feeds.atom", {"name": "all"}),
+    (urls.feed(["ict", "minerals"], "json"), "feeds.json", {"name": "ict+minerals"}),
     (urls.personal_feed("tok.en"), "personal.personal_feed", {"token": "tok.en"}),
     (urls.SUBSCRIBE, "signup.subscribe", {}),
     (urls.confirm("tok.en"), "signup.confirm", {"token": "tok.en"}),
