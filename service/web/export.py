@@ -33,7 +33,7 @@ from ..errors import CalfeedError
 from ..live import LiveCatalog
 
 # The routes that become files named after their path, with ".html" added.
-PAGES = {"pages.topic", "pages.event"}
+PAGES = {"pages.topic", "pages.event", "embed.embed"}
 
 
 MANIFEST = ".calfeed-export"
@@ -59,6 +59,7 @@ def export_site(app: Flask, target: Path) -> Exported:
     paths = [urls.HOME]
     for slugs in [(ALL,), *((slug,) for slug in catalog.config.topics)]:
         paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
+        paths.append(urls.embed(slugs))
     paths += [urls.topic(slug) for slug in catalog.config.topics]
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]

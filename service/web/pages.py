@@ -19,8 +19,10 @@ from .. import urls
 from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
-from .current import live_catalog
+from .current import live_catalog, page_url
 from .display import event_dates, text_blocks
+from .embed import snippet
+from .feeds import feed_slugs
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import cached_page
 from .signup import SignupForm, signup_form, zone_options
@@ -69,7 +71,38 @@ def topic(slug: str) -> str:
         zones=zone_options(),
         listing=Markup(listing),  # rendered, and escaped, by the template engine
         subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
+        snippet=snippet(page_url(catalog.config, "embed.embed", name=slug), found.name),
     )
+
+
+@bp.get(urls.BUILDER)
+def builder() -> Response:
+    """Show the subscribe links and embed snippet of the topics ticked on the home page."""
+    live = live_catalog()
+    edition = live.edition
+    catalog = edition.catalog
+    config = catalog.config
+    ticked = request.args.getlist("topics")
+    slugs = feed_slugs("+".join(ticked), config.topics) if ticked else ()
+    if slugs is None:
+        abort(404)  # only a hand-made address names a topic the form does not offer
+
+    def render() -> tuple[str, None]:
+        chosen = None
+        if slugs:
+            names = ", ".join(config.topics[slug].name for slug in slugs)
+            title = f"{config.site.title}: {names}"
+            chosen = {
+                "names": names,
+                "subscribe": subscribe_links(feed_url(config, slugs), title),
+                "atom": urls.absolute(config, urls.feed(slugs, "atom")),
+                "json": urls.absolute(config, urls.feed(slugs, "json")),
+                "snippet": snippet(page_url(config, "embed.embed", name="+".join(slugs)), names),
+            }
+        html = render_template("builder.html", catalog=catalog, ticked=slugs, chosen=chosen)
+        return html, None
+
+    return cached_page(edition, ("builder", slugs), live.clock(), render)
 
 
 @bp.get(urls.EVENT)
@@ -99,17 +132,6 @@ def event(event_id: str) -> Response:
         return html, None
 
     return cached_page(edition, ("event", event_id), live.clock(), render)
-
-
-def page_url(config: Config, endpoint: str, **values: str) -> str:
-    """Return the absolute address of a page as the pages link to it.
-
-    That is ``site.base_url`` and the route's path, or, in the export, the file's name.
-    """
-    link: str = current_app.jinja_env.globals["url_for"](endpoint, **values)  # type: ignore[operator]
-    if link.startswith(("http://", "https://")):
-        return link
-    return config.site.base_url + link.removeprefix(request.script_root)
 
 
 def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime | None]:

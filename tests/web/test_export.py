@@ -42,6 +42,7 @@ EXPECTED = {
     "index.html",
     *(f"feeds/{name}.{kind}" for name in ["all", *SEED_TOPICS] for kind in ["ics", "atom", "json"]),
     *(f"topics/{slug}.html" for slug in SEED_TOPICS),
+    *(f"embed/{name}.html" for name in ["all", *SEED_TOPICS]),
     *(f"events/{event_id}.ics" for event_id in SEED_IDS),
     *(f"events/{event_id}.html" for event_id in SEED_IDS),
     *STATIC,
@@ -101,7 +102,7 @@ def test_exported_pages_are_the_pages_the_app_renders_linking_to_the_files(
                 served = served.replace(f'href="{page}"', f'href="{base}{page}.html"')
             for page in re.findall(rf'"{re.escape(base)}(/(?:topics|events)/[^".]+)"', served):
                 served = served.replace(f'"{base}{page}"', f'"{base}{page}.html"')
-            for link in re.findall(r'(?:href|src)="(/[^"]*)"', served):
+            for link in re.findall(r'(?:href|src|action)="(/[^"]*)"', served):
                 served = served.replace(f'="{link}"', f'="{base}{link}"')
             assert files[name].decode() == served, name
 
