@@ -24,10 +24,11 @@ def create_app(
     app.extensions["calfeed.live"] = live
     app.extensions["calfeed.tokens"] = tokens
 
-    from .web import feeds, health, page_cache, pages, personal, security, signup
+    from .web import embed, feeds, health, page_cache, pages, personal, security, signup
 
     security.init_app(app)
     feeds.init_app(app)
+    embed.init_app(app)
     page_cache.init_app(app)
     pages.init_app(app)
     signup.init_app(app)

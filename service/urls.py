@@ -18,6 +18,10 @@ TOPIC = "/topics/<string:slug>"
 EVENT = "/events/<string:event_id>"
 EVENT_CALENDAR = "/events/<string:event_id>.ics"
 FEED = "/feeds/<string:name>.ics"
+FEED_ATOM = "/feeds/<string:name>.atom"
+FEED_JSON = "/feeds/<string:name>.json"
+EMBED = "/embed/<string:name>"
+BUILDER = "/builder"
 PERSONAL_FEED = "/feeds/personal/<token>.ics"
 SUBSCRIBE = "/subscribe"
 CONFIRM = "/confirm/<token>"
@@ -41,9 +45,17 @@ def event_calendar(event_id: str) -> str:
     return event(event_id) + ".ics"
 
 
-def feed(slugs: Iterable[str]) -> str:
-    """Return the path of the feed of ``slugs`` (``("all",)`` for every topic)."""
-    return f"/feeds/{'+'.join(slugs)}.ics"
+def feed(slugs: Iterable[str], extension: str = "ics") -> str:
+    """Return the path of the feed of ``slugs`` (``("all",)`` for every topic).
+
+    ``extension`` is its format: ``ics`` (a calendar), ``atom`` or ``json`` (JSON Feed).
+    """
+    return f"/feeds/{'+'.join(slugs)}.{extension}"
+
+
+def embed(slugs: Iterable[str]) -> str:
+    """Return the path of the page of a feed's upcoming events, for another site's iframe."""
+    return f"/embed/{'+'.join(slugs)}"
 
 
 def personal_feed(token: str) -> str:

@@ -29,6 +29,8 @@ class Block:
     uid: str
     data: bytes
     zone: str | None  # the TZID it uses; None for all-day entries and those written in UTC
+    sequence: int = 0  # its revision, as stamped in it (SEQUENCE and LAST-MODIFIED)
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

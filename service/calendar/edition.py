@@ -25,6 +25,7 @@ from .. import urls
 from ..catalog import Catalog, Config, Event, Session
 from ..catalog.uids import UID_LENGTH
 from ..parallel import run_all
+from ..store.publications import Publication, PublicationStore
 from ..store.renders import Rendered, RenderStore
 from ..store.revisions import RevisionStore
 from .assembly import Block, Header, assemble, stamp_block
@@ -56,10 +57,16 @@ class Edition:
     """One catalog, its entries stamped with their revisions, and the feeds built so far."""
 
     def __init__(
-        self, catalog: Catalog, zones: Zones, events: Mapping[str, Block], publisher: Publisher
+        self,
+        catalog: Catalog,
+        zones: Zones,
+        events: Mapping[str, Block],
+        publisher: Publisher,
+        publications: Mapping[str, Publication],
     ) -> None:
         self.catalog = catalog
         self.zones = zones  # one VTIMEZONE per TZID for every feed of this edition
+        self.publications = publications  # by event id: its first start, when first published
         self._events = events
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
@@ -75,9 +82,11 @@ class Edition:
         cutoff = since.isoformat() if since else ""
         if cutoff != self._since:
             with self._lock:
-                # A new day's cut-off: nobody asks for the last day's topic feeds again.
-                self._feeds = {key: f for key, f in self._feeds.items() if key[0] != "topics"}
-                self._building = {k: b for k, b in self._building.items() if k[0] != "topics"}
+                # A new day's cut-off: nobody asks for the last day's topic feeds again (in
+                # any format: documents are built from them).
+                dated = ("topics", "document")
+                self._feeds = {key: f for key, f in self._feeds.items() if key[0] not in dated}
+                self._building = {k: b for k, b in self._building.items() if k[0] not in dated}
                 self._since = cutoff
         key = ("topics", *slugs, cutoff)
         return self._cached(key, lambda: self._topic_feed(slugs, since))
@@ -86,19 +95,44 @@ class Edition:
         """Return an event's entry as its feeds carry it, stamped with its revision."""
         return self._events[event_id]
 
+    def previous_start(self, event_id: str) -> datetime | None:
+        """Return the start an event was first published with, if it has moved since."""
+        event = self.catalog.by_id[event_id]
+        first = self.publications[event_id].first_start
+        if event.all_day:  # a day: the same date wherever the event's zone moved
+            moved = first.astimezone(event.timezone).date() != event.first_day
+        else:
+            moved = first != event.start
+        return first if moved else None
+
+    def document(self, key: tuple[str, ...], path: str, build: Callable[[], bytes]) -> Feed:
+        """Return the feed ``build`` writes of this edition, built once, revised under ``path``.
+
+        Other formats of the feeds (Atom, JSON Feed) and the pages built from them come
+        here, so they get the same ETag and Last-Modified, and the same single build, as a
+        calendar. ``key`` names it in this edition; ``path`` is what its revision is kept
+        under (``feeds/all.atom``).
+        """
+        return self._cached(("document", *key), lambda: (path, build()))
+
     def event_feed(self, event_id: str) -> Feed:
         """Return one event's calendar: its entry and one entry per session."""
         return self._cached(("event", event_id), lambda: self._event_feed(event_id))
 
-    def _topic_feed(self, slugs: tuple[str, ...], since: datetime | None) -> tuple[str, bytes]:
-        config = self.catalog.config
+    def topic_events(self, slugs: tuple[str, ...], since: datetime | None = None) -> list[Event]:
+        """Return the events of the feed of ``slugs``, in order of start (as its calendar)."""
         wanted = set(slugs)
-        events = [
+        return [
             event
             for event in self.catalog.events
             if (ALL in wanted or wanted.intersection(event.topics))
             and (since is None or event.end >= since)
         ]
+
+    def _topic_feed(self, slugs: tuple[str, ...], since: datetime | None) -> tuple[str, bytes]:
+        config = self.catalog.config
+        wanted = set(slugs)
+        events = self.topic_events(slugs, since)
         if ALL in wanted:
             name, description = config.site.title, None
         else:
@@ -194,6 +228,8 @@ class Publisher:
     def __init__(self, store: RevisionStore, renders: RenderStore | None = None) -> None:
         self.store = store
         self.renders = renders
+        self.publications = PublicationStore(store.engine, store.clock)
+        self._published: dict[str, Publication] = {}
         self._renders_for: tuple[object, ...] = ()  # what the cached entries were built from
         # id(event) -> (event, its zone, rendered); keeping the event makes sure the id still
         # names it.
@@ -242,7 +278,17 @@ class Publisher:
                 event.id: block
                 for (event, *_), block in zip(rendered.values(), blocks, strict=True)
             }
-            return Edition(catalog, zones, by_id, self)
+            return Edition(catalog, zones, by_id, self, self._published_of(catalog))
+
+    def _published_of(self, catalog: Catalog) -> dict[str, Publication]:
+        """Return each event's first publication, recording those published for the first time.
+
+        A first publication never changes, so only ids not seen before are asked for.
+        """
+        new = {e.id: e.start for e in catalog.events if e.id not in self._published}
+        if new:
+            self._published.update(self.publications.record(new))
+        return {event.id: self._published[event.id] for event in catalog.events}
 
     def session_blocks(
         self, events: Sequence[Event], config: Config, zones: Zones
@@ -304,7 +350,13 @@ class Publisher:
             for uid, entry in stale.items():
                 revision = revisions[uid]
                 data = stamp_block(entry.block.data, revision.sequence, revision.last_modified)
-                stamped[uid] = (entry.digest, replace(entry.block, data=data))
+                block = replace(
+                    entry.block,
+                    data=data,
+                    sequence=revision.sequence,
+                    last_modified=revision.last_modified,
+                )
+                stamped[uid] = (entry.digest, block)
         return [stamped[entry.block.uid][1] for entry in entries]
 
 

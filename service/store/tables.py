@@ -1,9 +1,10 @@
 """The tables calfeed keeps: what it must remember between runs.
 
 The catalog lives in YAML; the database holds what YAML cannot: the revision of every calendar
-entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), what each
-entry was rendered to, the subscribers and a log of their changes, the outbox of mail to send
-and what became of it, and the workers that send it.
+entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), when each
+event was first published and at which start, what each entry was rendered to, the
+subscribers and a log of their changes, the outbox of mail to send and what became of it,
+and the workers that send it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ revisions = sa.Table(
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
+)
+
+# When each event was first published and the start it had then, never updated: an event
+# whose start moved since is rescheduled (``publications.PublicationStore``).
+publications = sa.Table(
+    "publications",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("first_start", UTCDateTime, nullable=False),
+    sa.Column("published_at", UTCDateTime, nullable=False),
 )
 
 # What each calendar entry was rendered to (unstamped), by a digest of what it is rendered

@@ -12,8 +12,9 @@ their modification times (and a sync to a host or CDN) show just the edit, and r
 files the earlier export wrote that are gone now (an event taken out, say). It knows them
 from ``.calfeed-export``, the list of what it wrote with a digest of each. Beside an event's
 page and calendar the list also keeps a digest of everything they are made from (the event,
-its entry as stamped, the configuration, the zones and calfeed's own code), so an event that
-did not change is not even rendered again. Files it did not write are never touched.
+its entry as stamped, where it first started, the configuration, the zones and calfeed's
+own code), so an event that did not change is not even rendered again. Files it did not
+write are never touched.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ from ..errors import CalfeedError
 from ..live import LiveCatalog
 
 # The routes that become files named after their path, with ".html" added.
-PAGES = {"pages.topic", "pages.event"}
+PAGES = {"pages.topic", "pages.event", "embed.embed"}
 
 
 MANIFEST = ".calfeed-export"
+# Every feed in each of its formats: the calendar, Atom, JSON Feed.
+FEED_FORMATS = ("ics", "atom", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +56,11 @@ def export_site(app: Flask, target: Path) -> Exported:
     edition = live.edition
     catalog = edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
-    paths = [urls.HOME, urls.feed([ALL])]
-    for slug in catalog.config.topics:
-        paths += [urls.feed([slug]), urls.topic(slug)]
+    paths = [urls.HOME]
+    for slugs in [(ALL,), *((slug,) for slug in catalog.config.topics)]:
+        paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
+        paths.append(urls.embed(slugs))
+    paths += [urls.topic(slug) for slug in catalog.config.topics]
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]
     before = _manifest(target)
@@ -88,7 +93,7 @@ def export_site(app: Flask, target: Path) -> Exported:
 def _file_name(path: str) -> str:
     """Return the file a path of the site is exported to."""
     name = "index.html" if path == urls.HOME else path.lstrip("/")
-    return name if name.endswith((".ics", ".html")) else name + ".html"
+    return name if name.endswith((".ics", ".atom", ".json", ".html")) else name + ".html"
 
 
 def _sources(edition: Edition) -> dict[str, str]:
@@ -102,7 +107,8 @@ def _sources(edition: Edition) -> dict[str, str]:
     common = hashlib.sha256(code + repr((edition.catalog.config, edition.zones)).encode()).digest()
     sources = {}
     for event in edition.catalog.events:
-        made_from = common + repr(event).encode() + edition.entry(event.id).data
+        moved = edition.previous_start(event.id)  # the page says it was rescheduled
+        made_from = common + repr((event, moved)).encode() + edition.entry(event.id).data
         source = hashlib.sha256(made_from).hexdigest()
         sources[_file_name(urls.event(event.id))] = source
         sources[_file_name(urls.event_calendar(event.id))] = source

@@ -1,7 +1,10 @@
-"""ICS over HTTP: topic feeds and one event's calendar, cheap to poll.
+"""Feeds over HTTP: topic calendars, one event's calendar, and Atom and JSON Feed, cheap to poll.
 
-Feeds answer ``text/calendar; charset=utf-8`` with a strong ETag and Last-Modified, and a
-304 to a matching conditional request, so a client polling every few hours costs little.
+Calendars answer ``text/calendar; charset=utf-8``; beside each topic calendar the same
+events come as Atom (``.atom``) and JSON Feed (``.json``) for feed readers. Every feed
+answers with a strong ETag and Last-Modified, and a 304 to a matching conditional request,
+so a client polling every few hours costs little. A feed's name is ``all``, a topic's slug,
+or slugs joined by ``+``, the same for every format.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Flask, Response, abort, request
 
 from .. import urls
-from ..calendar.edition import ALL, Feed
+from ..calendar.edition import ALL, Edition, Feed
 from ..catalog import Topic
 from ..catalog.values import SLUG
+from ..live import LiveCatalog
 from .current import live_catalog
+from .syndication import ATOM_TYPE, EPOCH, JSON_FEED_TYPE, Channel, atom_feed, items, json_feed
 
 bp = Blueprint("feeds", __name__)
 
@@ -25,12 +30,74 @@ def topic_feed(name: str) -> Response:
     """Serve the feed of one topic, several joined by '+', or 'all'."""
     live = live_catalog()
     edition = live.edition
+    slugs = _slugs_or_404(name, edition)
+    since = cut_off(live)
+    return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
+
+
+@bp.get(urls.FEED_ATOM)
+def atom(name: str) -> Response:
+    """Serve a feed's events as Atom."""
+    return _reader_feed(name, "atom")
+
+
+@bp.get(urls.FEED_JSON)
+def json(name: str) -> Response:
+    """Serve a feed's events as JSON Feed 1.1."""
+    return _reader_feed(name, "json")
+
+
+def _reader_feed(name: str, extension: str) -> Response:
+    live = live_catalog()
+    edition = live.edition
+    slugs = _slugs_or_404(name, edition)
+    since = cut_off(live)
+    build = atom_feed if extension == "atom" else json_feed
+    config = edition.catalog.config
+
+    def written() -> bytes:
+        channel = feed_channel(edition, slugs)
+        events = edition.topic_events(slugs, since)
+        updated = {event.id: edition.entry(event.id).last_modified for event in events}
+        return build(channel, items(events, edition.publications, updated), config)
+
+    key = (extension, *slugs, since.isoformat() if since else "")
+    path = urls.feed(slugs, extension).lstrip("/")
+    feed = edition.document(key, path, written)
+    kind = ATOM_TYPE if extension == "atom" else JSON_FEED_TYPE
+    return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", kind)
+
+
+def feed_channel(edition: Edition, slugs: tuple[str, ...]) -> Channel:
+    """Return what the feed of ``slugs`` says about itself, as its calendar does."""
+    config = edition.catalog.config
+    if ALL in slugs:
+        title, description, home = config.site.title, None, urls.HOME
+    else:
+        names = [config.topics[slug].name for slug in slugs]
+        title = f"{config.site.title}: {', '.join(names)}"
+        description = "; ".join(
+            f"{config.topics[s].name}: {config.topics[s].description}"
+            for s in slugs
+            if config.topics[s].description
+        )
+        home = urls.topic(slugs[0]) if len(slugs) == 1 else urls.HOME
+    changes = (edition.entry(event.id).last_modified for event in edition.catalog.events)
+    latest = max((moment for moment in changes if moment is not None), default=EPOCH)
+    return Channel(title, description or None, slugs, urls.absolute(config, home), latest)
+
+
+def cut_off(live: LiveCatalog) -> datetime | None:
+    """Return the moment before which ended events leave the feeds (feed.keep_past_days)."""
+    keep = live.edition.catalog.config.feed.keep_past_days
+    return None if keep is None else _start_of_day(live.clock() - timedelta(days=keep))
+
+
+def _slugs_or_404(name: str, edition: Edition) -> tuple[str, ...]:
     slugs = feed_slugs(name, edition.catalog.config.topics)
     if slugs is None:
         abort(404)
-    keep = edition.catalog.config.feed.keep_past_days
-    since = None if keep is None else _start_of_day(live.clock() - timedelta(days=keep))
-    return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
+    return slugs
 
 
 @bp.get(urls.EVENT_CALENDAR)
@@ -52,9 +119,11 @@ def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None
     return tuple(sorted(set(slugs)))
 
 
-def serve_feed(feed: Feed, filename: str) -> Response:
-    """Answer with a calendar: its type, validators for caching, 304 when current."""
-    response = Response(feed.body, content_type="text/calendar; charset=utf-8")
+def serve_feed(
+    feed: Feed, filename: str, content_type: str = "text/calendar; charset=utf-8"
+) -> Response:
+    """Answer with a feed (a calendar by default): validators for caching, 304 when current."""
+    response = Response(feed.body, content_type=content_type)
     response.set_etag(feed.etag)
     response.last_modified = feed.last_modified
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'

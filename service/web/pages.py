@@ -6,13 +6,11 @@ JavaScript (``static/localtime.js``) add the viewer's own time beside them.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
-from itertools import groupby
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
@@ -21,10 +19,14 @@ from .. import urls
 from ..calendar.edition import ALL
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
-from .current import live_catalog
+from .current import live_catalog, page_url
+from .display import event_dates, text_blocks
+from .embed import snippet
+from .feeds import feed_slugs
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import cached_page
 from .signup import SignupForm, signup_form, zone_options
+from .structured import event_data, json_ld, open_graph
 
 bp = Blueprint("pages", __name__)
 
@@ -66,10 +68,41 @@ def topic(slug: str) -> Response:
             zones=zone_options(),
             listing=listing,
             subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
+            snippet=snippet(page_url(catalog.config, "embed.embed", name=slug), found.name),
         )
         return html, until
 
     return cached_page(edition, ("topic", slug), live.clock(), render)
+
+
+@bp.get(urls.BUILDER)
+def builder() -> Response:
+    """Show the subscribe links and embed snippet of the topics ticked on the home page."""
+    live = live_catalog()
+    edition = live.edition
+    catalog = edition.catalog
+    config = catalog.config
+    ticked = request.args.getlist("topics")
+    slugs = feed_slugs("+".join(ticked), config.topics) if ticked else ()
+    if slugs is None:
+        abort(404)  # only a hand-made address names a topic the form does not offer
+
+    def render() -> tuple[str, None]:
+        chosen = None
+        if slugs:
+            names = ", ".join(config.topics[slug].name for slug in slugs)
+            title = f"{config.site.title}: {names}"
+            chosen = {
+                "names": names,
+                "subscribe": subscribe_links(feed_url(config, slugs), title),
+                "atom": urls.absolute(config, urls.feed(slugs, "atom")),
+                "json": urls.absolute(config, urls.feed(slugs, "json")),
+                "snippet": snippet(page_url(config, "embed.embed", name="+".join(slugs)), names),
+            }
+        html = render_template("builder.html", catalog=catalog, ticked=slugs, chosen=chosen)
+        return html, None
+
+    return cached_page(edition, ("builder", slugs), live.clock(), render)
 
 
 @bp.get(urls.EVENT)
@@ -84,12 +117,17 @@ def event(event_id: str) -> Response:
 
     def render() -> tuple[str, None]:
         details = _details(found, catalog.config)
+        page = page_url(catalog.config, "pages.event", event_id=event_id)
+        data = event_data(found, page, edition.previous_start(event_id))
         html = render_template(
             "event.html",
             catalog=catalog,
             event=found,
             google=google_event_link(found, details),
             outlook=outlook_event_link(found, details),
+            json_ld=json_ld(data),
+            open_graph=open_graph(found, catalog.config, page),
+            canonical=page,
         )
         return html, None
 
@@ -122,46 +160,6 @@ def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
 def _details(event: Event, config: Config) -> str:
     text = event.subtitle or ""
     return f"{text}\n\n{event_page(event, config)}".strip()
-
-
-_ITEM = re.compile(r"[-•]\s+(.*)")
-
-
-def text_blocks(text: str) -> Markup:
-    """Write free text as HTML: paragraphs at blank lines, ``- item`` lines as a list."""
-    html = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
-        for listed, run in groupby(lines, key=lambda line: bool(_ITEM.fullmatch(line))):
-            if listed:
-                items = [_ITEM.sub(r"\1", line) for line in run]
-                html.append(
-                    Markup("<ul>{}</ul>").format(
-                        Markup("").join(Markup("<li>{}</li>").format(item) for item in items)
-                    )
-                )
-            else:
-                html.append(Markup("<p>{}</p>").format(Markup("<br>").join(run)))
-    return Markup("").join(html)
-
-
-def event_dates(event: Event) -> str:
-    """Write an event's dates and times in its own zone, as the seed page does."""
-    zone = event.timezone
-    start, end = event.start.astimezone(zone), event.end.astimezone(zone)
-    if event.all_day:
-        first, last = event.first_day, event.last_day
-        if first == last:
-            return f"{first.day} {first:%B %Y}"
-        if (first.year, first.month) == (last.year, last.month):
-            return f"{first.day} – {last.day} {last:%B %Y}"
-        if first.year == last.year:
-            return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-        return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
-    if event.first_day == event.last_day:
-        return f"{start.day} {start:%B %Y}, {start:%H:%M} – {end:%H:%M} {end:%Z}"
-    opening = f"{start.day} {start:%B %Y} {start:%H:%M} {start:%Z}"
-    return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
 
 
 # What a visitor reads instead of Flask's bare error pages.

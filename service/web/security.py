@@ -5,7 +5,8 @@ Every page forbids what calfeed never does: scripts and styles from elsewhere or
 X-Frame-Options), content sniffing (nosniff). Links carry tokens in their paths
 (``/preferences/<token>``), so no address of this site travels in a Referer to another one
 (``Referrer-Policy: same-origin``; same-origin requests keep it, which the CSRF check over
-HTTPS needs). A route may set its own value first (a page meant for a partner's iframe).
+HTTPS needs). A route may set its own value first: the embed (``embed``), meant for a
+partner's iframe, allows any site to frame it, and so goes without X-Frame-Options.
 
 The sign-up form holds no token, so that its pages are the same for every visitor and cached
 like feeds. A sign-up acts for nobody's session (only the address's owner can confirm it), and
@@ -65,6 +66,10 @@ def _refuse_large_bodies() -> None:
 def _add_headers(response: Response) -> Response:
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    # A page whose own policy lets other sites frame it (the embed) goes without the
+    # older header, which has no value for "any site".
+    if "frame-ancestors 'none'" not in response.headers["Content-Security-Policy"]:
+        del response.headers["X-Frame-Options"]
     return response
 
 

@@ -40,9 +40,9 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "service" / "web" / "static"
 STATIC = sorted(f"static/{p.relative_to(STATIC_DIR)}" for p in STATIC_DIR.rglob("*") if p.is_file())
 EXPECTED = {
     "index.html",
-    "feeds/all.ics",
-    *(f"feeds/{slug}.ics" for slug in SEED_TOPICS),
+    *(f"feeds/{name}.{kind}" for name in ["all", *SEED_TOPICS] for kind in ["ics", "atom", "json"]),
     *(f"topics/{slug}.html" for slug in SEED_TOPICS),
+    *(f"embed/{name}.html" for name in ["all", *SEED_TOPICS]),
     *(f"events/{event_id}.ics" for event_id in SEED_IDS),
     *(f"events/{event_id}.html" for event_id in SEED_IDS),
     *STATIC,
@@ -72,8 +72,12 @@ def test_exported_files_are_what_the_app_serves(
     with freeze_time("2020-12-09 12:00:00", tz_offset=0):
         files = export(runner, seed_project / "config.yaml", tmp_path / "site")
         client = make_app().test_client()
-        served = [name for name in files if name.endswith(".ics") or name.startswith("static/")]
-        assert len(served) == 1 + 8 + 6 + len(STATIC)
+        served = [
+            name
+            for name in files
+            if name.endswith((".ics", ".atom", ".json")) or name.startswith("static/")
+        ]
+        assert len(served) == 3 * (1 + 8) + 6 + len(STATIC)
         for name in served:
             data = files[name]
             with client.get("/" + name) as response:  # static files are open until closed
@@ -92,10 +96,13 @@ def test_exported_pages_are_the_pages_the_app_renders_linking_to_the_files(
         for name in ["index.html", *(f"events/{event_id}.html" for event_id in SEED_IDS)]:
             path = "/" if name == "index.html" else "/" + name.removesuffix(".html")
             served = client.get(path).data.decode()
-            # The same page, but each link names the file, from base_url.
+            # The same page, but each link names the file, from base_url: the links between
+            # pages, and the page's own address (canonical, og:url, its JSON-LD's url).
             for page in re.findall(r'href="(/(?:topics|events)/[^".]+)"', served):
                 served = served.replace(f'href="{page}"', f'href="{base}{page}.html"')
-            for link in re.findall(r'(?:href|src)="(/[^"]*)"', served):
+            for page in re.findall(rf'"{re.escape(base)}(/(?:topics|events)/[^".]+)"', served):
+                served = served.replace(f'"{base}{page}"', f'"{base}{page}.html"')
+            for link in re.findall(r'(?:href|src|action)="(/[^"]*)"', served):
                 served = served.replace(f'="{link}"', f'="{base}{link}"')
             assert files[name].decode() == served, name
 

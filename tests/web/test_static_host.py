@@ -70,8 +70,9 @@ def test_every_link_of_every_exported_page_resolves_on_a_plain_file_server(
         answers, elsewhere = crawl(base)
 
     broken = {url: status for url, (status, _) in answers.items() if status != 200}
-    # Only the sign-up is not a file: it needs calfeed serve at the same address.
-    assert {urlsplit(url).path for url in broken} == {"/subscribe"}, broken
+    # Only the sign-up and the feed builder are not files: they need calfeed serve at the
+    # same address.
+    assert {urlsplit(url).path for url in broken} == {"/subscribe", "/builder"}, broken
     kinds = {urlsplit(url).path: kind for url, (status, kind) in answers.items() if status == 200}
     pages = {
         "/",

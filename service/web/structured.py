@@ -1,0 +1,144 @@
+"""Structured data of an event's page: schema.org Event as JSON-LD, and Open Graph tags.
+
+Search engines read the JSON-LD (Google's event rich results want a name, a start and a
+location, and recommend the end, status, attendance mode, organiser, offers and
+performers); link previews in chat and social apps read the Open Graph tags. Both are
+pure functions of the event, the site's settings and where the event started when it was
+first published (``Edition.previous_start``): an event that moved since is
+``EventRescheduled``, with its ``previousStartDate``.
+
+Dates are written as the event's own zone has them, with its offset
+(``2020-12-07T14:00:00+01:00``); an all-day event has plain dates, its last day as
+``endDate``. Nothing is invented: what an event file does not say (an image, a price) is
+left out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup
+
+from ..catalog import Config, Event
+
+SCHEMA = "https://schema.org/"
+STATUS = {
+    "confirmed": "EventScheduled",
+    "tentative": "EventScheduled",  # schema.org has no tentative; the page says it is
+    "cancelled": "EventCancelled",
+}
+OFFLINE = SCHEMA + "OfflineEventAttendanceMode"
+ONLINE = SCHEMA + "OnlineEventAttendanceMode"
+MIXED = SCHEMA + "MixedEventAttendanceMode"
+
+# What an operator writes as the location of an event held on the internet only.
+ONLINE_LOCATIONS = {"online"}
+
+
+def attendance(event: Event, page: str) -> tuple[str | None, list[dict[str, Any]]]:
+    """Return how people attend ``event`` (an eventAttendanceMode) and where (its locations).
+
+    A location written as "Online" is a VirtualLocation; its url is where people get in:
+    the registration page where there is one, else the event's own page elsewhere
+    (``url:``), else its ``page`` here, which says how to take part. Any other location is a
+    Place, its text as the address. An event with no location has neither.
+
+    This is the one place that decides it: a public join link is the VirtualLocation's url
+    (Online, or Mixed beside a Place), and a private one never appears here.
+    """
+    text = event.location
+    if text is None:
+        return None, []
+    if text.casefold() in ONLINE_LOCATIONS:
+        registration = event.registration.url if event.registration else None
+        url = registration or event.url or page
+        return ONLINE, [{"@type": "VirtualLocation", "url": url}]
+    return OFFLINE, [{"@type": "Place", "name": text, "address": text}]
+
+
+def event_data(event: Event, page: str, previous_start: datetime | None) -> dict[str, Any]:
+    """Return the schema.org Event of ``event`` shown at ``page``; ``previous_start`` if moved."""
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Event",
+        "name": event.title,
+        "url": page,
+        "startDate": _when(event, event.start),
+        "endDate": _when(event, event.end, end=True),
+        "eventStatus": SCHEMA + STATUS[event.status],
+    }
+    texts = (event.subtitle, event.description)
+    description = "\n\n".join(text.strip() for text in texts if text and text.strip())
+    if description:
+        data["description"] = description
+    if previous_start is not None and event.status != "cancelled":
+        data["eventStatus"] = SCHEMA + "EventRescheduled"
+        data["previousStartDate"] = _when(event, previous_start)
+    mode, locations = attendance(event, page)
+    if mode is not None:
+        data["eventAttendanceMode"] = mode
+        data["location"] = locations[0] if len(locations) == 1 else locations
+    if event.organizer:
+        organizer = {"@type": "Organization", "name": event.organizer.name}
+        if event.organizer.url:
+            organizer["url"] = event.organizer.url
+        if event.organizer.email:
+            organizer["email"] = event.organizer.email
+        data["organizer"] = organizer
+    if event.registration and event.registration.url:
+        offer = {"@type": "Offer", "url": event.registration.url}
+        if event.registration.deadline:
+            offer["validThrough"] = _instant(event, event.registration.deadline)
+        data["offers"] = offer
+    speakers = dict.fromkeys(name for s in event.sessions for name in s.speakers)
+    if speakers:
+        data["performer"] = [{"@type": "Person", "name": name} for name in speakers]
+    if event.url:
+        data["sameAs"] = event.url
+    return data
+
+
+def json_ld(data: dict[str, Any]) -> Markup:
+    """Return ``data`` as the text of a ``<script type="application/ld+json">`` element.
+
+    ``<``, ``>`` and ``&`` are written as JSON escapes, so no text of an event can close
+    the element or be read as markup.
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    escaped = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(escaped)  # escaped above, for the content of a script element
+
+
+def open_graph(event: Event, config: Config, page: str) -> list[tuple[str, str]]:
+    """Return the Open Graph properties of an event's page, for link previews."""
+    summary = event.subtitle or (event.description or "").strip().split("\n\n")[0]
+    tags = [
+        ("og:type", "website"),
+        ("og:site_name", config.site.title),
+        ("og:title", event.title),
+        ("og:url", page),
+    ]
+    if summary:
+        tags.append(("og:description", _shortened(summary, 300)))
+    return tags
+
+
+def _when(event: Event, moment: datetime, end: bool = False) -> str:
+    if event.all_day:
+        if end:
+            return event.last_day.isoformat()
+        return moment.astimezone(event.timezone).date().isoformat()
+    return _instant(event, moment)
+
+
+def _instant(event: Event, moment: datetime) -> str:
+    return moment.astimezone(event.timezone).isoformat()
+
+
+def _shortened(text: str, most: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= most:
+        return text
+    return text[: most - 1].rsplit(" ", 1)[0] + "…"

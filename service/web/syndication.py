@@ -1,0 +1,215 @@
+"""The feeds for readers: Atom (RFC 4287, written by feedgen) and JSON Feed 1.1.
+
+Beside each calendar (``/feeds/<name>.ics``) the same events are offered to feed readers,
+newsletters and partner sites (``.atom`` and ``.json``): one item per event, the latest
+start first, cancelled ones kept with a title that says so, as in the calendar. An item's
+id is derived from the event's calendar UID (so it lasts as long as the UID), it was
+published when calfeed first published the event, and updated at its entry's last
+revision. Both are pure functions of the edition's events, so an unchanged feed is
+byte-identical and keeps its ETag.
+
+Readers that understand nothing of calendars still get the dates, the place and the text;
+a JSON Feed item also carries the event's times as data, in the ``_event`` extension (a
+key starting with an underscore, which JSON Feed leaves to publishers).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+from markupsafe import Markup
+
+from .. import urls
+from ..calendar.entries import event_description, event_page, event_uid
+from ..catalog import Config, Event
+from ..store.publications import Publication
+from .display import event_dates, text_blocks
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """What a feed says about itself: its name, description and addresses."""
+
+    title: str
+    description: str | None
+    slugs: tuple[str, ...]
+    home: str  # the page that lists its events
+    updated: datetime  # the latest change of any event in the catalog, for an empty feed
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One event as a feed item."""
+
+    event: Event
+    published: datetime
+    updated: datetime
+
+
+def items(
+    events: Iterable[Event],
+    publications: Mapping[str, Publication],
+    updated: Mapping[str, datetime | None],
+) -> list[Item]:
+    """Return the feed items of ``events``, the latest start first."""
+    listed = []
+    for event in sorted(events, key=lambda e: (e.start, e.id), reverse=True):
+        published = publications[event.id].published_at
+        listed.append(Item(event, published, updated.get(event.id) or published))
+    return listed
+
+
+def atom_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
+    """Return the Atom feed of ``entries``."""
+    feed = FeedGenerator()
+    feed.id(_id(config, urls.feed(channel.slugs, "atom")))
+    feed.title(channel.title)
+    if channel.description:
+        feed.subtitle(channel.description)
+    feed.author({"name": config.site.title, "uri": urls.absolute(config, urls.HOME)})
+    feed.link(href=urls.absolute(config, urls.feed(channel.slugs, "atom")), rel="self")
+    feed.link(href=channel.home, rel="alternate", type="text/html")
+    feed.link(
+        href=urls.absolute(config, urls.feed(channel.slugs)), rel="alternate", type="text/calendar"
+    )
+    feed.language("en")
+    feed.generator("calfeed")
+    feed.updated(_updated(channel, entries))
+    for item in entries:
+        event = item.event
+        entry = feed.add_entry(order="append")
+        entry.id(_id(config, event_uid(event, config)))
+        entry.title(_title(event))
+        # One link, the event's page: feedgen 1.0 drops rel and type from an entry's links,
+        # and a link without rel is the alternate. The calendar is linked in the content.
+        entry.link(href=event_page(event, config))
+        entry.published(item.published)
+        entry.updated(item.updated)
+        if event.organizer:
+            entry.author({"name": event.organizer.name})
+        if event.subtitle:
+            entry.summary(event.subtitle)
+        entry.content(str(content_html(event, config)), type="html")
+        for slug in event.topics:
+            entry.category(term=slug, label=config.topics[slug].name)
+    data: bytes = feed.atom_str(pretty=True)
+    return data
+
+
+def json_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
+    """Return the JSON Feed (version 1.1) of ``entries``."""
+    document: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": channel.title,
+        "home_page_url": channel.home,
+        "feed_url": urls.absolute(config, urls.feed(channel.slugs, "json")),
+    }
+    if channel.description:
+        document["description"] = channel.description
+    document["authors"] = [{"name": config.site.title, "url": urls.absolute(config, urls.HOME)}]
+    document["language"] = "en"
+    document["items"] = [_json_item(item, config) for item in entries]
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    return text.encode("utf-8")
+
+
+def _json_item(item: Item, config: Config) -> dict[str, Any]:
+    event = item.event
+    found: dict[str, Any] = {
+        "id": _id(config, event_uid(event, config)),
+        "url": event_page(event, config),
+        "title": _title(event),
+        "content_html": str(content_html(event, config)),
+        "content_text": event_description(event, config),
+    }
+    if event.url:
+        found["external_url"] = event.url
+    if event.subtitle:
+        found["summary"] = event.subtitle
+    found["date_published"] = _rfc3339(item.published)
+    found["date_modified"] = _rfc3339(item.updated)
+    if event.organizer:
+        found["authors"] = [{"name": event.organizer.name}]
+    found["tags"] = [config.topics[slug].name for slug in event.topics]
+    found["attachments"] = [
+        {
+            "url": urls.absolute(config, urls.event_calendar(event.id)),
+            "mime_type": "text/calendar",
+            "title": "Add to calendar",
+        }
+    ]
+    local = event.timezone
+    found["_event"] = {
+        "start": event.start.astimezone(local).isoformat(),
+        "end": event.end.astimezone(local).isoformat(),
+        "all_day": event.all_day,
+        "timezone": local.key,
+        "status": event.status,
+        **({"location": event.location} if event.location else {}),
+    }
+    return found
+
+
+def content_html(event: Event, config: Config) -> Markup:
+    """Write what a feed reader shows of an event: when, where, the text, the agenda, links."""
+    parts = []
+    if event.status == "cancelled":
+        parts.append(Markup("<p><strong>This event is cancelled.</strong></p>"))
+    if event.subtitle:
+        parts.append(Markup("<p><em>{}</em></p>").format(event.subtitle))
+    parts.append(Markup("<p>{} ({})</p>").format(event_dates(event), event.timezone.key))
+    if event.location:
+        parts.append(Markup("<p>{}</p>").format(event.location))
+    if event.description:
+        parts.append(text_blocks(event.description))
+    if event.sessions:
+        rows = []
+        for session in event.sessions:
+            start = session.start.astimezone(event.timezone)
+            end = session.end.astimezone(event.timezone)
+            speakers = f" ({'; '.join(session.speakers)})" if session.speakers else ""
+            rows.append(
+                Markup("<li>{:%H:%M} – {:%H:%M} {}{}</li>").format(
+                    start, end, session.title, speakers
+                )
+            )
+        parts.append(Markup("<p>Agenda:</p><ul>{}</ul>").format(Markup("").join(rows)))
+    if event.organizer:
+        parts.append(Markup("<p>Organiser: {}</p>").format(event.organizer.name))
+    if event.registration and event.registration.url:
+        parts.append(Markup('<p><a href="{}">Register</a></p>').format(event.registration.url))
+    calendar = urls.absolute(config, urls.event_calendar(event.id))
+    parts.append(
+        Markup(
+            '<p><a href="{}">Event page</a> · <a href="{}">Add to calendar (.ics)</a></p>'
+        ).format(event_page(event, config), calendar)
+    )
+    return Markup("\n").join(parts)
+
+
+def _title(event: Event) -> str:
+    return f"Cancelled: {event.title}" if event.status == "cancelled" else event.title
+
+
+def _id(config: Config, name: str) -> str:
+    """Return a lasting id for ``name`` (a UID, a feed's path) on this site's UID domain."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{config.site.uid_domain}/{name}").urn
+
+
+def _updated(channel: Channel, entries: list[Item]) -> datetime:
+    return max((item.updated for item in entries), default=channel.updated)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
