@@ -34,7 +34,8 @@ def test_pieces_run_in_other_processes_and_come_back_in_order() -> None:
     assert [number for number, _ in results] == list(range(50))
     workers = {pid for _, pid in results}
     assert os.getpid() not in workers
-    assert len(workers) == 2
+    # Two processes take slices as they come free: on a busy machine one may take them all.
+    assert 1 <= len(workers) <= 2
 
 
 def test_a_few_pieces_run_here_in_order() -> None:
