@@ -50,7 +50,7 @@ def personal_feed(token: str) -> Response:
         slugs = tuple(sorted(t for t in person.topics if t in config.topics))
         if not slugs:
             abort(404)
-        feed = live.edition.personal_feed(slugs)
+        feed = live.edition.personal_feed(slugs, person.alarms)
     response = serve_feed(feed, "personal.ics")
     response.cache_control.public = False
     response.cache_control.private = True
