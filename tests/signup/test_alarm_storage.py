@@ -1,4 +1,4 @@
-"""Alarms stored with the subscriber (migration 0007), on SQLite and on PostgreSQL.
+"""Alarms stored with the subscriber (migration 0008), on SQLite and on PostgreSQL.
 
 A database of an older calfeed gains the column with no alarm for anyone and loses nothing;
 the log of changed subscribers (migration 0006's triggers) keeps working on the table, so a
@@ -42,7 +42,7 @@ def _alembic(connection: sa.Connection) -> AlembicConfig:
 def test_an_older_database_gains_alarms_for_nobody_and_loses_nothing(database_url: str) -> None:
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0006")
+        command.upgrade(_alembic(connection), "0007")
         connection.execute(
             sa.text(
                 "INSERT INTO subscribers (email, timezone, topics, status, source, created_at,"
@@ -96,7 +96,7 @@ def test_the_migration_goes_back_and_forth(database_url: str) -> None:
     engine.dispose()
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
-        command.downgrade(_alembic(connection), "0006")
+        command.downgrade(_alembic(connection), "0007")
         assert "alarms" not in {
             c["name"] for c in sa.inspect(connection).get_columns("subscribers")
         }

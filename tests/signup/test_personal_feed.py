@@ -1,9 +1,10 @@
 """What only a subscriber's own feed carries: private join links and the alarms they chose.
 
-Alarms are chosen on the preferences page (a CSRF-protected form, like the topics), from a
-fixed list, none at first; the personal feed then rings before each event, read back here by
-icalendar and by allenporter's ical in strict mode (``tests/calendar/test_online.py`` reads
-the same through ical.js, libical and vobject). Public feeds and pages never carry either.
+Alarms are chosen on the preferences page (a form refused when another site's page sends
+it, like the topics), from a fixed list, none at first; the personal feed then rings before
+each event, read back here by icalendar and by allenporter's ical in strict mode
+(``tests/calendar/test_online.py`` reads the same through ical.js, libical and vobject).
+Public feeds and pages never carry either.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from service.reminders.worker import Worker, worker_for
 from .conftest import (
     EVENTS,
     FORUM,
+    SAME_ORIGIN,
     SUMMIT,
     Inbox,
     MakeApp,
     Page,
     confirmed,
-    csrf_token,
     local,
     manage_path,
 )
@@ -46,13 +47,9 @@ HYBRID_SUMMIT = {
 
 def save(client: FlaskClient, path: str, alarms: list[str], topics: list[str]) -> TestResponse:
     """Tick the alarm boxes (and keep these topics) on a preferences page and press Save."""
-    data = {
-        "csrf_token": csrf_token(client, path),
-        "topics": topics,
-        "timezone": "Europe/Brussels",
-        "alarms": alarms,
-    }
-    return client.post(path, data=data)
+    assert client.get(path).status_code == 200, path
+    data = {"topics": topics, "timezone": "Europe/Brussels", "alarms": alarms}
+    return client.post(path, data=data, headers=SAME_ORIGIN)
 
 
 def _seconds(trigger: object) -> int:
@@ -135,16 +132,18 @@ def test_an_alarm_not_offered_is_refused_and_changes_nothing(
     assert Page.of(client.get(path)).checked("alarms") == ["3600"]
 
 
-def test_alarms_without_the_csrf_token_are_refused(
+def test_alarms_posted_from_another_sites_page_are_refused(
     client: FlaskClient, worker: Worker, inbox: Inbox
 ) -> None:
     path = manage_path(confirmed(client, worker, inbox, ALICE))
 
     response = client.post(
-        path, data={"topics": ["procurement"], "timezone": "UTC", "alarms": ["600"]}
+        path,
+        data={"topics": ["procurement"], "timezone": "UTC", "alarms": ["600"]},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://attacker.example"},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert Page.of(client.get(path)).checked("alarms") == []
 
 

@@ -4,15 +4,15 @@ Lead times before an event's start, in seconds, joined by spaces; empty (no alar
 subscriber so far, as for every new one until they choose. A plain ALTER TABLE, never a
 copy of the table: the triggers of migration 0006 stay on it.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
