@@ -196,6 +196,9 @@ def test_only_the_personal_feed_of_a_confirmed_subscriber_has_the_private_link(
         "/feeds/procurement.ics",
         "/feeds/procurement+supply-chains.ics",
         f"/events/{FORUM['id']}.ics",
+        "/feeds/all.atom",
+        "/feeds/procurement.json",
+        "/embed/procurement",
     ):
         response = client.get(path)
         assert response.status_code == 200, path
