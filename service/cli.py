@@ -248,6 +248,8 @@ def subscribers_show(config_path: Path, email: str) -> None:
     for key in ("confirmed_at", "unsubscribed_at"):
         if person[key]:
             click.echo(f"{key}: {person[key]}")
+    if person["alarms"]:
+        click.echo(f"alarms: {' '.join(person['alarms'])} before each start")
     click.echo(f"mails ({len(person['mails'])}):")
     for mail in person["mails"]:
         detail = f"  [{mail['detail']}]" if mail["detail"] else ""

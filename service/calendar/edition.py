@@ -24,12 +24,14 @@ import icalendar
 from .. import urls
 from ..catalog import Catalog, Config, Event, Session
 from ..catalog.uids import UID_LENGTH
+from ..catalog.values import format_duration
 from ..parallel import run_all
 from ..store.publications import Publication, PublicationStore
 from ..store.renders import Rendered, RenderStore
 from ..store.revisions import RevisionStore
+from .alarms import Alarms, with_alarms
 from .assembly import Block, Header, assemble, stamp_block
-from .entries import event_entry, event_page, session_entry
+from .entries import event_entry, event_page, has_private_link, session_entry
 from .folding import serialise
 from .zones import Zone, Zones, catalog_zones
 
@@ -47,10 +49,15 @@ class Feed:
 
 @dataclass(frozen=True, slots=True)
 class _Unstamped:
-    """A rendered entry before SEQUENCE and LAST-MODIFIED, and the digest of its content."""
+    """A rendered entry before SEQUENCE and LAST-MODIFIED, and the digest of its content.
+
+    ``private`` is the same entry with a private join link written in, for personal feeds;
+    the digest covers both, so an edit of that link raises the entry's one revision.
+    """
 
     block: Block
     digest: str
+    private: Block | None = None
 
 
 class Edition:
@@ -63,11 +70,14 @@ class Edition:
         events: Mapping[str, Block],
         publisher: Publisher,
         publications: Mapping[str, Publication],
+        private: Mapping[str, Block] | None = None,
     ) -> None:
         self.catalog = catalog
         self.zones = zones  # one VTIMEZONE per TZID for every feed of this edition
         self.publications = publications  # by event id: its first start, when first published
         self._events = events
+        # Entries with a private join link written in, by event id: for personal feeds only.
+        self._private = private or {}
         self._publisher = publisher
         self._feeds: dict[tuple[str, ...], Feed] = {}
         self._since = ""  # the keep_past_days cut-off the topic feeds were last asked with
@@ -90,6 +100,28 @@ class Edition:
                 self._since = cutoff
         key = ("topics", *slugs, cutoff)
         return self._cached(key, lambda: self._topic_feed(slugs, since))
+
+    def personal_feed(self, slugs: tuple[str, ...], alarms: Alarms = ()) -> Feed:
+        """Return one subscriber's calendar: their topics, private join links, their alarms.
+
+        Only a confirmed subscriber may be served this; it is never a public feed.
+        """
+        key = ("personal", *slugs, *(str(alarm.total_seconds()) for alarm in alarms))
+        return self._cached(key, lambda: self._personal_feed(slugs, alarms))
+
+    def _personal_feed(self, slugs: tuple[str, ...], alarms: Alarms) -> tuple[str, bytes]:
+        config = self.catalog.config
+        wanted = set(slugs)
+        events = [event for event in self.catalog.events if wanted.intersection(event.topics)]
+        names = ", ".join(config.topics[slug].name for slug in slugs)
+        header = Header(f"{config.site.title}: {names}", None, None, config.feed.refresh)
+        blocks = [
+            with_alarms(self._private.get(event.id) or self._events[event.id], event, alarms)
+            for event in events
+        ]
+        lead = "+".join(format_duration(alarm) for alarm in alarms)
+        path = f"personal/{'+'.join(slugs)}{f'.alarms-{lead}' if lead else ''}.ics"
+        return path, assemble(header, blocks, self.zones)
 
     def entry(self, event_id: str) -> Block:
         """Return an event's entry as its feeds carry it, stamped with its revision."""
@@ -235,7 +267,8 @@ class Publisher:
         # names it.
         self._events: dict[int, tuple[Event, Zone | None, _Unstamped]] = {}
         self._sessions: dict[int, tuple[Event, Zone | None, tuple[_Unstamped, ...]]] = {}
-        self._stamped: dict[str, tuple[str, Block]] = {}  # uid -> (digest, stamped block)
+        # uid -> (digest, stamped block, stamped private block if any)
+        self._stamped: dict[str, tuple[str, Block, Block | None]] = {}
         self._lock = threading.Lock()
 
     def publish(self, catalog: Catalog) -> Edition:
@@ -257,10 +290,18 @@ class Publisher:
                 else:
                     rendered[id(event)] = cached
             keys = _RenderKeys(renders_for, zones)
+            privately = [e for e in fresh if has_private_link(e)]
             entries_of = self._rendered(
                 [(keys.event(e), partial(_render_event, e, config, zones)) for e in fresh]
+                + [
+                    (keys.private(e), partial(_render_event, e, config, zones, private=True))
+                    for e in privately
+                ]
             )
-            for event, entry in zip(fresh, entries_of, strict=True):
+            privates = dict(zip(map(id, privately), entries_of[len(fresh) :], strict=True))
+            for event, entry in zip(fresh, entries_of, strict=False):
+                if id(event) in privates:
+                    entry = _with_private(entry, privates[id(event)])
                 rendered[id(event)] = (event, zones.get(event.timezone.key), entry)
             rendered = {id(event): rendered[id(event)] for event in catalog.events}
             self._events = rendered
@@ -274,11 +315,12 @@ class Publisher:
             kept = {entry.block.uid for entry in entries}
             kept.update(s.block.uid for *_, sessions in self._sessions.values() for s in sessions)
             self._stamped = {uid: value for uid, value in self._stamped.items() if uid in kept}
-            by_id = {
-                event.id: block
-                for (event, *_), block in zip(rendered.values(), blocks, strict=True)
-            }
-            return Edition(catalog, zones, by_id, self, self._published_of(catalog))
+            by_id, private = {}, {}
+            for (event, *_), (block, own) in zip(rendered.values(), blocks, strict=True):
+                by_id[event.id] = block
+                if own is not None:
+                    private[event.id] = own
+            return Edition(catalog, zones, by_id, self, self._published_of(catalog), private)
 
     def _published_of(self, catalog: Catalog) -> dict[str, Publication]:
         """Return each event's first publication, recording those published for the first time.
@@ -316,7 +358,7 @@ class Publisher:
                 self._sessions[id(event)] = (event, zones.get(event.timezone.key), own)
             every = [list(self._sessions[id(event)][2]) for event in events]
             stamped = iter(self._stamp([entry for own in every for entry in own]))
-            return [[next(stamped) for _ in own] for own in every]
+            return [[next(stamped)[0] for _ in own] for own in every]
 
     def _rendered(self, wanted: Sequence[tuple[str, Callable[[], _Unstamped]]]) -> list[_Unstamped]:
         """Return each entry by key: from the render store where it is, else rendered now."""
@@ -342,27 +384,39 @@ class Publisher:
             )
         return result
 
-    def _stamp(self, entries: list[_Unstamped]) -> list[Block]:
+    def _stamp(self, entries: list[_Unstamped]) -> list[tuple[Block, Block | None]]:
+        """Return each entry stamped with its revision, and its private form stamped alike."""
         stamped = self._stamped
         stale = {e.block.uid: e for e in entries if stamped.get(e.block.uid, ("",))[0] != e.digest}
         if stale:
             revisions = self.store.revise({uid: entry.digest for uid, entry in stale.items()})
             for uid, entry in stale.items():
                 revision = revisions[uid]
-                data = stamp_block(entry.block.data, revision.sequence, revision.last_modified)
-                block = replace(
-                    entry.block,
-                    data=data,
-                    sequence=revision.sequence,
-                    last_modified=revision.last_modified,
+                stamp = partial(
+                    stamp_block, sequence=revision.sequence, last_modified=revision.last_modified
                 )
-                stamped[uid] = (entry.digest, block)
-        return [stamped[entry.block.uid][1] for entry in entries]
+                revised = partial(
+                    replace, sequence=revision.sequence, last_modified=revision.last_modified
+                )
+                private = entry.private
+                stamped[uid] = (
+                    entry.digest,
+                    revised(entry.block, data=stamp(entry.block.data)),
+                    None if private is None else revised(private, data=stamp(private.data)),
+                )
+        return [stamped[entry.block.uid][1:] for entry in entries]
 
 
-def _render_event(event: Event, config: Config, zones: Zones) -> _Unstamped:
+def _render_event(
+    event: Event, config: Config, zones: Zones, *, private: bool = False
+) -> _Unstamped:
     zone = None if event.all_day else event.timezone.key
-    return _unstamped(event_entry(event, config, zones), zone)
+    return _unstamped(event_entry(event, config, zones, private=private), zone)
+
+
+def _with_private(entry: _Unstamped, private: _Unstamped) -> _Unstamped:
+    """Return ``entry`` carrying its private form, under a digest of both."""
+    return _Unstamped(entry.block, _digest((entry.digest + private.digest).encode()), private.block)
 
 
 def _render_session(event: Event, session: Session, config: Config, zones: Zones) -> _Unstamped:
@@ -402,6 +456,10 @@ class _RenderKeys:
         content = tuple(getattr(event, f.name) for f in fields(event) if f.name != "source")
         zone = self._zones.get(event.timezone.key, "")
         return _digest(f"{self._prefix}{zone}|{content!r}".encode())
+
+    def private(self, event: Event) -> str:
+        """Return the key of the event's entry with its private join link written in."""
+        return _digest(f"{self.event(event)}|private".encode())
 
     def session(self, event_key: str, index: int) -> str:
         """Return the key of session ``index`` of the event whose key is ``event_key``."""

@@ -7,6 +7,13 @@ are slugs, which never contain a dot), so they survive retimed sessions and reor
 
 Nothing here writes ORGANIZER or ATTENDEE: they turn a published entry into a meeting
 request in Outlook. Organisers and contacts go into the description instead.
+
+An online event's join link goes into CONFERENCE (RFC 7986), which Apple Calendar and
+Thunderbird read (with ``,`` and ``;`` percent-encoded, see ``conference_uri``), and into
+LOCATION and DESCRIPTION, the texts Outlook and Google Calendar
+show. A private link is written only into the entry built ``private=True``, which goes to
+one confirmed subscriber's personal feed and nowhere else; public entries say where the link
+goes instead.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from ..catalog import Config, Event, Session
 from .text import Text, TextList
 from .zones import Zones
 
+# What feeds and pages say of a private join link instead of the link.
+PRIVATE_LINK_NOTE = "the join link is sent to confirmed subscribers of its reminders"
 STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
 
@@ -43,21 +52,38 @@ def event_page(event: Event, config: Config) -> str:
     return urls.absolute(config, urls.event(event.id))
 
 
-def event_entry(event: Event, config: Config, zones: Zones) -> icalendar.Event:
+def join_url(event: Event, *, private: bool = False) -> str | None:
+    """Return the event's join link if whoever reads this may see it: everyone, or (with
+    ``private``) a confirmed subscriber."""
+    online = event.online
+    if online is None or not (online.public or private):
+        return None
+    return online.join_url
+
+
+def has_private_link(event: Event) -> bool:
+    """Return True if the event's join link is for confirmed subscribers only."""
+    return event.online is not None and not event.online.public
+
+
+def event_entry(
+    event: Event, config: Config, zones: Zones, *, private: bool = False
+) -> icalendar.Event:
     """Build the entry of one event, its agenda in the description, without a revision.
 
     ``zones`` are the catalog's (``catalog_zones``): they decide which instants keep the TZID.
+    ``private`` writes a private join link in: for a confirmed subscriber's own feed only.
     """
+    link = join_url(event, private=private)
     entry = icalendar.Event()
     entry.add("uid", event_uid(event, config))
     entry.add("summary", Text(_summary(event.title, event)))
     _add_times(entry, event.start, event.end, None if event.all_day else zones)
     entry.add("status", STATUS[event.status])
-    if event.location:
-        entry.add("location", Text(event.location))
+    _add_place(entry, event, link)
     entry.add("url", event.url or event_page(event, config))
     entry.add("categories", TextList(config.topics[slug].name for slug in event.topics))
-    entry.add("description", Text(event_description(event, config)))
+    entry.add("description", Text(event_description(event, config, private=private)))
     # All-day and multi-day events are context, not busy time.
     entry.add("transp", "TRANSPARENT" if event.all_day else "OPAQUE")
     return entry
@@ -70,8 +96,7 @@ def session_entry(event: Event, session: Session, config: Config, zones: Zones) 
     entry.add("summary", Text(_summary(f"{session.title} – {event.title}", event)))
     _add_times(entry, session.start, session.end, zones)
     entry.add("status", STATUS[event.status])
-    if event.location:
-        entry.add("location", Text(event.location))
+    _add_place(entry, event, join_url(event))  # sessions are only ever public
     entry.add("url", event_page(event, config))
     entry.add("related-to", event_uid(event, config))
     lines = []
@@ -84,8 +109,52 @@ def session_entry(event: Event, session: Session, config: Config, zones: Zones) 
     return entry
 
 
-def event_description(event: Event, config: Config) -> str:
-    """Write the plain-text description: subtitle, text, agenda, organiser, contacts, links."""
+def location_text(place: str | None, link: str) -> str:
+    """Write where an online event is: the place as written, then the join link."""
+    if place is None or place.casefold() == "online":
+        return f"Online: {link}"
+    return f"{place} and online: {link}"
+
+
+def public_location(event: Event) -> str | None:
+    """Return where the event is as everyone may read it: with a public join link, if any."""
+    link = join_url(event)
+    return event.location if link is None else location_text(event.location, link)
+
+
+def _add_place(entry: icalendar.Event, event: Event, link: str | None) -> None:
+    """Add LOCATION and, for a join link the reader may see, CONFERENCE."""
+    if link is None:
+        if event.location:
+            entry.add("location", Text(event.location))
+        return
+    entry.add("location", Text(location_text(event.location, link)))
+    entry.add(
+        "conference",
+        conference_uri(link),
+        parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": JOIN_LABEL},
+    )
+
+
+JOIN_LABEL = "Join online"
+
+
+def conference_uri(link: str) -> str:
+    """Return ``link`` as CONFERENCE carries it: ``,`` and ``;`` percent-encoded.
+
+    A URI value needs no escapes, but vobject (in Radicale and other CalDAV servers) reads
+    CONFERENCE as text: it cuts the value at a comma and escapes a semicolon, and serves the
+    link broken. Percent-encoded, the link reads back whole everywhere and means the same to
+    the meeting's web server, which decodes its query.
+    """
+    return link.replace(",", "%2C").replace(";", "%3B")
+
+
+def event_description(event: Event, config: Config, *, private: bool = False) -> str:
+    """Write the plain-text description: subtitle, text, agenda, organiser, contacts, links.
+
+    ``private`` writes a private join link in; without it, the text says who gets the link.
+    """
     parts: list[str] = []
     if event.status == "cancelled":
         parts.append("This event is cancelled.")
@@ -111,6 +180,13 @@ def event_description(event: Event, config: Config) -> str:
         if registration.url:
             text += f": {registration.url}"
         parts.append(text)
+    if event.online is not None:
+        link = join_url(event, private=private)
+        if link is not None:
+            parts.append(f"{JOIN_LABEL}: {link}")
+        else:
+            signup = urls.absolute(config, urls.SUBSCRIBE)
+            parts.append(f"{JOIN_LABEL}: {PRIVATE_LINK_NOTE}; sign up at {signup}")
     parts.append(f"More: {event_page(event, config)}")
     return "\n\n".join(parts)
 

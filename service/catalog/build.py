@@ -30,6 +30,7 @@ from .models import (
     FeedSettings,
     ListedSubscriber,
     MailSettings,
+    Online,
     Organizer,
     Registration,
     ReminderOffsets,
@@ -266,6 +267,7 @@ def build_event(
         registration=registration,
         description=spec.description,
         sessions=sessions,
+        online=Online(spec.online.join_url, spec.online.public) if spec.online else None,
     )
 
 

@@ -130,6 +130,14 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class Online:
+    """How to join an event from afar. A private link is for confirmed subscribers only."""
+
+    join_url: str
+    public: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
     """One agenda item; its id is unique within the event and stable across edits."""
 
@@ -160,6 +168,7 @@ class Event:
     registration: Registration | None = None
     description: str | None = None
     sessions: tuple[Session, ...] = ()
+    online: Online | None = None
 
     @property
     def first_day(self) -> date:

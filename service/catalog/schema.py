@@ -31,6 +31,7 @@ from .source import Document, Loc
 Slug = Annotated[str, BeforeValidator(values.slug)]
 Email = Annotated[str, BeforeValidator(values.email)]
 Url = Annotated[str, BeforeValidator(values.url)]
+JoinUrl = Annotated[str, BeforeValidator(values.join_url)]
 BaseUrl = Annotated[str, BeforeValidator(values.base_url)]
 Domain = Annotated[str, BeforeValidator(values.domain)]
 Duration = Annotated[timedelta, PlainValidator(values.duration)]
@@ -151,6 +152,17 @@ class RegistrationSpec(Spec):
     deadline: Moment | None = None
 
 
+class OnlineSpec(Spec):
+    join_url: JoinUrl = Field(
+        description="The link that joins the meeting (video call, webinar room)."
+    )
+    public: bool = Field(
+        default=False,
+        description="`true` shows the link in every feed and page; `false` only in the "
+        "personal feeds and reminder mails of confirmed subscribers.",
+    )
+
+
 class SessionSpec(Spec):
     id: Slug | None = None
     start: TimeOrMoment
@@ -174,6 +186,7 @@ class EventSpec(Spec):
     organizer: OrganizerSpec | None = None
     contacts: Annotated[list[ContactSpec], Field(max_length=100)] = Field(default_factory=list)
     registration: RegistrationSpec | None = None
+    online: OnlineSpec | None = None
     description: Prose | None = None
     sessions: Annotated[list[SessionSpec], Field(max_length=500)] = Field(default_factory=list)
 

@@ -41,6 +41,8 @@ MAX_DOMAIN = 100  # the UID domain ends every calendar UID and Message-ID
 # Links made from it (with an event id of up to 244 characters, twice on one line of the
 # plain-text mail) must fit the 998 octets a line of mail may hold.
 MAX_BASE_URL = 400
+# A join link goes into one line of the plain-text mail and of the calendar's LOCATION.
+MAX_JOIN_URL = 900
 MAX_DURATION = timedelta(days=3660)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
 # Abbreviations that mean "Central European local time", not the fixed-offset zone of that name.
@@ -283,6 +285,16 @@ def url(value: Any) -> str:
         except ValueError:  # e.g. a broken IPv6 address
             pass
     raise ValueError(f"{clipped(repr(value))} is not an absolute http:// or https:// URL")
+
+
+def join_url(value: Any) -> str:
+    """Return the link that joins an online event: an http(s) URL that fits one mail line."""
+    text = url(value)
+    if len(text) > MAX_JOIN_URL:
+        raise ValueError(
+            f"{clipped(text)!r} has {len(text):,} characters; at most {MAX_JOIN_URL} are allowed"
+        )
+    return text
 
 
 def base_url(value: Any) -> str:

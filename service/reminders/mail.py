@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from .. import urls
-from ..calendar.entries import event_page, uid_domain
+from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Config, Event
 from ..tokens import CONFIRM_WITHIN, Tokens
 
@@ -166,6 +166,8 @@ def compose(
         "ics_url": page + ".ics",
         # A link to register is only worth showing while registration is open.
         "register_url": _open_registration(event, now),
+        # Reminders go to confirmed subscribers only: a private join link is theirs to see.
+        "join_url": None if event.status == "cancelled" else join_url(event, private=True),
         "links": links,
     }
     message = _message(subject(reminder, ahead), reminder.email, config, message_id, links, now)

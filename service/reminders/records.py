@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mailbox
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..catalog import Config
+from ..catalog.values import format_duration
 from ..store.tables import outbox, subscribers
 from .subscribers import normalise
 
@@ -104,6 +105,8 @@ def _spelling_of(stored: str, address: str) -> bool:
 def _person(row: Any) -> dict[str, Any]:
     person = {key: _plain(value) for key, value in row.items() if key != "id"}
     person["topics"] = row["topics"].split()
+    # The personal feed's alarms, before each start, as config.yaml writes durations.
+    person["alarms"] = [format_duration(timedelta(seconds=int(s))) for s in row["alarms"].split()]
     return person
 
 

@@ -55,6 +55,7 @@ class Subscriber:
     status: str
     confirmed_at: datetime | None
     generation: int  # of the subscription; links name it and die when it ends
+    alarms: tuple[timedelta, ...] = ()  # before each start, longest first: the personal feed's
 
 
 def sync_configured(
@@ -190,7 +191,12 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         status=row.status,
         confirmed_at=row.confirmed_at,
         generation=row.generation,
+        alarms=_alarms(row.alarms),
     )
+
+
+def _alarms(stored: str) -> tuple[timedelta, ...]:
+    return tuple(sorted((timedelta(seconds=int(s)) for s in stored.split()), reverse=True))
 
 
 def request(
@@ -270,11 +276,19 @@ def confirm(
 
 
 def update(
-    connection: sa.Connection, subscriber_id: int, topics: Iterable[str], zone: ZoneInfo
+    connection: sa.Connection,
+    subscriber_id: int,
+    topics: Iterable[str],
+    zone: ZoneInfo,
+    alarms: Iterable[timedelta] | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone."""
+    """Change a confirmed subscriber's topics and zone, and their alarms when given."""
+    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    if alarms is not None:
+        seconds = sorted({int(lead.total_seconds()) for lead in alarms}, reverse=True)
+        values["alarms"] = " ".join(map(str, seconds))
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")
-        .values(timezone=zone.key, topics=" ".join(sorted(set(topics))))
+        .values(**values)
     )

@@ -69,6 +69,8 @@ subscribers = sa.Table(
     sa.Column("unsubscribed_at", UTCDateTime),
     # Raised each time a subscription ends and the address signs up again: links name it.
     sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+    # Alarms of the personal feed: lead times before the start in seconds, joined by spaces.
+    sa.Column("alarms", sa.String(64), nullable=False, server_default=sa.text("''")),
 )
 
 outbox = sa.Table(

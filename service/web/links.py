@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .. import urls
+from ..calendar.entries import public_location
 from ..catalog import Config, Event
 
 
@@ -49,8 +50,8 @@ def google_event_link(event: Event, details: str) -> str:
         dates = f"{_utc(event.start)}/{_utc(event.end)}"
     query = {"action": "TEMPLATE", "text": event.title, "dates": dates, "details": details}
     query["ctz"] = event.timezone.key
-    if event.location:
-        query["location"] = event.location
+    if where := public_location(event):
+        query["location"] = where
     return "https://calendar.google.com/calendar/render?" + urlencode(query)
 
 
@@ -69,8 +70,8 @@ def outlook_event_link(event: Event, details: str) -> str:
     else:
         query["startdt"] = event.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         query["enddt"] = event.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if event.location:
-        query["location"] = event.location
+    if where := public_location(event):
+        query["location"] = where
     return "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(query)
 
 

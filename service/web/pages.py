@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import urls
 from ..calendar.edition import ALL
-from ..calendar.entries import event_page
+from ..calendar.entries import JOIN_LABEL, PRIVATE_LINK_NOTE, event_page, join_url
 from ..catalog import Config, Event
 from .current import live_catalog, page_url
 from .display import event_dates, text_blocks
@@ -128,6 +128,8 @@ def event(event_id: str) -> Response:
             json_ld=json_ld(data),
             open_graph=open_graph(found, catalog.config, page),
             canonical=page,
+            join_url=join_url(found),
+            private_link_note=PRIVATE_LINK_NOTE,
         )
         return html, None
 
@@ -158,8 +160,11 @@ def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
 
 
 def _details(event: Event, config: Config) -> str:
-    text = event.subtitle or ""
-    return f"{text}\n\n{event_page(event, config)}".strip()
+    parts = [event.subtitle or ""]
+    if link := join_url(event):  # public links only: these are public pages
+        parts.append(f"{JOIN_LABEL}: {link}")
+    parts.append(event_page(event, config))
+    return "\n\n".join(part for part in parts if part)
 
 
 # What a visitor reads instead of Flask's bare error pages.

@@ -6,7 +6,8 @@ error: after a 404 they keep the old events, silently stale. So once the subscri
 ended (unsubscribed, removed from config.yaml, or replaced by a new sign-up) the address
 answers a calendar whose name says the reminders ended and whose one entry, on the day it
 is read, says where to sign up again. Every answer is ``Cache-Control: private``: a shared
-cache must never hand one person's calendar to another.
+cache must never hand one person's calendar to another, and this one carries what public
+feeds never do: private join links of online events.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def personal_feed(token: str) -> Response:
         slugs = tuple(sorted(t for t in person.topics if t in config.topics))
         if not slugs:
             abort(404)
-        feed = live.edition.topic_feed(slugs)
+        feed = live.edition.personal_feed(slugs, person.alarms)
     response = serve_feed(feed, "personal.ics")
     response.cache_control.public = False
     response.cache_control.private = True

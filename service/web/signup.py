@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -32,9 +32,11 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import EmailField, Form, SelectMultipleField, StringField, widgets
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .. import urls
+from ..calendar.alarms import LEAD_TIMES, spoken
 from ..catalog.values import zone, zone_choices
 from ..live import LiveCatalog
 from ..reminders import outbox
@@ -75,6 +77,22 @@ class PreferencesForm(Form):
     )
 
 
+class ManageForm(PreferencesForm):
+    """The preferences page's form: what sign-up asks, and the personal feed's alarms."""
+
+    alarms = _Checkboxes(
+        "Alarms in your calendar",
+        choices=[
+            SelectChoice(str(int(lead.total_seconds())), f"{spoken(lead)} before")
+            for lead in LEAD_TIMES
+        ],
+    )
+
+    def lead_times(self) -> list[timedelta]:
+        """Return the lead times chosen (validation has kept only offered ones)."""
+        return [timedelta(seconds=int(value)) for value in self.alarms.data or []]
+
+
 class SignupForm(PreferencesForm):
     email = EmailField(
         "Email address",
@@ -86,9 +104,10 @@ class SignupForm(PreferencesForm):
     )
 
 
-def signup_form(
-    kind: type[PreferencesForm], formdata: MultiDict[str, str] | None = None, **data: Any
-) -> PreferencesForm:
+F = TypeVar("F", bound=PreferencesForm)
+
+
+def signup_form(kind: type[F], formdata: MultiDict[str, str] | None = None, **data: Any) -> F:
     """Return a sign-up or preferences form offering the catalog's topics.
 
     ``formdata``: what was posted (None: a fresh form, with ``data`` chosen).
@@ -178,7 +197,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @bp.route(urls.PREFERENCES, methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
-    """Change topics and zone; show the personal feed."""
+    """Change topics, zone and the personal feed's alarms; show the personal feed."""
     ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
@@ -187,11 +206,17 @@ def preferences(token: str) -> ResponseReturnValue:
         return _token_problem("These reminders are not active any more.", 410)
     if request.method == "GET":
         return _preferences_page(person)
-    form = signup_form(PreferencesForm, request.form)
+    form = signup_form(ManageForm, request.form)
     if not form.validate():
         return _preferences_page(person, form=form), 400
     with live.engine.begin() as connection:
-        store.update(connection, person.id, form.topics.data, zone(form.timezone.data))
+        store.update(
+            connection,
+            person.id,
+            form.topics.data,
+            zone(form.timezone.data),
+            form.lead_times(),
+        )
         person = store.get(connection, person.id) or person
     return _preferences_page(person, saved="Your preferences are saved.")
 
@@ -248,8 +273,12 @@ def _preferences_page(
     config = live_catalog().edition.catalog.config
     if form is None:
         # formdata=None: show what is stored, not the fields of the POST that led here.
-        stored = {"topics": sorted(person.topics), "timezone": person.timezone.key}
-        form = signup_form(PreferencesForm, formdata=None, **stored)
+        stored = {
+            "topics": sorted(person.topics),
+            "timezone": person.timezone.key,
+            "alarms": [str(int(lead.total_seconds())) for lead in person.alarms],
+        }
+        form = signup_form(ManageForm, formdata=None, **stored)
     feed = feed_address(person)
     return render_template(
         "preferences.html",

@@ -88,6 +88,7 @@ EDGE_CONFIG: dict[str, Any] = {
         "text": {"name": "Text: ; , \\ and 🎉, not \\N a new line"},
         "days": {"name": "All-day and multi-day"},
         "status": {"name": "Cancelled and tentative"},
+        "online": {"name": "Online and hybrid"},
         "empty": {"name": "Nothing here yet"},
     },
     "reminders": {"before_start": ["1d"]},
@@ -478,6 +479,46 @@ LONG: dict[str, Any] = {
 }
 
 
+# A public join link, in every feed, and a private one, in personal feeds only: the link's
+# query holds what LOCATION escapes and a URI does not.
+PUBLIC_JOIN = "https://meet.example.org/j/4711?pwd=a;b,c"
+PRIVATE_JOIN = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+ONLINE: dict[str, Any] = {
+    "events": [
+        {
+            "id": "hybrid-forum-2026",
+            "title": "Hybrid forum, in the room and online",
+            "topics": ["online"],
+            "timezone": "Europe/Brussels",
+            "start": "2026-06-10T14:00",
+            "end": "2026-06-10T16:00",
+            "location": "Room 4, Square; Brussels",
+            "online": {"join_url": PUBLIC_JOIN, "public": True},
+            "sessions": [{"start": "14:00", "end": "15:00", "title": "Opening"}],
+        },
+        {
+            "id": "members-webinar-2026",
+            "title": "Webinar for subscribers",
+            "topics": ["online", "status"],
+            "timezone": "America/New_York",
+            "start": "2026-06-11T10:00",
+            "end": "2026-06-11T11:00",
+            "location": "Online",
+            "online": {"join_url": PRIVATE_JOIN},
+            "sessions": [{"start": "10:00", "end": "10:30", "title": "Questions"}],
+        },
+        {
+            "id": "online-summit-2026",
+            "title": "Two-day online summit",
+            "topics": ["online", "days"],
+            "start": "2026-06-15",
+            "end": "2026-06-16",
+            "online": {"join_url": PRIVATE_JOIN + "-summit", "public": False},
+        },
+    ]
+}
+
+
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1_000_000)
 
@@ -487,6 +528,7 @@ EDGE_FILES: dict[str, str] = {
     "rules.yaml": _dump(_rules_file()),
     "days.yaml": _dump(DAYS),
     "status.yml": _dump(STATUS),
+    "online.yaml": _dump(ONLINE),
     "text/unicode.yaml": TEXT,
     "text/long.yaml": _dump(LONG),
 }

@@ -297,7 +297,7 @@ def test_wrong_types_say_what_is_expected(
             "colour: red\n",
             "feeds/x.yaml:5: colour: unknown key; expected one of: id, title, subtitle, topics, "
             "timezone, start, end, status, location, url, organizer, contacts, registration, "
-            "description, sessions",
+            "online, description, sessions",
         ),
         (
             "organizer:\n  name: ICLEI\n  emial: info@example.org\n",

@@ -103,3 +103,24 @@ def test_account_mails_links_and_list_headers_on_the_wire(
     (received,) = calfeed.sweep()
 
     check_links(calfeed, received, base)
+
+
+@pytest.mark.parametrize("kind", ["deadline", "cancelled"])
+def test_deadline_reminders_and_cancellation_notices_carry_both_links_on_the_wire(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, kind: str
+) -> None:
+    base = "https://events.example.org"
+    calfeed.configure([{"email": "nora@example.org", "topics": ["procurement"]}])
+    registration = {"url": "https://example.org/register", "deadline": "2026-11-09T12:00"}
+    calfeed.event("webinar", registration=registration)
+    calfeed.sweep()
+    clock.move_to("2026-11-06 12:00:00")  # registration closes in 3 days
+
+    sent = calfeed.sweep()  # and the one of 7 days before the start, caught up
+    if kind == "cancelled":  # a notice goes to those already reminded
+        calfeed.event("webinar", registration=registration, status="cancelled")
+        sent = calfeed.sweep()
+
+    subject = "Cancelled: " if kind == "cancelled" else "Registration closes in 3 days"
+    (received,) = [mail for mail in sent if mail.subject.startswith(subject)]
+    check_links(calfeed, received, base)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from flask import render_template
 from freezegun import freeze_time
@@ -293,3 +296,62 @@ def test_an_export_with_nothing_changed_renders_no_event_again(
 
     assert "event.html" not in rendered
     assert again == first
+
+
+PRIVATE_JOIN = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+PUBLIC_JOIN = "https://meet.example.org/j/4711?pwd=open"
+
+
+def test_a_real_export_holds_no_private_join_link_in_any_file(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    online = {
+        "events": [
+            {
+                "id": "members-webinar-2030",
+                "title": "Members' webinar",
+                "topics": ["procurement"],
+                "start": "2030-06-11T10:00",
+                "end": "2030-06-11T11:00",
+                "location": "Online",
+                "online": {"join_url": PRIVATE_JOIN},
+                "sessions": [{"start": "10:00", "end": "10:30", "title": "Questions"}],
+            },
+            {
+                "id": "open-forum-2030",
+                "title": "Open forum",
+                "topics": ["procurement", "supply-chains"],
+                "start": "2030-06-12T10:00",
+                "end": "2030-06-12T11:00",
+                "online": {"join_url": PUBLIC_JOIN, "public": True},
+            },
+        ]
+    }
+    (seed_project / "feeds" / "online.yaml").write_text(yaml.safe_dump(online), encoding="utf-8")
+    target = tmp_path / "site"
+    calfeed = Path(sys.executable).parent / "calfeed"
+
+    done = subprocess.run(
+        [str(calfeed), "--config", str(seed_project / "config.yaml"), "export", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    files = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert target / "events" / "members-webinar-2030.html" in files
+    for path, data in files.items():
+        unfolded = data.replace(b"\r\n ", b"")  # a calendar line may be folded in the link
+        for secret in (b"0815", b"only-for-subscribers"):
+            assert secret not in unfolded, path
+    page = files[target / "events" / "members-webinar-2030.html"].decode()
+    assert "the join link is sent to confirmed subscribers" in page
+    assert 'href="http://127.0.0.1:8000/subscribe?topic=procurement"' in page  # base_url
+    opened = files[target / "events" / "open-forum-2030.html"].decode()
+    assert f'href="{PUBLIC_JOIN}"' in opened
+    for feed in ("feeds/all.ics", "feeds/procurement.ics", "events/open-forum-2030.ics"):
+        assert f"CONFERENCE;FEATURE=VIDEO;LABEL=Join online;VALUE=URI:{PUBLIC_JOIN}" in (
+            files[target / feed].replace(b"\r\n ", b"").decode()
+        ), feed

@@ -30,8 +30,8 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     for name in ("event_entry", "session_entry"):
         build = getattr(edition, name)
 
-        def counted(*args: object, build: object = build) -> object:
-            entry = build(*args)  # type: ignore[operator]
+        def counted(*args: object, build: object = build, **options: object) -> object:
+            entry = build(*args, **options)  # type: ignore[operator]
             rendered.append(str(entry["uid"]))
             return entry
 

@@ -163,4 +163,5 @@ def texts(data: bytes) -> Read:
         found.get("DESCRIPTION"),
         found.get("LOCATION"),
         tuple(categories),
+        tuple(line.value for line in block if line.name == "CONFERENCE"),  # a URI: no escapes
     )

@@ -3,7 +3,8 @@
 // Usage: node icaljs.mjs FILE...
 // Prints, for each file in order, one line of JSON:
 // {"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
-// "categories": [...]}], ...}, each text as ical.js unescapes it.
+// "categories": [...], "conferences": [<uri>...], "alarms": [[<action>, <seconds>]...]}], ...},
+// each text as ical.js unescapes it, each alarm's TRIGGER in seconds from the start.
 // A timed value is written as its UTC instant (2026-10-25T00:30:00Z), resolved through the
 // VTIMEZONE that the file itself carries; a DATE value as 2026-11-30. Exits 3 when ical.js
 // is not installed (npm ci --prefix tests/calendar/js), 1 when a file cannot be read.
@@ -61,6 +62,11 @@ function read(path) {
       }
     }
     texts.categories = vevent.getAllProperties('categories').flatMap((p) => p.getValues());
+    texts.conferences = vevent.getAllProperties('conference').map((p) => p.getFirstValue());
+    texts.alarms = vevent.getAllSubcomponents('valarm').map((alarm) => [
+      alarm.getFirstPropertyValue('action'),
+      alarm.getFirstPropertyValue('trigger').toSeconds(),
+    ]);
     found[uid] = [instant(vevent, 'dtstart'), instant(vevent, 'dtend'), texts];
   }
   return found;

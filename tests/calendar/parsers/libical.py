@@ -3,10 +3,12 @@
 Run with Debian's Python, which has the binding: ``/usr/bin/python3 libical.py FILE...``
 (``apt-get install gir1.2-ical-3.0 python3-gi``). Prints, for each file in order, one line of
 JSON: ``{"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
-"categories": [...]}], ...}``, each text as libical unescapes it. A timed value is written as
-its UTC instant (``2026-10-25T00:30:00Z``), resolved through the VTIMEZONE that the file itself
-carries; a DATE value as ``2026-11-30``. Exits 3 when libical is missing, 1 when a file cannot
-be read cleanly (libical marks what it could not parse with X-LIC-ERROR properties).
+"categories": [...], "conferences": [...], "alarms": [[action, seconds], ...]}], ...}``,
+each text as libical unescapes it, each alarm's TRIGGER in seconds from the start. A timed
+value is written as its UTC instant (``2026-10-25T00:30:00Z``), resolved through the
+VTIMEZONE that the file itself carries; a DATE value as ``2026-11-30``. Exits 3 when libical
+is missing, 1 when a file cannot be read cleanly (libical marks what it could not parse with
+X-LIC-ERROR properties).
 """
 
 import json
@@ -85,6 +87,22 @@ def texts(vevent: Any) -> dict[str, Any]:
         categories.append(prop.get_value().get_text())
         prop = vevent.get_next_property(Property.CATEGORIES_PROPERTY)
     found["categories"] = categories
+    # libical 3.0 parses CONFERENCE (RFC 7986) but its binding has no name for the kind.
+    conferences = []
+    prop = vevent.get_first_property(Property.ANY_PROPERTY)
+    while prop is not None:
+        if prop.get_property_name() == "CONFERENCE":
+            conferences.append(prop.get_value_as_string())
+        prop = vevent.get_next_property(Property.ANY_PROPERTY)
+    found["conferences"] = conferences
+    alarms = []
+    alarm = vevent.get_first_component(Kind.VALARM_COMPONENT)
+    while alarm is not None:
+        action = alarm.get_first_property(Property.ACTION_PROPERTY).get_value_as_string()
+        trigger = alarm.get_first_property(Property.TRIGGER_PROPERTY).get_trigger()
+        alarms.append([action, trigger.get_duration().as_int()])
+        alarm = vevent.get_next_component(Kind.VALARM_COMPONENT)
+    found["alarms"] = alarms
     return found
 
 

@@ -309,12 +309,44 @@ def text_mismatches(entry: Entry, event: Event, got: Read) -> list[str]:
     wrong = []
     if got.summary != summary:
         wrong.append(f"{entry.uid} SUMMARY {got.summary!r} is not {summary!r}")
-    location = raw.get("location")
-    if location is not None and got.location != as_read(location):
-        wrong.append(f"{entry.uid} LOCATION {got.location!r} is not {as_read(location)!r}")
+    link = public_join_url(raw)
+    location = expected_location(raw, link)
+    if location is not None and got.location != location:
+        wrong.append(f"{entry.uid} LOCATION {got.location!r} is not {location!r}")
+    # A URI's , and ; percent-encoded: CalDAV servers on vobject cut a CONFERENCE at a comma.
+    conference = link.replace(",", "%2C").replace(";", "%3B") if link else None
+    if got.conferences != ((conference,) if conference else ()):
+        wrong.append(f"{entry.uid} CONFERENCE {got.conferences!r} is not {conference!r}")
     description = got.description or ""
+    if link is not None and entry.session_id is None and f"Join online: {link}" not in description:
+        wrong.append(f"{entry.uid} DESCRIPTION {description!r} lacks the join link")
     keys = ("subtitle", "description") if entry.session_id is None else ()
     for key in keys:
         if raw.get(key) and as_read(raw[key].strip()) not in description:
             wrong.append(f"{entry.uid} DESCRIPTION {description!r} lacks the {key} as written")
     return wrong
+
+
+def public_join_url(raw: dict[str, Any]) -> str | None:
+    """Return the event's join link if everyone may see it (``online.public: true``)."""
+    online = raw.get("online")
+    return online["join_url"] if online and online.get("public") is True else None
+
+
+def private_join_url(raw: dict[str, Any]) -> str | None:
+    """Return the event's join link if only confirmed subscribers may see it (the default)."""
+    online = raw.get("online")
+    return online["join_url"] if online and online.get("public") is not True else None
+
+
+def expected_location(raw: dict[str, Any], link: str | None) -> str | None:
+    """Return the LOCATION a reader should show: the place, then a join link it may see.
+
+    Outlook and Google Calendar show no CONFERENCE, so the link is in the location's text.
+    """
+    place = raw.get("location")
+    if link is None:
+        return None if place is None else as_read(place)
+    if place is None or place.casefold() == "online":
+        return f"Online: {link}"
+    return f"{as_read(place)} and online: {link}"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class Read:
     description: str | None = None
     location: str | None = None
     categories: tuple[str, ...] = ()
+    conferences: tuple[str, ...] = ()  # the URIs of CONFERENCE (RFC 7986)
+    alarms: tuple[tuple[str, int], ...] = ()  # (ACTION, TRIGGER in seconds from the start)
 
     @property
     def times(self) -> tuple[Value, Value]:
@@ -77,6 +79,7 @@ def read_icalendar(body: bytes) -> Reading:
         if uid in reading:
             raise AssertionError(f"UID {uid} appears twice")
         categories = event.get("CATEGORIES")
+        conferences = event.get("CONFERENCE", [])
         reading[uid] = Read(
             _icalendar_value(event.get("DTSTART"), zones),
             _icalendar_value(event.get("DTEND"), zones),
@@ -84,8 +87,14 @@ def read_icalendar(body: bytes) -> Reading:
             _icalendar_text(event.get("DESCRIPTION")),
             _icalendar_text(event.get("LOCATION")),
             tuple(str(c) for c in categories.cats) if categories is not None else (),
+            tuple(map(str, conferences if isinstance(conferences, list) else [conferences])),
+            tuple(_icalendar_alarm(alarm) for alarm in event.walk("VALARM")),
         )
     return reading
+
+
+def _icalendar_alarm(alarm: Any) -> tuple[str, int]:
+    return _ical_alarm(alarm["ACTION"], alarm["TRIGGER"].dt)
 
 
 def _icalendar_text(value: Any) -> str | None:
@@ -127,8 +136,16 @@ def read_ical(body: bytes) -> Reading:
             event.description,
             event.location,
             tuple(event.categories),
+            tuple(conference.uri for conference in event.conference),
+            tuple(_ical_alarm(alarm.action, alarm.trigger) for alarm in event.alarm),
         )
     return reading
+
+
+def _ical_alarm(action: Any, trigger: Any) -> tuple[str, int]:
+    if not isinstance(trigger, timedelta):
+        raise AssertionError(f"TRIGGER {trigger!r} is not relative to the start")
+    return str(action), int(trigger.total_seconds())
 
 
 def ical_tzinfo(timezone_model: Timezone) -> IcsTimezoneInfo:
@@ -201,6 +218,8 @@ def read_external(tool: str, paths: Sequence[Path]) -> list[Reading]:
                 texts.get("description"),
                 texts.get("location"),
                 tuple(texts.get("categories", ())),
+                tuple(texts.get("conferences", ())),
+                tuple((action, seconds) for action, seconds in texts.get("alarms", ())),
             )
             for uid, (start, end, texts) in parsed
         }

@@ -2,7 +2,8 @@
 
 Usage: ``python vobject_feeds.py FILE...``. Prints, for each file in order, one line of JSON:
 ``{"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
-"categories": [...]}], ...}``: a timed value as its UTC instant (``2026-10-25T00:30:00Z``), a
+"categories": [...], "conferences": [...], "alarms": [[action, seconds], ...]}], ...}``: a
+timed value as its UTC instant (``2026-10-25T00:30:00Z``), a
 DATE value as ``2026-11-30``, texts as vobject unescapes them. Exits 3 when vobject is
 missing, 1 when a file cannot be read.
 
@@ -50,6 +51,11 @@ def texts(vevent: Any) -> dict[str, Any]:
         if name in vevent.contents:
             found[name] = vevent.contents[name][0].value
     found["categories"] = [c for line in vevent.contents.get("categories", []) for c in line.value]
+    found["conferences"] = [line.value for line in vevent.contents.get("conference", [])]
+    found["alarms"] = [
+        [alarm.action.value, int(alarm.trigger.value.total_seconds())]
+        for alarm in vevent.contents.get("valarm", [])
+    ]
     return found
 
 
