@@ -40,22 +40,31 @@ ONLINE_LOCATIONS = {"online"}
 def attendance(event: Event, page: str) -> tuple[str | None, list[dict[str, Any]]]:
     """Return how people attend ``event`` (an eventAttendanceMode) and where (its locations).
 
-    A location written as "Online" is a VirtualLocation; its url is where people get in:
-    the registration page where there is one, else the event's own page elsewhere
-    (``url:``), else its ``page`` here, which says how to take part. Any other location is a
-    Place, its text as the address. An event with no location has neither.
-
-    This is the one place that decides it: a public join link is the VirtualLocation's url
-    (Online, or Mixed beside a Place), and a private one never appears here.
+    An event with ``online:`` is attended online, and also offline where it has a place
+    beside: its VirtualLocation's url is the public join link, or, for a private one (which
+    never appears here), where people get in: the registration page where there is one, else
+    the event's own page elsewhere (``url:``), else its ``page`` here. A location written as
+    "Online" is the same without a join link. Any other location is a Place, its text as the
+    address. An event with no location and no join link has neither.
     """
     text = event.location
-    if text is None:
+    online = event.online is not None or (text is not None and text.casefold() in ONLINE_LOCATIONS)
+    places = [] if text is None or text.casefold() in ONLINE_LOCATIONS else [text]
+    locations: list[dict[str, Any]] = [
+        {"@type": "Place", "name": place, "address": place} for place in places
+    ]
+    if online:
+        if event.online is not None and event.online.public:
+            url = event.online.join_url
+        else:
+            registration = event.registration.url if event.registration else None
+            url = registration or event.url or page
+        locations.append({"@type": "VirtualLocation", "url": url})
+    if not locations:
         return None, []
-    if text.casefold() in ONLINE_LOCATIONS:
-        registration = event.registration.url if event.registration else None
-        url = registration or event.url or page
-        return ONLINE, [{"@type": "VirtualLocation", "url": url}]
-    return OFFLINE, [{"@type": "Place", "name": text, "address": text}]
+    if online and places:
+        return MIXED, locations
+    return (ONLINE if online else OFFLINE), locations
 
 
 def event_data(event: Event, page: str, previous_start: datetime | None) -> dict[str, Any]:

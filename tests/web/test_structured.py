@@ -272,6 +272,46 @@ def test_registration_becomes_an_offer_and_the_online_location(
     assert data["sameAs"] == "https://example.org/more"
 
 
+def test_a_join_link_makes_the_attendance_online_or_mixed_and_a_private_one_stays_out(
+    make_app: MakeApp, make_event: Callable[..., dict[str, Any]]
+) -> None:
+    public = "https://meet.example.org/j/public"
+    private = "https://meet.example.org/j/private"
+    events = {
+        "mixed.yaml": make_event(
+            id="mixed", location="Room 4, Brussels", online={"join_url": public, "public": True}
+        ),
+        "online.yaml": make_event(id="online", online={"join_url": public, "public": True}),
+        "private.yaml": make_event(
+            id="private",
+            location="Room 4, Brussels",
+            registration={"url": "https://example.org/register"},
+            online={"join_url": private},
+        ),
+    }
+    app = make_app(events=events)
+
+    mixed, online = _page_data(app, "mixed"), _page_data(app, "online")
+    hidden = app.test_client().get("/events/private").get_data(as_text=True)
+
+    assert mixed["eventAttendanceMode"] == SCHEMA + "MixedEventAttendanceMode"
+    assert mixed["location"] == [
+        {"@type": "Place", "name": "Room 4, Brussels", "address": "Room 4, Brussels"},
+        {"@type": "VirtualLocation", "url": public},
+    ]
+    assert online["eventAttendanceMode"] == SCHEMA + "OnlineEventAttendanceMode"
+    assert online["location"] == {"@type": "VirtualLocation", "url": public}
+    assert private not in hidden
+    data = json_ld(hidden)
+    assert data["eventAttendanceMode"] == SCHEMA + "MixedEventAttendanceMode"
+    assert data["location"][1] == {
+        "@type": "VirtualLocation",
+        "url": "https://example.org/register",
+    }
+    for each in (mixed, online, data):
+        assert vocabulary().check(each, {"schema:Event"}, "Event") == []
+
+
 def test_an_event_moved_since_it_was_first_published_is_rescheduled(
     make_app: MakeApp,
     make_event: Callable[..., dict[str, Any]],
