@@ -1,6 +1,6 @@
 """Benchmark the feeds: cold and warm builds, the export, edit pickup and memory of serve.
 
-    .venv/bin/python bench/feeds.py [--events 10000] [--large] [--quick]
+    .venv/bin/python bench/feeds.py [--events 10000] [--large] [--serve-only] [--quick]
 
 On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it prints:
 
@@ -15,6 +15,8 @@ On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it 
   master and workers (PSS: shared pages once) beside one ``calfeed run`` process, each idle
   worker's CPU (the file watcher), and, after one event file is saved, when the first worker
   and when every worker served the new ETag (each worker asked in turn, see ``_serving``).
+
+``--serve-only`` measures ``calfeed serve`` alone, leaving out the builds and the export.
 
 Run ``make bench`` once to install the Node peer (bench/node) with npm.
 """
@@ -242,6 +244,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--large", action="store_true", help="also 50,000 events")
     parser.add_argument("--workers", type=int, default=4, help="of calfeed serve")
+    parser.add_argument("--serve-only", action="store_true", help="calfeed serve alone")
     parser.add_argument("--quick", action="store_true", help="20 events, 2 workers")
     arguments = parser.parse_args()
     stop_on_sigterm()
@@ -251,12 +254,14 @@ def main() -> None:
         folder = Path(name)
         project = Project(folder / "project", feed_events(count)).write()
         limit = 60 + count / 50  # seconds; bounds every wait on a start
-        naive = builds(report, project, folder, limit)
-        export(report, project, folder, naive)
+        if not arguments.serve_only:
+            naive = builds(report, project, folder, limit)
+            export(report, project, folder, naive)
         serving(report, project, folder, workers, limit)
         if arguments.large and not arguments.quick:
             large = Project(folder / "large", feed_events(50_000)).write()
-            builds(report, large, folder, 60 + 50_000 / 50)
+            if not arguments.serve_only:
+                builds(report, large, folder, 60 + 50_000 / 50)
             serving(report, large, folder, workers, 60 + 50_000 / 50)
     report.summary()
 
