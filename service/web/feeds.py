@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Flask, Response, abort, request
 
 from .. import urls
-from ..calendar.edition import ALL, Feed
+from ..calendar.edition import ALL, Edition, Feed
 from ..catalog import Topic
 from ..catalog.values import SLUG
+from ..live import LiveCatalog
 from .current import live_catalog
 
 bp = Blueprint("feeds", __name__)
@@ -28,8 +29,7 @@ def topic_feed(name: str) -> Response:
     slugs = feed_slugs(name, edition.catalog.config.topics)
     if slugs is None:
         abort(404)
-    keep = edition.catalog.config.feed.keep_past_days
-    since = None if keep is None else _start_of_day(live.clock() - timedelta(days=keep))
+    since = _since(edition, live.clock())
     return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
 
 
@@ -62,6 +62,18 @@ def serve_feed(feed: Feed, filename: str) -> Response:
     response.cache_control.max_age = 300
     response.make_conditional(request)  # turns it into a 304 when the client is current
     return response
+
+
+def build_all_feed(live: LiveCatalog) -> Feed:
+    """Build the feed of every event now, as a request for it would."""
+    edition = live.edition
+    return edition.topic_feed((ALL,), _since(edition, live.clock()))
+
+
+def _since(edition: Edition, now: datetime) -> datetime | None:
+    """Return the end before which events are left out of feeds (feed.keep_past_days)."""
+    keep = edition.catalog.config.feed.keep_past_days
+    return None if keep is None else _start_of_day(now - timedelta(days=keep))
 
 
 def _start_of_day(moment: datetime) -> datetime:

@@ -2,23 +2,39 @@
 
 The catalog is loaded and rendered once, in the master, before the workers are forked
 (``preload_app``): every worker starts serving at once, from the same edition, whose memory
-they share until an edit replaces it. Each worker then watches the files itself and opens
-its own database connections. Behind a proxy (nginx), ``proxies`` says how many set
-X-Forwarded-For and -Proto: the client's address is then taken from there, so that the
-sign-up's per-client limit counts each visitor, not the proxy.
+they share. The master alone watches the files. When what it serves or reports changes (a
+good edit: a new edition; a refused one: its problems), it builds the new edition and the
+feed of every event, stops every worker, and forks new ones once the last has exited: no
+worker of the new edition answers while one of the old still does, so a client never sees
+the new ETag and then the old one again. Connections that arrive meanwhile wait in the
+listening socket, which the master holds open. The master holds no thread, lock or
+database connection when it forks, so nothing of the kind is copied half-used.
+
+Behind a proxy (nginx), ``proxies`` says how many set X-Forwarded-For and -Proto: the
+client's address is then taken from there, so that the sign-up's per-client limit counts
+each visitor, not the proxy.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import os
+import signal
+import sys
+import time
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..live import LiveCatalog
+from ..live import POLL_INTERVAL, QUIET, LiveCatalog
 from ..tokens import Tokens
+from .feeds import build_all_feed
+
+log = logging.getLogger(__name__)
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -31,7 +47,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
-        self.cfg.set("post_fork", self._post_fork)
+        self.cfg.set("worker_exit", _exit_at_once)
 
     def load(self) -> Flask:
         from .. import create_app
@@ -40,15 +56,86 @@ class _Server(BaseApplication):  # type: ignore[misc]
         app = create_app(live, Tokens.for_site(live.edition.catalog.config.root))
         if self.proxies:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.proxies, x_proto=self.proxies)  # type: ignore[method-assign]
-        live.engine.dispose()  # no connection of the master's goes into a worker
-        gc.freeze()  # the collector leaves the shared objects' pages alone in the workers
+        self.prepare_fork()
         return app
 
-    def _post_fork(self, server: Any, worker: Any) -> None:
-        self.live.watch()  # threads do not survive the fork: each worker starts its own
+    def prepare_fork(self) -> None:
+        """Build what every worker serves first, and leave the master ready to fork."""
+        build_all_feed(self.live)  # once here, shared, rather than once in every worker
+        self.live.engine.dispose()  # no connection of the master's goes into a worker
+        gc.freeze()  # the collector leaves the shared objects' pages alone in the workers
+
+    def run(self) -> None:
+        try:
+            _Master(self).run()
+        except RuntimeError as err:  # as gunicorn's own run says it
+            print(f"\nError: {err}\n", file=sys.stderr)
+            sys.exit(1)
+
+
+class _Master(Arbiter):  # type: ignore[misc]
+    """Gunicorn's master, which also watches the files and replaces its workers on a change."""
+
+    def __init__(self, server: _Server) -> None:
+        super().__init__(server)
+        self.server = server
+        self.next_look = time.monotonic() + POLL_INTERVAL
+        self.retiring: set[int] = set()  # workers of an older edition, asked to stop
+        self.retired_at = 0.0
+
+    def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
+        """Wait for signals until the next look at the files is due; look if it is."""
+        due = max(0.0, self.next_look - time.monotonic())
+        signals: list[int] = super().wait_for_signals(min(timeout, due))
+        if time.monotonic() >= self.next_look:
+            if self.server.live.look(QUIET):
+                self.server.prepare_fork()
+                self.retiring.update(self.WORKERS)
+                self.retired_at = time.monotonic()
+                log.info("replacing %d workers with the new edition", len(self.retiring))
+            self.next_look = time.monotonic() + self.server.live.until_next_look()
+        return signals
+
+    def manage_workers(self) -> None:
+        """Start no new worker while one of an older edition still serves."""
+        self.retiring &= self.WORKERS.keys()
+        if self.retiring:
+            # Again on every turn: a worker that got the signal before it could handle it
+            # (still starting) gets it once more; past the graceful timeout it is killed.
+            late = time.monotonic() - self.retired_at > self.cfg.graceful_timeout
+            for pid in self.retiring:
+                self.kill_worker(pid, signal.SIGKILL if late else signal.SIGTERM)
+            return
+        super().manage_workers()
+
+    def spawn_workers(self) -> None:
+        """Fork the missing workers at once (gunicorn staggers them by up to 0.1 s each)."""
+        for _ in range(self.num_workers - len(self.WORKERS)):
+            self.spawn_worker()
+
+
+def _exit_at_once(server: Any, worker: Any) -> None:
+    """End a worker without tearing down its objects one by one.
+
+    Python's own exit would release each object of the edition the worker shares with the
+    master, writing to (and so copying) every page of it first. The worker has answered
+    its last request; what it leaves open the kernel closes.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(live: LiveCatalog, bind: str, workers: int, proxies: int = 0) -> None:
     """Serve ``live`` until stopped."""
-    options = {"bind": bind, "workers": workers, "accesslog": "-", "preload_app": True}
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "accesslog": "-",
+        "preload_app": True,
+        # Gunicorn's control socket is a thread in the master (forking beside a thread can
+        # copy a lock it holds), at one path shared by every gunicorn of the user.
+        "control_socket_disable": True,
+    }
     _Server(live, options, proxies).run()
