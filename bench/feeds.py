@@ -37,6 +37,7 @@ from _proc import Memory, cpu_seconds, group_memory, memory
 from _report import Report, Target
 from _serving import (
     CALFEED,
+    Process,
     calfeed,
     first_answer,
     free_port,
@@ -160,7 +161,7 @@ def serving(report: Report, project: Project, folder: Path, workers: int, limit:
         before = per_worker(port, pids, ALL)
         etag = next(iter(before.values())).etag
         assert etag is not None and len({a.etag for a in before.values()}) == 1, before
-        pickup(report, project, port, pids, etag, f"{workers} workers, {count:,} events")
+        pickup(report, project, process, port, etag, f"{workers} workers, {count:,} events")
     single = one_process(project, folder)
     report.note(
         f"memory: serve master + {workers} workers RSS {group.rss:,.0f} MB, PSS "
@@ -190,35 +191,44 @@ def idle_cpu(pids: list[int], seconds: float = 3.0) -> float:
 
 
 def pickup(
-    report: Report, project: Project, port: int, pids: list[int], old: str, label: str
+    report: Report, project: Project, process: Process, port: int, old: str, label: str
 ) -> None:
-    """Save an edit to one event; print when the first and when every worker served it."""
+    """Save an edit to one event; print when the first and when every worker served it.
+
+    The workers are looked up again on every round: a worker may be replaced by a new one
+    that serves the new edition.
+    """
+    workers = len(process.workers())
     index = min(42, len(project.events) - 1)
     event = project.events[index]
     project.replace(dataclasses.replace(event, title=f"Event {index} (moved): a new title"))
     saved = time.perf_counter()
     new: str | None = None
-    served: dict[int, float] = {}
-    back = 0  # answers with the old ETag from a worker that had served the new one
+    first: float | None = None
+    every: float | None = None
+    back = 0  # answers with the old ETag to requests sent after the new one was served
     rounds = 0
-    while len(served) < len(pids) and time.perf_counter() - saved < 30:
+    while every is None and time.perf_counter() - saved < 30:
         asked = old if new is None else f"{old}, {new}"
-        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.5)
+        pids = process.workers()
+        sent = time.perf_counter() - saved
+        # A short wait: the workers asked for may be gone, replaced by new ones.
+        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.1)
         at = time.perf_counter() - saved
         rounds += 1
-        for pid, answer in answers.items():
-            if answer.etag != old and answer.status in (200, 304):
-                new = answer.etag
-                served.setdefault(pid, at)
-            elif pid in served:
-                back += 1
+        fresh = [a for a in answers.values() if a.etag != old and a.status in (200, 304)]
+        if fresh:
+            new = fresh[0].etag
+            first = at if first is None else first
+        if first is not None and sent > first:
+            back += len(answers) - len(fresh)
+        if len(fresh) == len(answers) == workers == len(pids):
+            every = at
     report.note(
         f"edit pickup ({label}): {rounds} rounds of one request per worker; "
-        f"{len(served)} of {len(pids)} workers served the new ETag"
+        + ("every worker served the new ETag" if every else "not every worker served it")
         + (f"; {back} answers went back to the old one" if back else "")
     )
-    first = min(served.values()) if served else None
-    every = max(served.values()) if len(served) == len(pids) else None
     report.add(f"edit saved -> first worker serves it ({label})", first, "s")
     report.add(
         f"edit saved -> every worker serves it ({label})",
