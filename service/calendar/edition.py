@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import partial
@@ -71,6 +71,22 @@ class Edition:
 
         ``since`` drops events that ended before it (feed.keep_past_days).
         """
+        key = ("topics", *slugs, self._cutoff(since))
+        return self._cached(key, lambda: self._topic_feed(slugs, since))
+
+    def build_topic_feeds(
+        self, feeds: Sequence[tuple[str, ...]], since: datetime | None = None
+    ) -> None:
+        """Build the feeds of many topics (each a ``topic_feed``) at once, revised in one pass."""
+        cutoff = self._cutoff(since)
+        wanted = [slugs for slugs in feeds if ("topics", *slugs, cutoff) not in self._feeds]
+        built = {("topics", *slugs, cutoff): self._topic_feed(slugs, since) for slugs in wanted}
+        revised = self._revised(built)
+        with self._lock:
+            self._feeds.update(revised)
+
+    def _cutoff(self, since: datetime | None) -> str:
+        """Return how ``since`` is written in the keys of topic feeds."""
         cutoff = since.isoformat() if since else ""
         if cutoff != self._since:
             with self._lock:
@@ -78,8 +94,7 @@ class Edition:
                 self._feeds = {key: f for key, f in self._feeds.items() if key[0] != "topics"}
                 self._building = {k: b for k, b in self._building.items() if k[0] != "topics"}
                 self._since = cutoff
-        key = ("topics", *slugs, cutoff)
-        return self._cached(key, lambda: self._topic_feed(slugs, since))
+        return cutoff
 
     def entry(self, event_id: str) -> Block:
         """Return an event's entry as its feeds carry it, stamped with its revision."""
@@ -92,12 +107,13 @@ class Edition:
     def _topic_feed(self, slugs: tuple[str, ...], since: datetime | None) -> tuple[str, bytes]:
         config = self.catalog.config
         wanted = set(slugs)
-        events = [
-            event
-            for event in self.catalog.events
-            if (ALL in wanted or wanted.intersection(event.topics))
-            and (since is None or event.end >= since)
-        ]
+        if ALL in wanted:
+            chosen: Iterable[Event] = self.catalog.events
+        elif len(slugs) == 1:
+            chosen = self.catalog.by_topic[slugs[0]]
+        else:
+            chosen = (event for event in self.catalog.events if wanted.intersection(event.topics))
+        events = [event for event in chosen if since is None or event.end >= since]
         if ALL in wanted:
             name, description = config.site.title, None
         else:

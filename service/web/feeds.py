@@ -64,10 +64,11 @@ def serve_feed(feed: Feed, filename: str) -> Response:
     return response
 
 
-def build_all_feed(live: LiveCatalog) -> Feed:
-    """Build the feed of every event now, as a request for it would."""
+def build_topic_feeds(live: LiveCatalog) -> None:
+    """Build now the feed of every event and of each topic, as requests for them would."""
     edition = live.edition
-    return edition.topic_feed((ALL,), _since(edition, live.clock()))
+    feeds = [(ALL,), *((slug,) for slug in edition.catalog.config.topics)]
+    edition.build_topic_feeds(feeds, _since(edition, live.clock()))
 
 
 def _since(edition: Edition, now: datetime) -> datetime | None:

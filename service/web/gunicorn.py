@@ -4,7 +4,7 @@ The catalog is loaded and rendered once, in the master, before the workers are f
 (``preload_app``): every worker starts serving at once, from the same edition, whose memory
 they share. The master alone watches the files. When what it serves or reports changes (a
 good edit: a new edition; a refused one: its problems), it builds the new edition and the
-feed of every event, stops every worker, and forks new ones once the last has exited: no
+feeds of every event and of each topic, stops every worker, and forks new ones once the last has exited: no
 worker of the new edition answers while one of the old still does, so a client never sees
 the new ETag and then the old one again. Connections that arrive meanwhile wait in the
 listening socket, which the master holds open. The master holds no thread, lock or
@@ -32,7 +32,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..live import POLL_INTERVAL, QUIET, LiveCatalog
 from ..tokens import Tokens
-from .feeds import build_all_feed
+from .feeds import build_topic_feeds
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class _Server(BaseApplication):  # type: ignore[misc]
 
     def prepare_fork(self) -> None:
         """Build what every worker serves first, and leave the master ready to fork."""
-        build_all_feed(self.live)  # once here, shared, rather than once in every worker
+        build_topic_feeds(self.live)  # once here, shared, rather than once in every worker
         self.live.engine.dispose()  # no connection of the master's goes into a worker
         gc.freeze()  # the collector leaves the shared objects' pages alone in the workers
 

@@ -56,7 +56,7 @@ def topic(slug: str) -> str:
         abort(404)
 
     def render() -> tuple[Markup, datetime | None]:
-        return _listing([e for e in catalog.events if slug in e.topics], live.clock())
+        return _listing(catalog.by_topic[slug], live.clock())
 
     # The list is kept; the rest of the page holds the visitor's own form token.
     listing = cached_page(edition, ("topic", slug), live.clock(), render).get_data(as_text=True)
