@@ -29,7 +29,7 @@ from ..store.revisions import RevisionStore
 from .assembly import Block, Header, assemble, stamp_block
 from .entries import event_entry, event_page, session_entry
 from .folding import serialise
-from .zones import Zone, Zones, catalog_zones
+from .zones import Span, Zone, Zones, catalog_zones, event_span
 
 ALL = "all"
 
@@ -215,6 +215,7 @@ class Publisher:
         self._events: dict[int, tuple[Event, Zone | None, _Unstamped]] = {}
         self._sessions: dict[int, tuple[Event, Zone | None, tuple[_Unstamped, ...]]] = {}
         self._stamped: dict[str, tuple[str, Block]] = {}  # uid -> (digest, stamped block)
+        self._spans: dict[int, tuple[Event, Span | None]] = {}  # id(event) -> (event, its span)
         self._lock = threading.Lock()
 
     def publish(self, catalog: Catalog) -> Edition:
@@ -225,7 +226,7 @@ class Publisher:
             renders_for = (config.site.base_url, config.site.uid_domain, config.topics)
             if renders_for != self._renders_for:
                 self._renders_for, self._events, self._sessions = renders_for, {}, {}
-            zones = catalog_zones(catalog)
+            zones = self._zones(catalog)
             rendered = {}
             fresh = []
             for event in catalog.events:
@@ -258,6 +259,21 @@ class Publisher:
                 for (event, *_), block in zip(rendered.values(), blocks, strict=True)
             }
             return Edition(catalog, zones, by_id, self)
+
+    def _zones(self, catalog: Catalog) -> Zones:
+        """Return the catalog's zones, going through again only the events that changed."""
+        before: dict[int, tuple[Event, Span | None]] = self._spans
+        now: dict[int, tuple[Event, Span | None]] = {}
+
+        def span(event: Event) -> Span | None:
+            kept = before.get(id(event))
+            found = kept[1] if kept is not None and kept[0] is event else event_span(event)
+            now[id(event)] = (event, found)
+            return found
+
+        zones = catalog_zones(catalog, span)
+        self._spans = now
+        return zones
 
     def session_blocks(
         self, events: Sequence[Event], config: Config, zones: Zones
