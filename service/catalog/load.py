@@ -136,7 +136,7 @@ class CatalogLoader:
                 before = (stamp, now)
             pending[path] = before
         self._pending = pending
-        return all(now - since >= quiet for _, since in pending.values())
+        return all(now >= since + quiet for _, since in pending.values())  # as settled_at says
 
     def _load(
         self, stamp: Stamp, stamps: dict[Path, Stamp] | None, settling: bool = False

@@ -4,11 +4,12 @@ The catalog is loaded and rendered once, in the master, before the workers are f
 (``preload_app``): every worker starts serving at once, from the same edition, whose memory
 they share. The master alone watches the files. When what it serves or reports changes (a
 good edit: a new edition; a refused one: its problems), it builds the new edition and the
-feeds of every event and of each topic, stops every worker, and forks new ones once the last has exited: no
-worker of the new edition answers while one of the old still does, so a client never sees
-the new ETag and then the old one again. Connections that arrive meanwhile wait in the
-listening socket, which the master holds open. The master holds no thread, lock or
-database connection when it forks, so nothing of the kind is copied half-used.
+feeds of every event and of each topic, stops every worker, and forks new ones once the
+last has exited. No worker of the new edition answers while one of the old still does, so
+a client never sees the new ETag and then the old one again; connections that arrive
+meanwhile wait in the listening socket, which the master holds open. The master holds no
+thread, lock or database connection when it forks, so nothing of the kind is copied
+half-used into a worker.
 
 Behind a proxy (nginx), ``proxies`` says how many set X-Forwarded-For and -Proto: the
 client's address is then taken from there, so that the sign-up's per-client limit counts
