@@ -12,9 +12,10 @@ On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it 
 - ``calfeed export`` of every file on an empty database, and again with nothing changed,
   beside the plain icalendar build of all.ics alone;
 - ``calfeed serve --workers 4``: its first answer, when every worker answers, the memory of
-  master and workers (PSS: shared pages once) beside one ``calfeed run`` process, each idle
-  worker's CPU (the file watcher), and, after one event file is saved, when the first worker
-  and when every worker served the new ETag (each worker asked in turn, see ``_serving``).
+  master and workers (PSS: shared pages once) beside one ``calfeed run`` process, the idle
+  CPU of the master (which alone watches the files) and of each worker, and, after one
+  event file is saved, when the first worker and when every worker served the new ETag
+  (each worker asked in turn, see ``_serving``).
 
 ``--serve-only`` measures ``calfeed serve`` alone, leaving out the builds and the export.
 
@@ -157,7 +158,7 @@ def serving(report: Report, project: Project, folder: Path, workers: int, limit:
         for path in WARM_PATHS:
             per_worker(port, pids, path)
         group = group_memory([process.pid, *pids])
-        idle = idle_cpu(pids)
+        idle = idle_cpu([process.pid, *pids])
         before = per_worker(port, pids, ALL)
         etag = next(iter(before.values())).etag
         assert etag is not None and len({a.etag for a in before.values()}) == 1, before
@@ -175,19 +176,25 @@ def serving(report: Report, project: Project, folder: Path, workers: int, limit:
         "one calfeed run",
         Target(most=1.5),
     )
+    master, *each = idle
     report.add(
-        f"calfeed serve, {count:,} events: CPU of each idle worker (the watcher), per second",
-        idle * 1000,
+        f"calfeed serve, {count:,} events: CPU of the idle master (it watches the files), "
+        "per second",
+        master * 1000,
+        "ms",
+    )
+    report.add(
+        f"calfeed serve, {count:,} events: CPU of each idle worker, per second",
+        sum(each) / len(each) * 1000,
         "ms",
     )
 
 
-def idle_cpu(pids: list[int], seconds: float = 3.0) -> float:
-    """Return the mean CPU seconds per second each of ``pids`` uses while nobody asks."""
+def idle_cpu(pids: list[int], seconds: float = 3.0) -> list[float]:
+    """Return the CPU seconds per second each of ``pids`` uses while nobody asks."""
     before = [cpu_seconds(pid) for pid in pids]
     time.sleep(seconds)
-    used = [cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
-    return sum(used) / len(used) / seconds
+    return [(cpu_seconds(pid) - was) / seconds for pid, was in zip(pids, before, strict=True)]
 
 
 def pickup(
