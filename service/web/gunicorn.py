@@ -5,9 +5,11 @@ The catalog is loaded and rendered once, in the master, before the workers are f
 they share. The master alone watches the files. When what it serves or reports changes (a
 good edit: a new edition; a refused one: its problems), it builds the new edition and the
 feeds of every event and of each topic, stops every worker, and forks new ones once the
-last has exited. No worker of the new edition answers while one of the old still does, so
-a client never sees the new ETag and then the old one again; connections that arrive
-meanwhile wait in the listening socket, which the master holds open. The master holds no
+last has exited. No worker of the new edition answers while one of the old still takes
+requests, so a client never sees the new ETag and then the old one again; connections that
+arrive meanwhile wait in the listening socket, which the master holds open. An old worker
+still answering a slow client after ``STRAGGLERS_AFTER`` takes no other request: the new
+workers start beside it. The master holds no
 thread, lock or database connection when it forks, so nothing of the kind is copied
 half-used into a worker.
 
@@ -36,6 +38,10 @@ from ..tokens import Tokens
 from .feeds import build_topic_feeds
 
 log = logging.getLogger(__name__)
+# Seconds the new workers wait for the old ones to exit. A request takes milliseconds, but
+# a slow client (reading all.ics over a poor line, say) holds its worker for longer; the
+# site would wait with it.
+STRAGGLERS_AFTER = 0.5
 
 
 class _Server(BaseApplication):  # type: ignore[misc]
@@ -98,16 +104,22 @@ class _Master(Arbiter):  # type: ignore[misc]
         return signals
 
     def manage_workers(self) -> None:
-        """Start no new worker while one of an older edition still serves."""
+        """Start no new worker while one of an older edition may still take a request."""
         self.retiring &= self.WORKERS.keys()
-        if self.retiring:
-            # Again on every turn: a worker that got the signal before it could handle it
-            # (still starting) gets it once more; past the graceful timeout it is killed.
-            late = time.monotonic() - self.retired_at > self.cfg.graceful_timeout
-            for pid in self.retiring:
-                self.kill_worker(pid, signal.SIGKILL if late else signal.SIGTERM)
+        if not self.retiring:
+            super().manage_workers()
             return
-        super().manage_workers()
+        waited = time.monotonic() - self.retired_at
+        # Again on every turn: a worker that got the signal before it could handle it
+        # (still starting) gets it once more; past the graceful timeout it is killed.
+        late = waited > self.cfg.graceful_timeout
+        for pid in self.retiring:
+            self.kill_worker(pid, signal.SIGKILL if late else signal.SIGTERM)
+        if waited >= STRAGGLERS_AFTER:
+            # Those left are answering a request they took before the switch (a slow
+            # client), and take no other: the new workers start beside them.
+            for _ in range(self.num_workers - len(self.WORKERS.keys() - self.retiring)):
+                self.spawn_worker()
 
     def spawn_workers(self) -> None:
         """Fork the missing workers at once (gunicorn staggers them by up to 0.1 s each)."""
@@ -120,8 +132,11 @@ def _exit_at_once(server: Any, worker: Any) -> None:
 
     Python's own exit would release each object of the edition the worker shares with the
     master, writing to (and so copying) every page of it first. The worker has answered
-    its last request; what it leaves open the kernel closes.
+    its last request; what it leaves open the kernel closes. Gunicorn calls this in the
+    master too, for a worker found gone: there it does nothing.
     """
+    if os.getpid() != worker.pid:
+        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

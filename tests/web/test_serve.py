@@ -257,6 +257,38 @@ def test_an_edit_is_served_by_every_worker_of_calfeed_serve_at_once_and_never_un
     assert log.read_text().count("now serving 6 events") == 1
 
 
+def test_a_slow_client_of_an_old_worker_does_not_hold_up_an_edit(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    path = seed_project / "feeds" / "2020-12-circular-cities-webinar.yaml"
+    serve = ["--config", str(config), "serve", "--workers", "2"]
+    with started(serve, tmp_path / "log") as (port, process):
+        workers_of(process, 2)
+        [(_, headers, _)] = from_every_worker(port, 1, "/feeds/all.ics") or []
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(b"GET /feeds/all.ics HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # not done
+            deadline = time.monotonic() + STARTUP
+            while slow.getsockname()[1] not in accepted(port):  # a worker waits for the rest
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+            path.write_text(
+                path.read_text("utf-8").replace("Circular Cities", "Round Cities"), "utf-8"
+            )
+            saved = time.monotonic()
+            while True:
+                answers = from_every_worker(port, 2, "/feeds/all.ics", wait=0.2)
+                if answers and all(b"Round Cities" in body for _, _, body in answers):
+                    break
+                assert time.monotonic() - saved < 5, "an edit held up by a slow client"
+            slow.sendall(b"Connection: close\r\n\r\n")
+            late = slow.makefile("rb").read()
+
+    # The slow request was taken before the edit; it is answered as it was then.
+    assert late.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert f"ETag: {headers['ETag']}".encode() in late and b"Round Cities" not in late
+
+
 def test_a_broken_edit_keeps_every_worker_of_calfeed_serve_on_the_last_good_catalog(
     seed_project: Path, tmp_path: Path
 ) -> None:
