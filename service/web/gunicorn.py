@@ -70,7 +70,11 @@ class _Server(BaseApplication):  # type: ignore[misc]
         """Build what every worker serves first, and leave the master ready to fork."""
         build_topic_feeds(self.live)  # once here, shared, rather than once in every worker
         self.live.engine.dispose()  # no connection of the master's goes into a worker
-        gc.freeze()  # the collector leaves the shared objects' pages alone in the workers
+        # Frozen objects are never collected: collect the cycles left since the last freeze
+        # (an edit leaves some), then freeze, so that the collector leaves the shared
+        # objects' pages alone in the workers.
+        gc.collect()
+        gc.freeze()
 
     def run(self) -> None:
         try:
