@@ -220,7 +220,7 @@ def pickup(
         pids = process.workers()
         sent = time.perf_counter() - saved
         # A short wait: the workers asked for may be gone, replaced by new ones.
-        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.1)
+        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.05)
         at = time.perf_counter() - saved
         rounds += 1
         fresh = [a for a in answers.values() if a.etag != old and a.status in (200, 304)]

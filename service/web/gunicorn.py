@@ -3,15 +3,15 @@
 The catalog is loaded and rendered once, in the master, before the workers are forked
 (``preload_app``): every worker starts serving at once, from the same edition, whose memory
 they share. The master alone watches the files. When what it serves or reports changes (a
-good edit: a new edition; a refused one: its problems), it builds the new edition and the
-feeds of every event and of each topic, stops every worker, and forks new ones once the
-last has exited. No worker of the new edition answers while one of the old still takes
-requests, so a client never sees the new ETag and then the old one again; connections that
-arrive meanwhile wait in the listening socket, which the master holds open. An old worker
-still answering a slow client after ``STRAGGLERS_AFTER`` takes no other request: the new
-workers start beside it. The master holds no
-thread, lock or database connection when it forks, so nothing of the kind is copied
-half-used into a worker.
+good edit: a new edition; a refused one: its problems; the end of an event the home page
+lists as upcoming), it builds the new edition, the feeds of every event and of each topic
+and the home page, stops every worker, and forks new ones once the last has exited. No
+worker of the new edition answers while one of the old still takes requests, so a client
+never sees the new ETag and then the old one again; connections that arrive meanwhile
+wait in the listening socket, which the master holds open. An old worker still answering
+a slow client after ``STRAGGLERS_AFTER`` takes no other request: the new workers start
+beside it. The master holds no thread, lock or database connection when it forks, so
+nothing of the kind is copied half-used into a worker.
 
 Behind a proxy (nginx), ``proxies`` says how many set X-Forwarded-For and -Proto: the
 client's address is then taken from there, so that the sign-up's per-client limit counts
@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -36,6 +37,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ..live import POLL_INTERVAL, QUIET, LiveCatalog
 from ..tokens import Tokens
 from .feeds import build_topic_feeds
+from .pages import build_home
 
 log = logging.getLogger(__name__)
 # Seconds the new workers wait for the old ones to exit. A request takes milliseconds, but
@@ -49,6 +51,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
         self.live = live
         self.options = options
         self.proxies = proxies
+        self.flask: Flask | None = None
+        self.home_changes: datetime | None = None  # when the first upcoming event ends
         super().__init__()
 
     def load_config(self) -> None:
@@ -63,12 +67,20 @@ class _Server(BaseApplication):  # type: ignore[misc]
         app = create_app(live, Tokens.for_site(live.edition.catalog.config.root))
         if self.proxies:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=self.proxies, x_proto=self.proxies)  # type: ignore[method-assign]
+        self.flask = app
         self.prepare_fork()
         return app
 
     def prepare_fork(self) -> None:
-        """Build what every worker serves first, and leave the master ready to fork."""
-        build_topic_feeds(self.live)  # once here, shared, rather than once in every worker
+        """Build what each worker would build from the whole catalog, then be ready to fork.
+
+        That is the feeds of every event and of each topic, and the home page: built once
+        here and shared, rather than once in every worker, each writing to (and so
+        copying) the pages of every event it goes through.
+        """
+        assert self.flask is not None
+        build_topic_feeds(self.live)
+        self.home_changes = build_home(self.flask)
         self.live.engine.dispose()  # no connection of the master's goes into a worker
         # Frozen objects are never collected: collect the cycles left since the last freeze
         # (an edit leaves some), then freeze, so that the collector leaves the shared
@@ -99,13 +111,20 @@ class _Master(Arbiter):  # type: ignore[misc]
         due = max(0.0, self.next_look - time.monotonic())
         signals: list[int] = super().wait_for_signals(min(timeout, due))
         if time.monotonic() >= self.next_look:
-            if self.server.live.look(QUIET):
-                self.server.prepare_fork()
-                self.retiring.update(self.WORKERS)
-                self.retired_at = time.monotonic()
-                log.info("replacing %d workers with the new edition", len(self.retiring))
-            self.next_look = time.monotonic() + self.server.live.until_next_look()
+            live, changes = self.server.live, self.server.home_changes
+            if live.look(QUIET):
+                self.replace_workers("the new edition")
+            elif changes is not None and live.clock() >= changes:
+                self.replace_workers("the home page, as an event has ended")
+            self.next_look = time.monotonic() + live.until_next_look()
         return signals
+
+    def replace_workers(self, what: str) -> None:
+        """Build what the workers serve anew, and ask every worker to stop."""
+        self.server.prepare_fork()
+        self.retiring.update(self.WORKERS)
+        self.retired_at = time.monotonic()
+        log.info("replacing %d workers, for %s", len(self.retiring), what)
 
     def manage_workers(self) -> None:
         """Start no new worker while one of an older edition may still take a request."""

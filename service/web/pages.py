@@ -10,7 +10,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from functools import partial
 from itertools import groupby
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
@@ -18,12 +20,13 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from .. import urls
-from ..calendar.edition import ALL
+from ..calendar.edition import ALL, Edition
 from ..calendar.entries import event_page
 from ..catalog import Config, Event
+from ..live import LiveCatalog
 from .current import live_catalog
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
-from .page_cache import cached_page
+from .page_cache import built_page, cached_page, cached_parts
 from .signup import SignupForm, signup_form, zone_options
 
 bp = Blueprint("pages", __name__)
@@ -34,15 +37,23 @@ def index() -> Response:
     """List upcoming events by month, past events below."""
     live = live_catalog()
     edition = live.edition
+    return cached_page(edition, "index", live.clock(), partial(_home, live, edition))
+
+
+def build_home(app: Flask) -> datetime | None:
+    """Render the home page now, as a request for it would; return when it changes."""
+    with app.test_request_context(urls.HOME):
+        live = live_catalog()
+        edition = live.edition
+        return built_page(edition, "index", live.clock(), partial(_home, live, edition)).until
+
+
+def _home(live: LiveCatalog, edition: Edition) -> tuple[str, datetime | None]:
     catalog = edition.catalog
-
-    def render() -> tuple[str, datetime | None]:
-        listing, until = _listing(catalog.events, live.clock())
-        links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
-        html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
-        return html, until
-
-    return cached_page(edition, "index", live.clock(), render)
+    listing, until = _listing(edition, catalog.events, live.clock())
+    links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
+    html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
+    return html, until
 
 
 @bp.get(urls.TOPIC)
@@ -56,7 +67,7 @@ def topic(slug: str) -> str:
         abort(404)
 
     def render() -> tuple[Markup, datetime | None]:
-        return _listing(catalog.by_topic[slug], live.clock())
+        return _listing(edition, catalog.by_topic[slug], live.clock())
 
     # The list is kept; the rest of the page holds the visitor's own form token.
     listing = cached_page(edition, ("topic", slug), live.clock(), render).get_data(as_text=True)
@@ -96,7 +107,9 @@ def event(event_id: str) -> Response:
     return cached_page(edition, ("event", event_id), live.clock(), render)
 
 
-def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime | None]:
+def _listing(
+    edition: object, events: Iterable[Event], now: datetime
+) -> tuple[Markup, datetime | None]:
     """Render what a list page shows: upcoming events by month, then past ones, latest first.
 
     Also return when it changes: when the first upcoming event ends.
@@ -105,8 +118,19 @@ def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime |
     past = [e for e in events if e.end <= now]
     upcoming = [e for e in events if e.end > now]
     # A module of its own each time: the export renders the same macros with its own url_for.
-    macros = current_app.jinja_env.get_template("_macros.html").make_module({})
-    html = macros.event_lists(_by_month(upcoming), past[::-1])  # type: ignore[attr-defined]
+    macros: Any = current_app.jinja_env.get_template("_macros.html").make_module({})
+
+    parts = cached_parts(edition)
+
+    def entries(events: Iterable[Event]) -> Markup:
+        """Join the events' entries, each rendered once while it is unchanged."""
+        # Each entry is Markup, escaped when rendered: joined as it is, not escaped again.
+        return Markup(
+            "".join(parts(event, "item", partial(macros.event_item, event)) for event in events)
+        )
+
+    months = [(month, entries(events)) for month, events in _by_month(upcoming)]
+    html = macros.event_lists(months, entries(past[::-1]))
     return Markup(html), min((e.end for e in upcoming), default=None)
 
 
