@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -244,12 +245,14 @@ def test_an_edit_is_served_by_every_worker_of_calfeed_serve_at_once_and_never_un
             polling.join(10)
         assert failed == []
         again = from_every_worker(port, 3, "/feeds/all.ics")
-        assert again is not None
+        home = from_every_worker(port, 3, "/")
+        assert again is not None and home is not None
         assert threads(process.pid) == 1
 
     [new] = {headers["ETag"] for _, headers, _ in answers}
     assert new != old
     assert {headers["ETag"] for _, headers, _ in again} == {new}  # none serves the old one
+    assert all(b"Round Cities" in body for _, _, body in home)
     switched = got.index(new)
     assert set(got[:switched]) == {old} and set(got[switched:]) == {new}, got
     assert took < 5  # about 0.6 s; a busy machine may take longer
@@ -287,6 +290,54 @@ def test_a_slow_client_of_an_old_worker_does_not_hold_up_an_edit(
     # The slow request was taken before the edit; it is answered as it was then.
     assert late.startswith(b"HTTP/1.1 200 OK\r\n")
     assert f"ETag: {headers['ETag']}".encode() in late and b"Round Cities" not in late
+
+
+def test_every_worker_of_calfeed_serve_lists_an_event_that_ended_under_past_events(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    log = tmp_path / "log"
+    now = datetime.now(UTC).replace(microsecond=0)
+    ends = now + timedelta(seconds=4)
+    (seed_project / "feeds" / "ending.yaml").write_text(
+        "id: ending-now\ntitle: Ending now\ntopics: [procurement]\ntimezone: UTC\n"
+        f"start: '{(now - timedelta(hours=1)):%Y-%m-%dT%H:%M:%S}'\n"
+        f"end: '{ends:%Y-%m-%dT%H:%M:%S}'\n",
+        "utf-8",
+    )
+    serve = ["--config", str(config), "serve", "--workers", "2"]
+    with started(serve, log) as (port, process):
+        workers_of(process, 2)
+        before = from_every_worker(port, 2, "/")
+        assert before is not None
+        while True:
+            after = from_every_worker(port, 2, "/", wait=0.2)
+            if after and all(b"Past events" in body and sections(body) for _, _, body in after):
+                if all("Ending now" in sections(body)[-1][1] for _, _, body in after):
+                    break
+            assert datetime.now(UTC) < ends + timedelta(seconds=10), "still listed as upcoming"
+            time.sleep(0.05)
+        # The master renders the page anew and replaces the workers, which then share it.
+        replaced = "replacing 2 workers, for the home page, as an event has ended"
+        while replaced not in log.read_text():
+            assert datetime.now(UTC) < ends + timedelta(seconds=10), "workers not replaced"
+            time.sleep(0.05)
+        again = from_every_worker(port, 2, "/")
+        assert again is not None
+
+    for _, _, body in before:
+        assert sections(body)[0][1] == ["Ending now"]  # the one upcoming event
+    assert [body for _, _, body in again] == [body for _, _, body in after]
+
+
+def sections(body: bytes) -> list[tuple[str, list[str]]]:
+    """Return each month heading of a listing page with the event titles under it."""
+    found = []
+    for chunk in re.split(r'<h2 class="month">', body.decode())[1:]:
+        heading, _, rest = chunk.partition("</h2>")
+        titles = re.findall(r"<h3><a [^>]*>([^<]*)</a></h3>", rest)
+        found.append((heading, titles))
+    return found
 
 
 def test_a_broken_edit_keeps_every_worker_of_calfeed_serve_on_the_last_good_catalog(
