@@ -105,6 +105,8 @@ class _Master(Arbiter):  # type: ignore[misc]
         self.next_look = time.monotonic() + POLL_INTERVAL
         self.retiring: set[int] = set()  # workers of an older edition, asked to stop
         self.retired_at = 0.0
+        self.stale: str | None = None  # what the workers serve that the master has anew
+        self.failing = False  # building it for them failed at the last try
 
     def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
         """Wait for signals until the next look at the files is due; look if it is."""
@@ -113,15 +115,28 @@ class _Master(Arbiter):  # type: ignore[misc]
         if time.monotonic() >= self.next_look:
             live, changes = self.server.live, self.server.home_changes
             if live.look(QUIET):
-                self.replace_workers("the new edition")
+                self.stale = "the new edition"
             elif changes is not None and live.clock() >= changes:
-                self.replace_workers("the home page, as an event has ended")
+                self.stale = self.stale or "the home page, as an event has ended"
+            if self.stale:
+                self.replace_workers(self.stale)
             self.next_look = time.monotonic() + live.until_next_look()
         return signals
 
     def replace_workers(self, what: str) -> None:
-        """Build what the workers serve anew, and ask every worker to stop."""
-        self.server.prepare_fork()
+        """Build what the workers serve anew, and ask every worker to stop.
+
+        If that fails (the database, say), the workers keep serving what they have, all
+        alike, and the master tries again at its next look.
+        """
+        try:
+            self.server.prepare_fork()
+        except Exception:
+            if not self.failing:  # once, not at every look
+                log.exception("%s cannot be built for the workers; trying again", what)
+            self.failing = True
+            return
+        self.stale, self.failing = None, False
         self.retiring.update(self.WORKERS)
         self.retired_at = time.monotonic()
         log.info("replacing %d workers, for %s", len(self.retiring), what)

@@ -38,11 +38,12 @@ def request(
 
 @contextmanager
 def started(
-    args: list[str], log: Path, port: int | None = None
+    args: list[str], log: Path, port: int | None = None, failures: bool = False
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """Start ``calfeed ARGS --port P``, wait until it answers, yield P and the process; then
     stop it with SIGTERM, as systemd does, and check that it stops cleanly and at once, and
-    that no process of it is left."""
+    that no process of it is left. Its log shows no traceback unless ``failures`` are
+    made to happen."""
     port = port or free_port()
     every: set[int] = set()  # each process of it seen while it ran
     with (
@@ -77,7 +78,7 @@ def started(
         assert status == 0, f"exited with {status} on SIGTERM:\n{log.read_text()}"
         with pytest.raises(OSError):
             request(port, "/healthz")  # nothing listens any more
-        assert "Traceback" not in log.read_text()
+        assert failures or "Traceback" not in log.read_text()
         assert [pid for pid in every if Path(f"/proc/{pid}").exists()] == []
 
 
@@ -338,6 +339,39 @@ def sections(body: bytes) -> list[tuple[str, list[str]]]:
         titles = re.findall(r"<h3><a [^>]*>([^<]*)</a></h3>", rest)
         found.append((heading, titles))
     return found
+
+
+def test_calfeed_serve_outlives_a_database_gone_during_an_edit_and_serves_it_after(
+    seed_project: Path, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    database = seed_project / "var" / "calfeed.sqlite3"
+    path = seed_project / "feeds" / "2020-12-circular-cities-webinar.yaml"
+    serve = ["--config", str(config), "serve", "--workers", "2"]
+    with started(serve, tmp_path / "log", failures=True) as (port, process):
+        workers_of(process, 2)
+        before = from_every_worker(port, 2, "/feeds/all.ics")
+        assert before is not None
+        database.rename(tmp_path / "kept.sqlite3")
+        database.mkdir()  # no database can be opened there
+        path.write_text(path.read_text("utf-8").replace("Circular Cities", "Round Cities"), "utf-8")
+        log = tmp_path / "log"
+        deadline = time.monotonic() + 10
+        while "cannot be built for the workers" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        during = from_every_worker(port, 2, "/feeds/all.ics")
+        database.rmdir()
+        (tmp_path / "kept.sqlite3").rename(database)
+        while True:
+            after = from_every_worker(port, 2, "/feeds/all.ics", wait=0.2)
+            if after and all(b"Round Cities" in body for _, _, body in after):
+                break
+            assert time.monotonic() < deadline + 10, "the edit not served once the database is back"
+
+    assert during is not None
+    assert [body for _, _, body in during] == [body for _, _, body in before]
+    assert log.read_text().count("cannot be built for the workers") == 1
 
 
 def test_a_broken_edit_keeps_every_worker_of_calfeed_serve_on_the_last_good_catalog(
