@@ -1,6 +1,6 @@
 """Benchmark the feeds: cold and warm builds, the export, edit pickup and memory of serve.
 
-    .venv/bin/python bench/feeds.py [--events 10000] [--large] [--quick]
+    .venv/bin/python bench/feeds.py [--events 10000] [--large] [--serve-only] [--quick]
 
 On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it prints:
 
@@ -12,9 +12,12 @@ On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it 
 - ``calfeed export`` of every file on an empty database, and again with nothing changed,
   beside the plain icalendar build of all.ics alone;
 - ``calfeed serve --workers 4``: its first answer, when every worker answers, the memory of
-  master and workers (PSS: shared pages once) beside one ``calfeed run`` process, each idle
-  worker's CPU (the file watcher), and, after one event file is saved, when the first worker
-  and when every worker served the new ETag (each worker asked in turn, see ``_serving``).
+  master and workers (PSS: shared pages once) beside one ``calfeed run`` process, the idle
+  CPU of the master (which alone watches the files) and of each worker, and, after one
+  event file is saved, when the first worker and when every worker served the new ETag
+  (each worker asked in turn, see ``_serving``).
+
+``--serve-only`` measures ``calfeed serve`` alone, leaving out the builds and the export.
 
 Run ``make bench`` once to install the Node peer (bench/node) with npm.
 """
@@ -35,6 +38,7 @@ from _proc import Memory, cpu_seconds, group_memory, memory
 from _report import Report, Target
 from _serving import (
     CALFEED,
+    Process,
     calfeed,
     first_answer,
     free_port,
@@ -154,11 +158,11 @@ def serving(report: Report, project: Project, folder: Path, workers: int, limit:
         for path in WARM_PATHS:
             per_worker(port, pids, path)
         group = group_memory([process.pid, *pids])
-        idle = idle_cpu(pids)
+        idle = idle_cpu([process.pid, *pids])
         before = per_worker(port, pids, ALL)
         etag = next(iter(before.values())).etag
         assert etag is not None and len({a.etag for a in before.values()}) == 1, before
-        pickup(report, project, port, pids, etag, f"{workers} workers, {count:,} events")
+        pickup(report, project, process, port, etag, f"{workers} workers, {count:,} events")
     single = one_process(project, folder)
     report.note(
         f"memory: serve master + {workers} workers RSS {group.rss:,.0f} MB, PSS "
@@ -172,51 +176,66 @@ def serving(report: Report, project: Project, folder: Path, workers: int, limit:
         "one calfeed run",
         Target(most=1.5),
     )
+    master, *each = idle
     report.add(
-        f"calfeed serve, {count:,} events: CPU of each idle worker (the watcher), per second",
-        idle * 1000,
+        f"calfeed serve, {count:,} events: CPU of the idle master (it watches the files), "
+        "per second",
+        master * 1000,
+        "ms",
+    )
+    report.add(
+        f"calfeed serve, {count:,} events: CPU of each idle worker, per second",
+        sum(each) / len(each) * 1000,
         "ms",
     )
 
 
-def idle_cpu(pids: list[int], seconds: float = 3.0) -> float:
-    """Return the mean CPU seconds per second each of ``pids`` uses while nobody asks."""
+def idle_cpu(pids: list[int], seconds: float = 3.0) -> list[float]:
+    """Return the CPU seconds per second each of ``pids`` uses while nobody asks."""
     before = [cpu_seconds(pid) for pid in pids]
     time.sleep(seconds)
-    used = [cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
-    return sum(used) / len(used) / seconds
+    return [(cpu_seconds(pid) - was) / seconds for pid, was in zip(pids, before, strict=True)]
 
 
 def pickup(
-    report: Report, project: Project, port: int, pids: list[int], old: str, label: str
+    report: Report, project: Project, process: Process, port: int, old: str, label: str
 ) -> None:
-    """Save an edit to one event; print when the first and when every worker served it."""
+    """Save an edit to one event; print when the first and when every worker served it.
+
+    The workers are looked up again on every round: a worker may be replaced by a new one
+    that serves the new edition.
+    """
+    workers = len(process.workers())
     index = min(42, len(project.events) - 1)
     event = project.events[index]
     project.replace(dataclasses.replace(event, title=f"Event {index} (moved): a new title"))
     saved = time.perf_counter()
     new: str | None = None
-    served: dict[int, float] = {}
-    back = 0  # answers with the old ETag from a worker that had served the new one
+    first: float | None = None
+    every: float | None = None
+    back = 0  # answers with the old ETag to requests sent after the new one was served
     rounds = 0
-    while len(served) < len(pids) and time.perf_counter() - saved < 30:
+    while every is None and time.perf_counter() - saved < 30:
         asked = old if new is None else f"{old}, {new}"
-        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.5)
+        pids = process.workers()
+        sent = time.perf_counter() - saved
+        # A short wait: the workers asked for may be gone, replaced by new ones.
+        answers = per_worker(port, pids, ALL, {"If-None-Match": asked}, wait=0.05)
         at = time.perf_counter() - saved
         rounds += 1
-        for pid, answer in answers.items():
-            if answer.etag != old and answer.status in (200, 304):
-                new = answer.etag
-                served.setdefault(pid, at)
-            elif pid in served:
-                back += 1
+        fresh = [a for a in answers.values() if a.etag != old and a.status in (200, 304)]
+        if fresh:
+            new = fresh[0].etag
+            first = at if first is None else first
+        if first is not None and sent > first:
+            back += len(answers) - len(fresh)
+        if len(fresh) == len(answers) == workers == len(pids):
+            every = at
     report.note(
         f"edit pickup ({label}): {rounds} rounds of one request per worker; "
-        f"{len(served)} of {len(pids)} workers served the new ETag"
+        + ("every worker served the new ETag" if every else "not every worker served it")
         + (f"; {back} answers went back to the old one" if back else "")
     )
-    first = min(served.values()) if served else None
-    every = max(served.values()) if len(served) == len(pids) else None
     report.add(f"edit saved -> first worker serves it ({label})", first, "s")
     report.add(
         f"edit saved -> every worker serves it ({label})",
@@ -242,6 +261,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--large", action="store_true", help="also 50,000 events")
     parser.add_argument("--workers", type=int, default=4, help="of calfeed serve")
+    parser.add_argument("--serve-only", action="store_true", help="calfeed serve alone")
     parser.add_argument("--quick", action="store_true", help="20 events, 2 workers")
     arguments = parser.parse_args()
     stop_on_sigterm()
@@ -251,12 +271,14 @@ def main() -> None:
         folder = Path(name)
         project = Project(folder / "project", feed_events(count)).write()
         limit = 60 + count / 50  # seconds; bounds every wait on a start
-        naive = builds(report, project, folder, limit)
-        export(report, project, folder, naive)
+        if not arguments.serve_only:
+            naive = builds(report, project, folder, limit)
+            export(report, project, folder, naive)
         serving(report, project, folder, workers, limit)
         if arguments.large and not arguments.quick:
             large = Project(folder / "large", feed_events(50_000)).write()
-            builds(report, large, folder, 60 + 50_000 / 50)
+            if not arguments.serve_only:
+                builds(report, large, folder, 60 + 50_000 / 50)
             serving(report, large, folder, workers, 60 + 50_000 / 50)
     report.summary()
 

@@ -1,12 +1,16 @@
 """The live catalog: the edition being served, swapped when the operator's files change.
 
-A watcher thread polls the files' stamps twice a second. An edit is read once the files it
-touched have kept their stamps for a quiet period, so a file still being written is never
-read half-way. A good edit is loaded (only changed files are re-read), published and swapped
-in with one assignment, so every request sees either the old edition or the new one. A
-broken edit is refused: the last good edition keeps serving, and its problems are logged and
-shown by ``/healthz`` until the files are fixed. So is anything else that keeps an edit from
-being served, and the watcher itself never stops without saying so there.
+A watcher polls the files' stamps four times a second. An edit is read once the files it
+touched have kept their stamps for a quiet period (looked at again as that period ends), so
+a file still being written is never read half-way. A good edit is loaded (only changed
+files are re-read), published and swapped in with one assignment, so every request sees
+either the old edition or the new one. A broken edit is refused: the last good edition keeps
+serving, and its problems are logged and shown by ``/healthz`` until the files are fixed. So
+is anything else that keeps an edit from being served, and the watcher itself never stops
+without saying so there.
+
+``calfeed run`` watches in a thread of its own; ``calfeed serve`` in gunicorn's master,
+which alone looks at the files for all its workers (``web/gunicorn.py``).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from .store.renders import RenderStore
 from .store.revisions import RevisionStore
 
 log = logging.getLogger(__name__)
-POLL_INTERVAL = 0.5  # seconds between two looks at the files
-# A little under the poll interval: a file unchanged since the last look is read at this one,
-# so an edit is served within two polls (one second) of the last write.
+POLL_INTERVAL = 0.25  # seconds between two looks at the files
+# How long the files an edit touched must keep their stamps before it is read: an edit is
+# read between QUIET and QUIET + POLL_INTERVAL after its last write, and served within 1 s.
 QUIET = 0.4
 
 
@@ -97,17 +101,35 @@ class LiveCatalog:
             listener()
         return True
 
+    def look(self, quiet: float = QUIET) -> bool:
+        """Look at the files once, as the watcher does; return True if what is shown changed.
+
+        That is the edition served or the problems reported. A failure is reported, never
+        raised: the next look may succeed.
+        """
+        edition, problems = self.edition, self.problems
+        try:
+            self.refresh(quiet)
+        except Exception as err:  # keep watching: the next edit may fix it
+            self._fail("reloading failed", err)
+        self.polls += 1
+        return self.edition is not edition or self.problems != problems
+
+    def until_next_look(self, interval: float = POLL_INTERVAL, quiet: float = QUIET) -> float:
+        """Return the seconds until the next look: ``interval``, or less when an edit seen
+        settles sooner (it is read as soon as it has been still ``quiet`` seconds)."""
+        settled = self.loader.settled_at(quiet)
+        if settled is None:
+            return interval
+        return min(interval, max(0.0, settled - self.timer()))
+
     def watch(self, interval: float = POLL_INTERVAL, quiet: float = QUIET) -> threading.Thread:
         """Start a daemon thread that refreshes every ``interval`` seconds, once files settle."""
 
         def loop() -> None:
             try:
-                while not self._stop.wait(interval):
-                    try:
-                        self.refresh(quiet)
-                    except Exception as err:  # keep watching: the next edit may fix it
-                        self._fail("reloading failed", err)
-                    self.polls += 1
+                while not self._stop.wait(self.until_next_look(interval, quiet)):
+                    self.look(quiet)
             finally:
                 if not self._stop.is_set():
                     log.critical("the file watcher stopped: edits are no longer served")

@@ -31,7 +31,8 @@ FIGURES = {
         "edit saved -> first worker serves it (2 workers, 20 events)",
         "edit saved -> every worker serves it (2 workers, 20 events)",
         "calfeed serve --workers 2, 20 events: memory (PSS)",
-        "CPU of each idle worker (the watcher)",
+        "CPU of the idle master (it watches the files)",
+        "CPU of each idle worker",
     ],
     "serve.py": [
         *(

@@ -15,12 +15,12 @@ and where classic Outlook's one rule for the zone (``outlook``) gives another of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from ..catalog import Catalog
+from ..catalog import Catalog, Event
 from .outlook import OutlookRule, outlook_rule
 from .vtimezone import build_vtimezone
 
@@ -47,14 +47,32 @@ class Zone:
 Zones = dict[str, Zone]
 
 
-def catalog_zones(catalog: Catalog) -> Zones:
-    """Return the zone of every TZID the catalog's timed entries use, over all their years."""
+Span = tuple[str, int, int]  # a TZID, the first and the last year it is used in
+
+
+def catalog_zones(catalog: Catalog, span: Callable[[Event], Span | None] | None = None) -> Zones:
+    """Return the zone of every TZID the catalog's timed entries use, over all their years.
+
+    ``span`` gives each event's span (``event_span``): a caller may keep them from one
+    catalog to the next, for the events that did not change.
+    """
     spans: dict[str, tuple[int, int]] = {}
-    for tzid, start, end in _timed(catalog):
-        first, last = start.year, (end - timedelta(microseconds=1)).year
+    for event in catalog.events:
+        found = (span or event_span)(event)
+        if found is None:
+            continue
+        tzid, first, last = found
         low, high = spans.get(tzid, (first, last))
         spans[tzid] = (min(low, first), max(high, last))
     return {tzid: zone(tzid, low, high) for tzid, (low, high) in sorted(spans.items())}
+
+
+def event_span(event: Event) -> Span | None:
+    """Return the TZID and years of an event's entries written in wall time (None: none)."""
+    years = [(start.year, (end - timedelta(microseconds=1)).year) for start, end in _timed(event)]
+    if not years:
+        return None
+    return event.timezone.key, min(first for first, _ in years), max(last for _, last in years)
 
 
 @lru_cache(maxsize=1024)
@@ -65,11 +83,9 @@ def zone(tzid: str, first_year: int, last_year: int) -> Zone:
     return Zone(tzid, first_year, last_year, vtimezone, outlook_rule(component))
 
 
-def _timed(catalog: Catalog) -> Iterator[tuple[str, datetime, datetime]]:
-    """Yield (zone, start, end) of every entry that is written in its zone's wall time."""
-    for event in catalog.events:
-        tzid = event.timezone.key
-        if not event.all_day:
-            yield tzid, event.start, event.end
-        for session in event.sessions:
-            yield tzid, session.start, session.end
+def _timed(event: Event) -> Iterator[tuple[datetime, datetime]]:
+    """Yield (start, end) of each of an event's entries written in its zone's wall time."""
+    if not event.all_day:
+        yield event.start, event.end
+    for session in event.sessions:
+        yield session.start, session.end

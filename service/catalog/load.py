@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from functools import partial
@@ -72,6 +72,8 @@ class CatalogLoader:
         self._config_stamp: Stamp = None
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
+        self._stamps: dict[Path, Stamp] = {}  # of the files as last read
+        self._paths: dict[str, Path] = {}  # each file's path, made once: a look makes none
         self._pending: dict[Path, tuple[Stamp, float]] = {}  # changed: its stamp, seen since
 
     def reload(self, quiet: float = 0.0, now: float = 0.0) -> Catalog | None:
@@ -83,8 +85,8 @@ class CatalogLoader:
         config_stamp = _stamp(self.config_path)
         stamps = None
         if self._context is not None and config_stamp == self._config_stamp:
-            stamps = _stamps(self._context.feeds_dir)
-            if stamps == {path: result.stamp for path, result in self._files.items()}:
+            stamps = self._scan(self._context.feeds_dir)
+            if stamps == self._stamps:
                 self._pending = {}
                 return None
         if quiet > 0:
@@ -101,6 +103,28 @@ class CatalogLoader:
         """Load and check everything; raise CatalogError listing every problem found."""
         return self._load(_stamp(self.config_path), None)
 
+    def settled_at(self, quiet: float) -> float | None:
+        """Return when every change seen and not yet read will have been still ``quiet`` s.
+
+        None when no change waits. The time is on the clock ``reload`` was given.
+        """
+        if not self._pending:
+            return None
+        return max(since for _, since in self._pending.values()) + quiet
+
+    def _scan(self, feeds_dir: Path | None) -> dict[Path, Stamp]:
+        """Return the stamp of every event file in ``feeds_dir``, in no order.
+
+        This runs at every look at the files: it makes no path object it made before.
+        """
+        if feeds_dir is None:
+            return {}
+        paths = self._paths
+        return {
+            paths.get(name) or paths.setdefault(name, Path(name)): stamp
+            for name, stamp in _walk(feeds_dir)
+        }
+
     def _settled(self, seen: dict[Path, Stamp], quiet: float, now: float) -> bool:
         """Note what changed since the last read; return True if all of it is still enough."""
         known = {path: result.stamp for path, result in self._files.items()}
@@ -115,7 +139,7 @@ class CatalogLoader:
                 before = (stamp, now)
             pending[path] = before
         self._pending = pending
-        return all(now - since >= quiet for _, since in pending.values())
+        return all(now >= since + quiet for _, since in pending.values())  # as settled_at says
 
     def _load(
         self, stamp: Stamp, stamps: dict[Path, Stamp] | None, settling: bool = False
@@ -129,10 +153,10 @@ class CatalogLoader:
                 files_before = {}  # the event files are read against what changed
             context, stamps = read, None
         if stamps is None:
-            stamps = _stamps(context.feeds_dir)
+            stamps = self._scan(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
         fresh = []
-        for path, file_stamp in stamps.items():
+        for path, file_stamp in sorted(stamps.items()):  # files, and so ids, in one order
             result = files_before.get(path)
             if result is None or result.stamp != file_stamp:
                 if not settling:
@@ -144,8 +168,9 @@ class CatalogLoader:
         # Many files at once (at start): read on every core.
         reads = [partial(_read_events, path, stamps[path], context) for path in fresh]
         files.update(zip(fresh, run_all(reads, at_least=_SHARED_OUT_FROM), strict=True))
-        files = {path: files[path] for path in stamps}  # in the folder's order, as listed
+        files = {path: files[path] for path in sorted(stamps)}
         self._context, self._config_stamp, self._files = context, stamp, files
+        self._stamps = {path: result.stamp for path, result in files.items()}
         self._pending = {}
         problems = list(context.problems)
         events: dict[str, Event] = {}
@@ -166,13 +191,17 @@ class CatalogLoader:
 
 
 def event_files(feeds_dir: Path) -> list[Path]:
-    """List the event files under ``feeds_dir``, skipping hidden files and folders.
+    """List the event files under ``feeds_dir``, skipping hidden files and folders."""
+    return sorted(Path(name) for name, _ in _walk(feeds_dir))
+
+
+def _walk(feeds_dir: Path) -> Iterator[tuple[str, Stamp]]:
+    """Yield the path and stamp of each event file under ``feeds_dir``, in no order.
 
     Folders are walked with a list of folders to visit, not by recursion, so no depth of
     folders exhausts the stack; links to folders are not followed, so no loop of links is.
     """
-    found: list[Path] = []
-    folders = [feeds_dir]
+    folders = [str(feeds_dir)]
     while folders:
         folder = folders.pop()
         try:
@@ -182,12 +211,11 @@ def event_files(feeds_dir: Path) -> list[Path]:
                         continue
                     if _is_folder(entry):
                         if not entry.is_symlink():
-                            folders.append(Path(entry.path))
+                            folders.append(entry.path)
                     elif entry.name.endswith(EVENT_SUFFIXES):
-                        found.append(Path(entry.path))
+                        yield entry.path, _entry_stamp(entry)
         except OSError:  # a folder that vanished or cannot be listed holds no files to read
             continue
-    return sorted(found)
 
 
 def _is_folder(entry: os.DirEntry[str]) -> bool:
@@ -229,11 +257,6 @@ def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config |
 def _for_events(context: _Context) -> tuple[object, ...]:
     """What the event files are read against: an edit elsewhere in config.yaml keeps them."""
     return context.site_zone, context.topics, context.feeds_dir, context.uid_room
-
-
-def _stamps(feeds_dir: Path | None) -> dict[Path, Stamp]:
-    """Return the stamp of every event file in ``feeds_dir`` (none without a folder)."""
-    return {path: _stamp(path) for path in event_files(feeds_dir)} if feeds_dir else {}
 
 
 def _fallbacks(
@@ -297,6 +320,15 @@ def _capped(problems: list[Problem], path: str) -> tuple[Problem, ...]:
         return tuple(problems)
     message = f"more than {MAX_PROBLEMS} problems: the rest of the file is not checked"
     return (*sorted(problems)[:MAX_PROBLEMS], Problem(path, 0, "", message))
+
+
+def _entry_stamp(entry: os.DirEntry[str]) -> Stamp:
+    """Return the stamp of a file found in a folder, as ``_stamp`` does."""
+    try:
+        info = entry.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _stamp(path: Path) -> Stamp:

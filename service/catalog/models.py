@@ -184,15 +184,26 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """The configuration and every event, sorted by start then id."""
+    """The configuration and every event, sorted by start then id.
+
+    What is asked of the whole catalog on requests (an event by id, a topic's events, the
+    count of sessions) is worked out here, once: a web worker that went through every event
+    to answer would write to, and so copy, the memory it shares with the others.
+    """
 
     config: Config
     events: tuple[Event, ...]
     by_id: Mapping[str, Event] = field(init=False, repr=False, compare=False)
+    by_topic: Mapping[str, tuple[Event, ...]] = field(init=False, repr=False, compare=False)
+    session_count: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {event.id: event for event in self.events})
-
-    @property
-    def session_count(self) -> int:
-        return sum(len(event.sessions) for event in self.events)
+        topics: dict[str, list[Event]] = {slug: [] for slug in self.config.topics}
+        for event in self.events:
+            for slug in dict.fromkeys(event.topics):
+                topics.setdefault(slug, []).append(event)
+        by_topic = {slug: tuple(events) for slug, events in topics.items()}
+        object.__setattr__(self, "by_topic", by_topic)
+        sessions = sum(len(event.sessions) for event in self.events)
+        object.__setattr__(self, "session_count", sessions)

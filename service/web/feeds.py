@@ -133,6 +133,13 @@ def serve_feed(
     return response
 
 
+def build_topic_feeds(live: LiveCatalog) -> None:
+    """Build now the feed of every event and of each topic, as requests for them would."""
+    edition = live.edition
+    feeds = [(ALL,), *((slug,) for slug in edition.catalog.config.topics)]
+    edition.build_topic_feeds(feeds, cut_off(live))
+
+
 def _start_of_day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from functools import partial
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -16,15 +18,16 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from .. import urls
-from ..calendar.edition import ALL
+from ..calendar.edition import ALL, Edition
 from ..calendar.entries import JOIN_LABEL, PRIVATE_LINK_NOTE, event_page, join_url
 from ..catalog import Config, Event
+from ..live import LiveCatalog
 from .current import live_catalog, page_url
 from .display import event_dates, text_blocks
 from .embed import snippet
 from .feeds import feed_slugs
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
-from .page_cache import cached_page
+from .page_cache import built_page, cached_page, cached_parts
 from .signup import SignupForm, signup_form, zone_options
 from .structured import event_data, json_ld, open_graph
 
@@ -36,15 +39,23 @@ def index() -> Response:
     """List upcoming events by month, past events below."""
     live = live_catalog()
     edition = live.edition
+    return cached_page(edition, "index", live.clock(), partial(_home, live, edition))
+
+
+def build_home(app: Flask) -> datetime | None:
+    """Render the home page now, as a request for it would; return when it changes."""
+    with app.test_request_context(urls.HOME):
+        live = live_catalog()
+        edition = live.edition
+        return built_page(edition, "index", live.clock(), partial(_home, live, edition)).until
+
+
+def _home(live: LiveCatalog, edition: Edition) -> tuple[str, datetime | None]:
     catalog = edition.catalog
-
-    def render() -> tuple[str, datetime | None]:
-        listing, until = _listing(catalog.events, live.clock())
-        links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
-        html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
-        return html, until
-
-    return cached_page(edition, "index", live.clock(), render)
+    listing, until = _listing(edition, catalog.events, live.clock())
+    links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
+    html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
+    return html, until
 
 
 @bp.get(urls.TOPIC)
@@ -58,7 +69,8 @@ def topic(slug: str) -> Response:
         abort(404)
 
     def render() -> tuple[str, datetime | None]:
-        listing, until = _listing([e for e in catalog.events if slug in e.topics], live.clock())
+        events = catalog.by_topic.get(slug, ())
+        listing, until = _listing(edition, events, live.clock())
         name = f"{catalog.config.site.title}: {found.name}"
         html = render_template(
             "topic.html",
@@ -136,7 +148,9 @@ def event(event_id: str) -> Response:
     return cached_page(edition, ("event", event_id), live.clock(), render)
 
 
-def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime | None]:
+def _listing(
+    edition: object, events: Iterable[Event], now: datetime
+) -> tuple[Markup, datetime | None]:
     """Render what a list page shows: upcoming events by month, then past ones, latest first.
 
     Also return when it changes: when the first upcoming event ends.
@@ -145,8 +159,19 @@ def _listing(events: Iterable[Event], now: datetime) -> tuple[Markup, datetime |
     past = [e for e in events if e.end <= now]
     upcoming = [e for e in events if e.end > now]
     # A module of its own each time: the export renders the same macros with its own url_for.
-    macros = current_app.jinja_env.get_template("_macros.html").make_module({})
-    html = macros.event_lists(_by_month(upcoming), past[::-1])  # type: ignore[attr-defined]
+    macros: Any = current_app.jinja_env.get_template("_macros.html").make_module({})
+
+    parts = cached_parts(edition)
+
+    def entries(events: Iterable[Event]) -> Markup:
+        """Join the events' entries, each rendered once while it is unchanged."""
+        # Each entry is Markup, escaped when rendered: joined as it is, not escaped again.
+        return Markup(
+            "".join(parts(event, "item", partial(macros.event_item, event)) for event in events)
+        )
+
+    months = [(month, entries(events)) for month, events in _by_month(upcoming)]
+    html = macros.event_lists(months, entries(past[::-1]))
     return Markup(html), min((e.end for e in upcoming), default=None)
 
 

@@ -407,6 +407,29 @@ def look_twice(live_catalog: LiveCatalog) -> None:
     wait_for(lambda: live_catalog.polls >= seen + 2, "two more looks at the files")
 
 
+def test_the_watcher_looks_again_as_soon_as_an_edit_has_been_still_long_enough(
+    project: Path, write_event: WriteEvent, make_event: MakeEvent
+) -> None:
+    write_event("a.yaml", make_event(id="webinar-a", title="Webinar A"))
+    clock = StillClock()
+    live_catalog = LiveCatalog(project / "config.yaml", timer=clock)
+    try:
+        assert live_catalog.until_next_look(interval=1.0) == 1.0  # nothing waits
+        write_event("a.yaml", make_event(id="webinar-a", title="Webinar A, edited"))
+        assert not live_catalog.look()  # seen, but not still for QUIET yet: not read
+        assert live_catalog.until_next_look(interval=1.0) == pytest.approx(QUIET)
+        clock.now += QUIET - 0.1
+        assert live_catalog.until_next_look(interval=1.0) == pytest.approx(0.1)
+        assert not live_catalog.look()
+        clock.now += 0.1
+        assert live_catalog.until_next_look(interval=1.0) == 0.0
+        assert live_catalog.look()  # read at the end of the quiet period, not a poll later
+        assert live_catalog.edition.catalog.events[0].title == "Webinar A, edited"
+        assert live_catalog.until_next_look(interval=1.0) == 1.0
+    finally:
+        live_catalog.close()
+
+
 def test_a_file_written_in_chunks_is_published_once_complete_and_once(
     project: Path, write_event: WriteEvent, make_event: MakeEvent
 ) -> None:

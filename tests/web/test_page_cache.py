@@ -56,6 +56,33 @@ def test_an_edit_is_on_the_next_page_with_a_new_etag(seed_project: Path, make_ap
         assert CIRCULAR not in after.get_data(as_text=True), path
 
 
+def test_after_an_edit_the_lists_are_the_pages_a_fresh_start_renders(
+    seed_project: Path, make_app: MakeApp
+) -> None:
+    lists = ["/", "/topics/circular-economy", "/topics/procurement"]
+    with freeze_time("2020-12-07 14:00:00", tz_offset=0):
+        client = make_app().test_client()
+        first = {path: client.get(path).get_data(as_text=True) for path in lists}
+        circular = seed_project / "feeds" / "2020-12-circular-cities-webinar.yaml"
+        text = circular.read_text(encoding="utf-8")
+        circular.write_text(text.replace(CIRCULAR, "Round Cities"), encoding="utf-8")
+        nordic = next((seed_project / "feeds").glob("*nordic*.yaml"))
+        cancelled = nordic.read_text(encoding="utf-8").replace(
+            "status: confirmed", "status: cancelled"
+        )
+        nordic.write_text(cancelled, encoding="utf-8")
+        assert live(client.application).refresh()
+        edited = {path: client.get(path).get_data(as_text=True) for path in lists}
+        fresh = make_app().test_client()  # renders every entry anew
+        again = {path: fresh.get(path).get_data(as_text=True) for path in lists}
+
+    assert edited["/"] == again["/"] != first["/"]
+    for path in lists:  # a topic page also holds the visitor's own form token
+        assert sections(edited[path]) == sections(again[path]), path
+    assert "Round Cities" in edited["/"] and CIRCULAR not in edited["/"]
+    assert edited["/"].count('class="cancelled"') == first["/"].count('class="cancelled"') + 1
+
+
 def test_an_event_moves_under_past_events_when_it_ends(
     seed_project: Path, make_app: MakeApp
 ) -> None:
