@@ -33,28 +33,12 @@ _templates = Environment(
 )
 
 
-# Stand-ins for what differs between the recipients of one reminder. A mail is composed once
-# with them, flattened, and personalised by replacing them in the bytes: the text parts are
-# 8-bit, so nothing in the body encodes or folds them.
-TO = "recipient@placeholder.invalid"
-MESSAGE_ID = "<message-id@placeholder.invalid>"
-UNSUBSCRIBE = "https://placeholder.invalid/unsubscribe"
-PREFERENCES = "https://placeholder.invalid/preferences"
-
-
-WHEN = "when.placeholder.invalid"
-DEADLINE = "deadline.placeholder.invalid"
-
-
 @dataclass(frozen=True, slots=True)
 class Links:
     """The links every mail carries that are one subscriber's own."""
 
     unsubscribe: str
     preferences: str
-
-
-STAND_IN_LINKS = Links(UNSUBSCRIBE, PREFERENCES)
 
 
 def links_for(config: Config, tokens: Tokens, subscriber_id: int, generation: int) -> Links:
@@ -81,26 +65,6 @@ def times_in(event: Event, zone: ZoneInfo) -> Times:
     return Times(
         event_times(event, zone), instant_times(deadline, event, zone) if deadline else None
     )
-
-
-def stand_in_times(event: Event) -> Times:
-    """Return stand-ins for the times, to compose one mail for every zone."""
-    has_deadline = event.registration is not None and event.registration.deadline is not None
-    return Times(WHEN, DEADLINE if has_deadline else None)
-
-
-def personalise(data: bytes, to: str, message_id: str, links: Links, times: Times) -> bytes:
-    """Return a mail composed with the stand-ins, made out to one recipient in their zone."""
-    data = (
-        data.replace(TO.encode(), to.encode())
-        .replace(MESSAGE_ID.encode(), message_id.encode())
-        .replace(UNSUBSCRIBE.encode(), links.unsubscribe.encode())
-        .replace(PREFERENCES.encode(), links.preferences.encode())
-        .replace(WHEN.encode(), times.when.encode())
-    )
-    if times.deadline is not None:
-        data = data.replace(DEADLINE.encode(), times.deadline.encode())
-    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +107,11 @@ def compose(
     links: Links,
     message_id: str,
     now: datetime,
-    times: Times | None = None,
 ) -> EmailMessage:
-    """Build the mail for ``reminder`` as it would be sent at ``now``.
-
-    ``times`` replaces the event's times in the subscriber's zone (the stand-ins, when one
-    mail is composed for every zone).
-    """
+    """Build the mail for ``reminder``'s recipient as it would be sent at ``now``."""
     event = reminder.event
     ahead = remaining(reminder.target_at - now)
-    times = times or times_in(event, reminder.timezone)
+    times = times_in(event, reminder.timezone)
     page = event_page(event, config)
     context = {
         "site": config.site,
@@ -271,7 +230,12 @@ def compose_account(
 
 
 def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -> None:
-    """Add the plain text and HTML parts, 8-bit so that ``personalise`` can find its stand-ins."""
+    """Add the plain text and HTML parts, as 8-bit UTF-8.
+
+    8-bit keeps the text as written, where quoted-printable or base64 would encode every
+    accented letter; a server that does not take 8BITMIME gets them in base64
+    (``transports``).
+    """
     text = _templates.get_template(f"{template}.txt").render(context)
     message.set_content(text, cte="8bit")
     html = _templates.get_template(f"{template}.html").render(context)

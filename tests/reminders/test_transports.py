@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import mailbox
 import smtplib
+import time
 from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
@@ -27,6 +28,7 @@ from service.reminders.transports import (
     DeliveryError,
     MaildirTransport,
     SmtpTransport,
+    Waits,
     transport_for,
 )
 from service.reminders.worker import worker_for
@@ -53,13 +55,18 @@ def note(to: str = "ann@example.org", subject: str = "Hello") -> EmailMessage:
     return message
 
 
+def with_html(message: EmailMessage) -> EmailMessage:
+    """Add an HTML part beside the text, 8-bit as the reminders' own."""
+    message.add_alternative("<p>Łódź – 14:00</p>\n", subtype="html", cte="8bit")
+    return message
+
+
 def send(
     connection: Connection, message: EmailMessage, go_ahead: Callable[[], bool] = lambda: True
 ) -> bool:
     """Send a composed mail to its To address; return whether it went."""
     _, sender = parseaddr(str(message["From"]))
-    data = message.as_bytes(policy=policy.SMTP)
-    return connection.send(sender, str(message["To"]), data, go_ahead=go_ahead)
+    return connection.send(sender, str(message["To"]), message, go_ahead=go_ahead)
 
 
 def test_maildir_delivery_is_readable_by_a_mail_client(
@@ -224,6 +231,63 @@ def test_an_address_beyond_ascii_fails_for_good_where_the_server_cannot_take_it(
         "jörg@example.org: the mail server does not take addresses beyond ASCII (no SMTPUTF8)"
     )
     assert [m.rcpt_tos for m in received] == [("bob@example.org",)]
+
+
+def test_text_beyond_ascii_goes_as_written_with_8bitmime_where_the_server_takes_it(
+    smtp: SmtpServer,
+) -> None:
+    with smtp.transport().connect() as connection:
+        send(connection, with_html(note()))
+
+    (received,) = smtp.sink.wait_for(1, timeout=5)
+    assert "BODY=8BITMIME" in received.mail_options
+    assert "Body text: Łódź – 14:00\r\n".encode() in received.data
+    assert received.text() == "Body text: Łódź – 14:00\n"
+    assert received.html() == "<p>Łódź – 14:00</p>\n"
+
+
+def test_a_server_without_8bitmime_gets_only_7_bit_bytes_and_the_same_text(
+    smtp_guard: SmtpGuard,
+) -> None:
+    # It offers no 8BITMIME (it decodes what it gets), nor SMTPUTF8: it answers 500 to any
+    # byte beyond ASCII.
+    sink = MailSink()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=free_port(), decode_data=True, enable_SMTPUTF8=False
+    )
+    controller.start()
+    smtp_guard.allowed.add(("127.0.0.1", controller.port))
+    try:
+        with SmtpTransport("127.0.0.1", controller.port, waits=waits(10)).connect() as connection:
+            assert send(connection, with_html(note(subject="Łódź")))
+        (received,) = sink.wait_for(1, timeout=5)
+    finally:
+        controller.stop()
+
+    assert not [o for o in received.mail_options if o.startswith("BODY=")]
+    assert received.data.isascii()
+    assert received.subject == "Łódź"
+    assert received.text() == "Body text: Łódź – 14:00\n"
+    assert received.html() == "<p>Łódź – 14:00</p>\n"
+
+
+def test_each_reply_is_waited_for_as_long_as_its_own_step_allows(smtp: SmtpServer) -> None:
+    # The server takes 1 s over each reply to MAIL and RCPT: within the wait for MAIL,
+    # beyond the one for RCPT.
+    smtp.sink.delay = 1.0
+    transport = SmtpTransport(
+        smtp.host, smtp.port, waits=Waits(greeting=5, mail=5, rcpt=0.3, data=5, block=5, end=5)
+    )
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as failure:
+        with transport.connect() as connection:
+            send(connection, note())
+    took = time.monotonic() - started
+
+    assert failure.value.lost and failure.value.temporary
+    assert str(failure.value).startswith("connection:")
+    assert 1.0 + 0.3 <= took < 1.9  # MAIL's reply came, RCPT's was given up on
+    assert smtp.sink.messages == []
 
 
 def test_a_dropped_connection_is_a_temporary_connection_failure(smtp: SmtpServer) -> None:
