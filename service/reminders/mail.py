@@ -7,14 +7,18 @@ reminder is, so a mail sent again after a crash is recognisable as the same one.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.policy import Policy
+from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage, Message, MIMEPart
+from email.policy import SMTP, Policy
 from email.utils import format_datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -24,10 +28,36 @@ from ..calendar.entries import event_page, uid_domain
 from ..catalog import Config, Event
 from ..tokens import CONFIRM_WITHIN, Tokens
 
+
+class _HeaderClasses(HeaderRegistry):
+    """The email package's header classes, each made once.
+
+    The registry it comes with makes a class anew each time a header is set or parsed,
+    which costs more than the rest of setting it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+# How every mail is written: as SMTP wants it (CRLF line endings, 8-bit parts allowed).
+_HEADERS = _HeaderClasses()
+POLICY = SMTP.clone(header_factory=_HEADERS)
+_Part = TypeVar("_Part", bound=MIMEPart)
+
 _templates = Environment(
     loader=PackageLoader("service.reminders", "templates"),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
+    auto_reload=False,  # package files: no need to look at them again for every mail
     trim_blocks=True,
     lstrip_blocks=True,
 )
@@ -128,15 +158,8 @@ def compose(
         "links": links,
     }
     message = _message(subject(reminder, ahead), reminder.email, config, message_id, links, now)
-    _add_bodies(message, "reminder", context)
-    message.add_attachment(
-        ics,
-        maintype="text",
-        subtype="calendar",
-        filename=f"{event.id}.ics",
-        params={"method": "PUBLISH", "charset": "utf-8"},
-    )
-    return message
+    alternative = _fill(MIMEPart(POLICY), "alternative", _bodies("reminder", context))
+    return _fill(message, "mixed", [alternative, _calendar(event.id, ics)])
 
 
 def _open_registration(event: Event, now: datetime) -> str | None:
@@ -225,21 +248,59 @@ def compose_account(
     }
     title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
     message = _message(f"{title} from {config.site.title}", email, config, message_id, links, now)
-    _add_bodies(message, "account", context)
-    return message
+    return _fill(message, "alternative", _bodies("account", context))
 
 
-def _add_bodies(message: EmailMessage, template: str, context: dict[str, Any]) -> None:
-    """Add the plain text and HTML parts, as 8-bit UTF-8.
+def _bodies(template: str, context: dict[str, Any]) -> list[MIMEPart]:
+    """Return the plain text and HTML parts, each rendered once for its recipient."""
+    return [
+        _text("plain", _templates.get_template(f"{template}.txt").render(context)),
+        _text("html", _templates.get_template(f"{template}.html").render(context)),
+    ]
+
+
+def _text(subtype: str, text: str) -> MIMEPart:
+    """Return a text part as 8-bit UTF-8.
 
     8-bit keeps the text as written, where quoted-printable or base64 would encode every
-    accented letter; a server that does not take 8BITMIME gets them in base64
-    (``transports``).
+    accented letter; a server that does not take 8BITMIME gets it in base64
+    (``transports``). The payload is the UTF-8 bytes as the email package keeps 8-bit
+    data, escaped into text (``surrogateescape``).
     """
-    text = _templates.get_template(f"{template}.txt").render(context)
-    message.set_content(text, cte="8bit")
-    html = _templates.get_template(f"{template}.html").render(context)
-    message.add_alternative(html, subtype="html", cte="8bit")
+    part = MIMEPart(POLICY)
+    part["Content-Type"] = _Verbatim("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part["Content-Transfer-Encoding"] = _Verbatim("Content-Transfer-Encoding", "8bit")
+    lines = text.encode().splitlines()  # each ended as set_content() would end it
+    part.set_payload(b"".join(line + b"\n" for line in lines).decode("ascii", "surrogateescape"))
+    return part
+
+
+@lru_cache(maxsize=256)
+def _calendar(event_id: str, ics: bytes) -> MIMEPart:
+    """Return the event's .ics as an attachment: made once per edition of the event.
+
+    Every mail about the event carries this one part; flattening a mail never changes it.
+    """
+    part = MIMEPart(POLICY)
+    part["Content-Type"] = _Verbatim(
+        "Content-Type", 'text/calendar; charset="utf-8"; method="PUBLISH"'
+    )
+    part["Content-Transfer-Encoding"] = _Verbatim("Content-Transfer-Encoding", "base64")
+    # The email package's own: whoever reads the message asks it whether this is an attachment.
+    part["Content-Disposition"] = f'attachment; filename="{event_id}.ics"'
+    part.set_payload(base64.encodebytes(ics).decode("ascii"))  # lines of 76, as MIME wants
+    return part
+
+
+def _fill(part: _Part, subtype: str, parts: Sequence[Message]) -> _Part:
+    """Make ``part`` a multipart/``subtype`` of ``parts``, under a boundary of its own."""
+    # Random, so that no text in the parts holds it; the email package would otherwise
+    # compile a pattern for each multipart of each mail to search the text for its own.
+    boundary = f"=_{secrets.token_hex(16)}"
+    part["MIME-Version"] = _Verbatim("MIME-Version", "1.0")
+    part["Content-Type"] = _Verbatim("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')
+    part.set_payload(list(parts))
+    return part
 
 
 def one_line(text: str) -> str:
@@ -255,17 +316,28 @@ def _message(
     subject: str, to: str, config: Config, message_id: str, links: Links, now: datetime
 ) -> EmailMessage:
     """Start a mail with the headers every calfeed mail carries, one-click unsubscribe too."""
-    message = EmailMessage()
+    message = EmailMessage(POLICY)
+    # What the operator wrote and the recipient's address: the email package encodes and
+    # folds them. The rest calfeed writes itself, in ASCII and on one line each.
     message["Subject"] = one_line(subject)
-    message["From"] = config.mail.sender
+    message["From"] = _site_header("From", config.mail.sender)
     message["To"] = to
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    message["List-Id"] = f"{one_line(config.site.title)} <reminders.{uid_domain(config)}>"
-    message["Auto-Submitted"] = "auto-generated"
+    message["Date"] = _Verbatim("Date", format_datetime(now))
+    message["Message-ID"] = _Verbatim("Message-ID", message_id)
+    list_id = f"{one_line(config.site.title)} <reminders.{uid_domain(config)}>"
+    message["List-Id"] = _site_header("List-Id", list_id)
+    message["Auto-Submitted"] = _Verbatim("Auto-Submitted", "auto-generated")
     message["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", f"<{links.unsubscribe}>")
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["List-Unsubscribe-Post"] = _Verbatim(
+        "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"
+    )
     return message
+
+
+@lru_cache(maxsize=64)
+def _site_header(name: str, value: str) -> BaseHeader:
+    """Return a header the same in every mail of a site, parsed once (headers never change)."""
+    return _HEADERS(name, value)
 
 
 class _Verbatim(str):
@@ -273,12 +345,15 @@ class _Verbatim(str):
 
     The email package folds a header over 78 characters, and encodes a word too long to
     fold, such as a long URL; Gmail and Yahoo then offer no one-click unsubscribe (RFC 8058).
-    A URL fits the 998 characters a line may hold.
+    A URL fits the 998 characters a line may hold. Only for what calfeed writes itself:
+    ASCII on one line.
     """
 
     name: str
 
     def __new__(cls, name: str, value: str) -> _Verbatim:
+        if not value.isascii() or "\r" in value or "\n" in value:
+            raise ValueError(f"{name}: {value!r} must be ASCII on one line")
         header = super().__new__(cls, value)
         header.name = name
         return header
