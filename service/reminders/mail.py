@@ -3,6 +3,17 @@
 Times are written in the subscriber's zone with the event's own zone beside them. Every mail
 carries one-click unsubscribe headers (RFC 8058) and a Message-ID derived from what the
 reminder is, so a mail sent again after a crash is recognisable as the same one.
+
+Each mail is composed for its recipient: the templates render with their own links, times
+and Message-ID, so Jinja escapes everything the HTML part shows, and the operator's text goes
+out as written. Only what is the same in every mail of an edition is made once: the event's
+.ics part, and the From and List-Id headers.
+
+The email package encodes and folds the headers that hold the operator's text or the
+recipient's address (Subject, From, To, List-Id). The MIME headers, Date, Message-ID and the
+list headers are constants or values calfeed writes itself, in ASCII on one line
+(``_Verbatim``), and the parts are put together directly: set_content() and its kin parse
+every header again at each step, about 3 ms a mail where this takes a sixth of it.
 """
 
 from __future__ import annotations
@@ -50,7 +61,7 @@ class _HeaderClasses(HeaderRegistry):
 
 # How every mail is written: as SMTP wants it (CRLF line endings, 8-bit parts allowed).
 _HEADERS = _HeaderClasses()
-POLICY = SMTP.clone(header_factory=_HEADERS)
+_POLICY = SMTP.clone(header_factory=_HEADERS)
 _Part = TypeVar("_Part", bound=MIMEPart)
 
 _templates = Environment(
@@ -158,7 +169,7 @@ def compose(
         "links": links,
     }
     message = _message(subject(reminder, ahead), reminder.email, config, message_id, links, now)
-    alternative = _fill(MIMEPart(POLICY), "alternative", _bodies("reminder", context))
+    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("reminder", context))
     return _fill(message, "mixed", [alternative, _calendar(event.id, ics)])
 
 
@@ -267,7 +278,7 @@ def _text(subtype: str, text: str) -> MIMEPart:
     (``transports``). The payload is the UTF-8 bytes as the email package keeps 8-bit
     data, escaped into text (``surrogateescape``).
     """
-    part = MIMEPart(POLICY)
+    part = MIMEPart(_POLICY)
     part["Content-Type"] = _Verbatim("Content-Type", f'text/{subtype}; charset="utf-8"')
     part["Content-Transfer-Encoding"] = _Verbatim("Content-Transfer-Encoding", "8bit")
     lines = text.encode().splitlines()  # each ended as set_content() would end it
@@ -275,13 +286,13 @@ def _text(subtype: str, text: str) -> MIMEPart:
     return part
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _calendar(event_id: str, ics: bytes) -> MIMEPart:
     """Return the event's .ics as an attachment: made once per edition of the event.
 
     Every mail about the event carries this one part; flattening a mail never changes it.
     """
-    part = MIMEPart(POLICY)
+    part = MIMEPart(_POLICY)
     part["Content-Type"] = _Verbatim(
         "Content-Type", 'text/calendar; charset="utf-8"; method="PUBLISH"'
     )
@@ -297,7 +308,6 @@ def _fill(part: _Part, subtype: str, parts: Sequence[Message]) -> _Part:
     # Random, so that no text in the parts holds it; the email package would otherwise
     # compile a pattern for each multipart of each mail to search the text for its own.
     boundary = f"=_{secrets.token_hex(16)}"
-    part["MIME-Version"] = _Verbatim("MIME-Version", "1.0")
     part["Content-Type"] = _Verbatim("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')
     part.set_payload(list(parts))
     return part
@@ -316,7 +326,7 @@ def _message(
     subject: str, to: str, config: Config, message_id: str, links: Links, now: datetime
 ) -> EmailMessage:
     """Start a mail with the headers every calfeed mail carries, one-click unsubscribe too."""
-    message = EmailMessage(POLICY)
+    message = EmailMessage(_POLICY)
     # What the operator wrote and the recipient's address: the email package encodes and
     # folds them. The rest calfeed writes itself, in ASCII and on one line each.
     message["Subject"] = one_line(subject)
@@ -331,12 +341,13 @@ def _message(
     message["List-Unsubscribe-Post"] = _Verbatim(
         "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"
     )
+    message["MIME-Version"] = _Verbatim("MIME-Version", "1.0")
     return message
 
 
 @lru_cache(maxsize=64)
 def _site_header(name: str, value: str) -> BaseHeader:
-    """Return a header the same in every mail of a site, parsed once (headers never change)."""
+    """Return a header the same in every mail of a site, parsed once and never changed."""
     return _HEADERS(name, value)
 
 

@@ -4,6 +4,25 @@
 open; ``smtp`` hands mail to a server, with STARTTLS and login, reusing one connection for a
 batch. A failure is temporary (an SMTP 4xx reply, a dropped or refused connection: try again
 later) or permanent (a 5xx reply: record it and stop).
+
+The SMTP exchange is smtplib's: ``send_message`` flattens the mail, asks for SMTPUTF8 when
+an address goes beyond ASCII, and sends MAIL, RCPT and DATA. A small subclass of
+``smtplib.SMTP`` (``_Client``) adds what calfeed needs on top:
+
+- right before DATA, once the server accepted the envelope, it asks ``go_ahead()`` (the
+  sender's last check that the mail still applies and its row is still this worker's); on
+  no, the transaction ends with RSET and nothing of the mail goes;
+- each step waits as long as RFC 5321 (4.5.3.2) gives it (``Waits``). smtplib has one socket
+  timeout; the subclass sets it before each command to that command's wait, under which the
+  reply is read, and around the data to the wait for writing it (in one ``sendall``, whose
+  timeout covers the whole write) and then to the 10 minutes for the reply to the final dot;
+- a refused DATA ends the transaction as smtplib does for a refused MAIL or RCPT, and a
+  server that will not RSET is hung up on.
+
+A 421 reply, or any other way the connection ends, is a lost connection: that mail and the
+rest of the batch wait for another. Text parts are 8-bit: ``BODY=8BITMIME`` where the server
+offers it, and written in base64 where it does not, so no server gets 8-bit data it never
+agreed to take.
 """
 
 from __future__ import annotations
@@ -88,7 +107,11 @@ class _MaildirConnection:
         self, sender: str, recipient: str, message: EmailMessage, *, go_ahead: Callable[[], bool]
     ) -> bool:
         # An address beyond ASCII is written as it is, as it would go out with SMTPUTF8.
-        data = message.as_bytes(policy=SMTP if recipient.isascii() else SMTPUTF8)
+        utf8 = not recipient.isascii()
+        try:
+            data = message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
+        except ValueError as err:
+            raise _unwritable(err) from err
         if not go_ahead():
             return False
         try:
@@ -111,7 +134,7 @@ class Waits:
     mail: float = 300.0  # MAIL FROM
     rcpt: float = 300.0  # RCPT TO
     data: float = 120.0  # DATA, until the 354
-    block: float = 180.0  # each write of the data
+    block: float = 180.0  # writing the data (one sendall: the whole write)
     end: float = 600.0  # the final dot, until the 250
 
     @property
@@ -167,18 +190,14 @@ class _CalledOff(Exception):
 
 
 class _Client(smtplib.SMTP):
-    """smtplib's client with a wait of its own for each reply, and a last check before DATA.
-
-    smtplib has one timeout for the socket; each command sets it to its own wait before it
-    goes (the server's reply is read under it), and the mail's data sets the wait for its
-    writes, then the one for the reply to the final dot.
-    """
+    """smtplib's client with a wait of its own for each step, and a last check before DATA."""
 
     def __init__(self, host: str, port: int, waits: Waits) -> None:
         self.waits = waits
-        self.go_ahead: Callable[[], bool] = lambda: True  # asked right before DATA
+        self.go_ahead: Callable[[], bool] = lambda: True  # set for each mail
+        # Each command's wait for its reply; the others (EHLO, AUTH, QUIT) have the greeting's.
         self._wait_of = {"mail": waits.mail, "rcpt": waits.rcpt, "rset": waits.mail}
-        self._wait_of["data"] = waits.data
+        self._wait_of["data"] = waits.data  # until the 354
         super().__init__(host, port, timeout=waits.greeting)
 
     def putcmd(self, cmd: str, args: str = "") -> None:
@@ -252,6 +271,9 @@ class _SmtpConnection:
         except _CalledOff:
             self._call_off()
             return False
+        except ValueError as err:  # before the data: the mail cannot be written as it is
+            self._call_off()
+            raise _unwritable(err) from err
         except (OSError, smtplib.SMTPException) as err:
             failure = _classified(err)
             if client.sock is None and not failure.lost:  # the server closed, or will not RSET
@@ -267,6 +289,11 @@ class _SmtpConnection:
             raise _classified(err) from err
         if code != 250:
             raise _lost(f"{code} {reply.decode(errors='replace')}")
+
+
+def _unwritable(err: ValueError) -> DeliveryError:
+    """The mail holds what cannot be written (a header or an address): try again later."""
+    return DeliveryError(f"cannot write the mail: {err}", temporary=True)
 
 
 def _seven_bit(message: EmailMessage) -> EmailMessage:

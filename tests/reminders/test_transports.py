@@ -9,8 +9,11 @@ from __future__ import annotations
 import email
 import mailbox
 import smtplib
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from email import policy
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -288,6 +291,123 @@ def test_each_reply_is_waited_for_as_long_as_its_own_step_allows(smtp: SmtpServe
     assert str(failure.value).startswith("connection:")
     assert 1.0 + 0.3 <= took < 1.9  # MAIL's reply came, RCPT's was given up on
     assert smtp.sink.messages == []
+
+
+def test_a_mail_that_cannot_be_written_fails_for_now_and_the_connection_goes_on(
+    smtp: SmtpServer, tmp_path: Path
+) -> None:
+    unwritable = note()
+    unwritable.set_payload("Half a character: \ud800\n")  # a lone surrogate
+    with smtp.transport().connect() as connection:
+        with pytest.raises(DeliveryError) as failure:
+            send(connection, unwritable)
+        assert send(connection, note(subject="Next"))
+    with MaildirTransport(tmp_path / "mail").connect() as connection:
+        with pytest.raises(DeliveryError) as in_maildir:
+            send(connection, unwritable)
+
+    for error in (failure.value, in_maildir.value):
+        assert error.temporary and not error.lost
+        assert str(error).startswith("cannot write the mail: "), error
+    assert [(m.rcpt_tos, m.subject) for m in smtp.sink.messages] == [(("ann@example.org",), "Next")]
+    assert list(mailbox.Maildir(tmp_path / "mail")) == []
+
+
+class ScriptedServer:
+    """An SMTP server on a bare socket that answers each DATA command as told.
+
+    aiosmtpd always answers DATA with 354; real servers may refuse it (no valid recipient
+    left, or shutting down). Every command it reads is kept, in order.
+    """
+
+    def __init__(self, data_replies: list[str]) -> None:
+        self.data_replies = deque(data_replies)
+        self.commands: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rb") as lines:
+
+            def say(reply: str) -> None:
+                connection.sendall(reply.encode() + b"\r\n")
+
+            say("220 scripted ESMTP")
+            for raw in lines:
+                command = raw.decode().rstrip("\r\n")
+                self.commands.append(command.split(" ")[0].upper())
+                verb = self.commands[-1]
+                if verb == "EHLO":
+                    say("250-scripted\r\n250 8BITMIME")
+                elif verb == "DATA":
+                    reply = self.data_replies.popleft()
+                    say(reply)
+                    if reply.startswith("354"):
+                        for line in lines:
+                            if line == b".\r\n":
+                                break
+                        say("250 2.0.0 OK queued")
+                    elif reply.startswith("421"):
+                        return
+                elif verb == "QUIT":
+                    say("221 Bye")
+                    return
+                else:
+                    say("250 OK")
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def scripted(smtp_guard: SmtpGuard) -> Iterator[Callable[[list[str]], ScriptedServer]]:
+    """Start a scripted server (one connection) with the replies its DATA commands get."""
+    servers: list[ScriptedServer] = []
+
+    def start(data_replies: list[str]) -> ScriptedServer:
+        server = ScriptedServer(data_replies)
+        smtp_guard.allowed.add(("127.0.0.1", server.port))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_a_refused_data_command_is_a_failure_with_the_servers_words_and_the_connection_goes_on(
+    scripted: Callable[[list[str]], ScriptedServer],
+) -> None:
+    server = scripted(["554 5.5.1 No valid recipients", "354 Go ahead"])
+    with SmtpTransport("127.0.0.1", server.port, waits=waits(5)).connect() as connection:
+        with pytest.raises(DeliveryError) as failure:
+            send(connection, note(subject="Refused"))
+        assert send(connection, note(subject="Next"))
+
+    assert not failure.value.temporary and not failure.value.lost
+    assert str(failure.value) == "554 5.5.1 No valid recipients"
+    # The refused transaction is ended before the next one begins.
+    assert server.commands == [
+        *("EHLO", "MAIL", "RCPT", "DATA", "RSET"),
+        *("MAIL", "RCPT", "DATA", "QUIT"),
+    ]
+
+
+def test_a_server_closing_at_the_data_command_loses_the_connection(
+    scripted: Callable[[list[str]], ScriptedServer],
+) -> None:
+    server = scripted(["421 4.3.2 Service shutting down, closing channel"])
+    with pytest.raises(DeliveryError) as failure:
+        with SmtpTransport("127.0.0.1", server.port, waits=waits(5)).connect() as connection:
+            send(connection, note())
+
+    assert failure.value.lost and failure.value.temporary
+    assert str(failure.value) == "connection: 421 4.3.2 Service shutting down, closing channel"
+    assert server.commands == ["EHLO", "MAIL", "RCPT", "DATA"]  # nothing more on it
 
 
 def test_a_dropped_connection_is_a_temporary_connection_failure(smtp: SmtpServer) -> None:
