@@ -30,7 +30,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.policy import SMTP, SMTPUTF8
+from email.message import EmailMessage
 from email.utils import parseaddr
 
 import sqlalchemy as sa
@@ -81,15 +81,11 @@ class Sender:
         self.live, self.transport, self.tokens = live, transport, tokens
         self.worker, self.clock, self.batch, self.lease = worker, clock, batch, lease
         self.stopping = threading.Event()  # set: end the batch after the mail being sent
-        self._times: dict[tuple[Edition, str, str], mail.Times] = {}  # by edition, event, zone
-        self._composed: dict[tuple[object, ...], bytes] = {}  # one composed mail per reminder
 
     def send_due(self) -> Outcome:
         """Send every reminder due now; stop early if the mail server cannot be reached."""
         with self.live.engine.begin() as connection:
             outbox.triage(connection, self.clock())
-        self._times.clear()
-        self._composed.clear()
         lanes = max(1, self.transport.connections)
         if lanes == 1:
             return self._send_lane(self.worker, self.batch)
@@ -151,35 +147,21 @@ class Sender:
                 message_id=identity,
                 now=now,
             )
-            # An address beyond ASCII goes out with SMTPUTF8: the header may say it as it is.
-            policy = SMTP if person.email.isascii() else SMTPUTF8
-            return _Mail(message.as_bytes(policy=policy), identity)
+            return _Mail(message, identity)
         event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
-            mail.TO, person.timezone, event, row.kind, row.offset_seconds, row.target_at
+            person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
         )
-        # Everyone gets the same mail but for the stand-ins: compose it once per reminder.
-        ahead = mail.remaining(row.target_at - now)
-        key = (edition, row.event_id, row.kind, row.offset_seconds, row.target_at, ahead)
-        data = self._composed.get(key)
-        if data is None:
-            message = compose(
-                reminder,
-                config,
-                ics=edition.event_feed(event.id).body,
-                links=mail.STAND_IN_LINKS,
-                message_id=mail.MESSAGE_ID,
-                now=now,
-                times=mail.stand_in_times(event),
-            )
-            data = self._composed[key] = message.as_bytes(policy=SMTP)
-        zone_key = (edition, row.event_id, person.timezone.key)
-        times = self._times.get(zone_key)
-        if times is None:
-            times = self._times[zone_key] = mail.times_in(event, person.timezone)
-        identity = message_id(person.id, reminder, config)  # the same for any address
-        data = mail.personalise(data, person.email, identity, links, times)
-        return _Mail(data, identity)
+        identity = message_id(person.id, reminder, config)
+        message = compose(
+            reminder,
+            config,
+            ics=edition.event_feed(event.id).body,  # built once per edition
+            links=links,
+            message_id=identity,
+            now=now,
+        )
+        return _Mail(message, identity)
 
 
 class _Batch:
@@ -275,7 +257,7 @@ class _Batch:
             return reason is None and not taken
 
         try:
-            handed = connection.send(envelope_from, person.email, built.data, go_ahead=go_ahead)
+            handed = connection.send(envelope_from, person.email, built.message, go_ahead=go_ahead)
         except DeliveryError as err:
             if reason is not None:  # called off, then the server failed: the mail is not due
                 self._drop(row, reason)
@@ -349,9 +331,9 @@ _PASSED = "what it announced has passed"
 
 @dataclass(frozen=True, slots=True)
 class _Mail:
-    """A mail made out to its recipient."""
+    """A mail composed for its recipient."""
 
-    data: bytes
+    message: EmailMessage
     message_id: str
 
 

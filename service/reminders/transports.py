@@ -4,24 +4,48 @@
 open; ``smtp`` hands mail to a server, with STARTTLS and login, reusing one connection for a
 batch. A failure is temporary (an SMTP 4xx reply, a dropped or refused connection: try again
 later) or permanent (a 5xx reply: record it and stop).
+
+The SMTP exchange is smtplib's: ``send_message`` flattens the mail, asks for SMTPUTF8 when
+an address goes beyond ASCII, and sends MAIL, RCPT and DATA. A small subclass of
+``smtplib.SMTP`` (``_Client``) adds what calfeed needs on top:
+
+- right before DATA, once the server accepted the envelope, it asks ``go_ahead()`` (the
+  sender's last check that the mail still applies and its row is still this worker's); on
+  no, the transaction ends with RSET and nothing of the mail goes;
+- each step waits as long as RFC 5321 (4.5.3.2) gives it (``Waits``). smtplib has one socket
+  timeout; the subclass sets it before each command to that command's wait, under which the
+  reply is read, and around the data to the wait for writing it (in one ``sendall``, whose
+  timeout covers the whole write) and then to the 10 minutes for the reply to the final dot;
+- a refused DATA ends the transaction as smtplib does for a refused MAIL or RCPT, and a
+  server that will not RSET is hung up on.
+
+A 421 reply, or any other way the connection ends, is a lost connection: that mail and the
+rest of the batch wait for another. Text parts are 8-bit: ``BODY=8BITMIME`` where the server
+offers it, and written in base64 where it does not, so no server gets 8-bit data it never
+agreed to take.
 """
 
 from __future__ import annotations
 
+import copy
 import mailbox
 import os
-import re
 import smtplib
 import ssl
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP, SMTPUTF8
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..catalog.models import MailSettings
 from ..errors import CalfeedError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 
 class DeliveryError(CalfeedError):
@@ -43,7 +67,7 @@ class Connection(Protocol):
     handover: timedelta
 
     def send(
-        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
+        self, sender: str, recipient: str, message: EmailMessage, *, go_ahead: Callable[[], bool]
     ) -> bool:
         """Hand one mail over; True if sent, False if ``go_ahead()`` said no.
 
@@ -80,8 +104,14 @@ class _MaildirConnection:
         self.box = box
 
     def send(
-        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
+        self, sender: str, recipient: str, message: EmailMessage, *, go_ahead: Callable[[], bool]
     ) -> bool:
+        # An address beyond ASCII is written as it is, as it would go out with SMTPUTF8.
+        utf8 = not recipient.isascii()
+        try:
+            data = message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
+        except ValueError as err:
+            raise _unwritable(err) from err
         if not go_ahead():
             return False
         try:
@@ -104,7 +134,7 @@ class Waits:
     mail: float = 300.0  # MAIL FROM
     rcpt: float = 300.0  # RCPT TO
     data: float = 120.0  # DATA, until the 354
-    block: float = 180.0  # each write of the data
+    block: float = 180.0  # writing the data (one sendall: the whole write)
     end: float = 600.0  # the final dot, until the 250
 
     @property
@@ -134,7 +164,7 @@ class SmtpTransport:
     def connect(self) -> Iterator[Connection]:
         """Connect, say hello, upgrade to TLS and log in as configured."""
         try:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.waits.greeting)
+            client = _Client(self.host, self.port, self.waits)
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
         try:
@@ -147,7 +177,7 @@ class SmtpTransport:
                     client.login(self.username, self.password or "")
             except (OSError, smtplib.SMTPException) as err:
                 raise _classified(err) from err
-            yield _SmtpConnection(client, self.waits)
+            yield _SmtpConnection(client)
         finally:
             try:
                 client.quit()
@@ -155,22 +185,74 @@ class SmtpTransport:
                 client.close()
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+class _CalledOff(Exception):
+    """``go_ahead()`` said no: the mail must not go."""
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client with a wait of its own for each step, and a last check before DATA."""
+
+    def __init__(self, host: str, port: int, waits: Waits) -> None:
+        self.waits = waits
+        self.go_ahead: Callable[[], bool] = lambda: True  # set for each mail
+        # Each command's wait for its reply; the others (EHLO, AUTH, QUIT) have the greeting's.
+        self._wait_of = {"mail": waits.mail, "rcpt": waits.rcpt, "rset": waits.mail}
+        self._wait_of["data"] = waits.data  # until the 354
+        super().__init__(host, port, timeout=waits.greeting)
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        """Send a command, and wait for its reply as long as RFC 5321 gives it."""
+        self._wait(self._wait_of.get(cmd.lower(), self.waits.greeting))
+        super().putcmd(cmd, args)
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        """Send a command (text) or a mail's data (bytes, its final dot included)."""
+        if isinstance(s, str):
+            super().send(s)
+            return
+        self._wait(self.waits.block)
+        super().send(s)
+        self._wait(self.waits.end)  # for the reply to the final dot
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        """Send DATA and the mail if ``go_ahead()`` still says so; raise _CalledOff if not."""
+        if not self.go_ahead():
+            raise _CalledOff
+        try:
+            return super().data(msg)
+        except smtplib.SMTPDataError as err:  # no 354: smtplib leaves the transaction open
+            if err.smtp_code == 421:
+                self.close()
+            else:
+                with suppress(smtplib.SMTPServerDisconnected):
+                    self.rset()
+            raise
+
+    def rset(self) -> tuple[int, bytes]:
+        """End the mail transaction; close the connection if the server will not."""
+        code, reply = super().rset()
+        if code != 250:
+            self.close()
+        return code, reply
+
+    def _wait(self, seconds: float) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(seconds)
 
 
 class _SmtpConnection:
-    def __init__(self, client: smtplib.SMTP, waits: Waits) -> None:
-        self.client, self.waits = client, waits
-        self.handover = waits.handover
-        # Text parts go out as 8-bit UTF-8: say so where the server understands it.
-        self.options = ["BODY=8BITMIME"] if client.has_extn("8bitmime") else []
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.handover = client.waits.handover
+        # Text parts are 8-bit UTF-8: said so where the server takes it, base64 where not.
+        self.eight_bit = client.has_extn("8bitmime")
         self.utf8 = client.has_extn("smtputf8")
 
     def send(
-        self, sender: str, recipient: str, data: bytes, *, go_ahead: Callable[[], bool]
+        self, sender: str, recipient: str, message: EmailMessage, *, go_ahead: Callable[[], bool]
     ) -> bool:
-        options = self.options
-        self.client.command_encoding = "ascii"
+        client = self.client
+        options: list[str] = []
         if not (sender.isascii() and recipient.isascii()):
             if not self.utf8:
                 raise DeliveryError(
@@ -178,61 +260,63 @@ class _SmtpConnection:
                     "(no SMTPUTF8)",
                     temporary=False,
                 )
-            options = [*options, "SMTPUTF8"]
-            self.client.command_encoding = "utf-8"
-        self._expect(self.waits.mail, lambda: self.client.mail(sender, options), 250)
-        self._expect(self.waits.rcpt, lambda: self.client.rcpt(recipient), 250, 251)
-        if not go_ahead():
-            self._expect(self.waits.mail, self.client.rset, 250)
+            # send_message() asks for SMTPUTF8 and BODY=8BITMIME itself.
+        elif self.eight_bit:
+            options.append("BODY=8BITMIME")
+        else:
+            message = _seven_bit(message)
+        client.go_ahead = go_ahead
+        try:
+            client.send_message(message, sender, [recipient], mail_options=options)
+        except _CalledOff:
+            self._call_off()
             return False
-        self._expect(self.waits.data, lambda: self.client.docmd("data"), 354)
-        # As smtplib's data(): a leading dot doubled, the end marked by a line with a dot.
-        data = _LEADING_DOT.sub(b"..", data)
-        if not data.endswith(b"\r\n"):
-            data += b"\r\n"
-        self._expect(self.waits.block, lambda: self.client.send(data + b".\r\n"))
-        self._expect(self.waits.end, self.client.getreply, 250)
+        except ValueError as err:  # before the data: the mail cannot be written as it is
+            self._call_off()
+            raise _unwritable(err) from err
+        except (OSError, smtplib.SMTPException) as err:
+            failure = _classified(err)
+            if client.sock is None and not failure.lost:  # the server closed, or will not RSET
+                raise _lost(failure) from err
+            raise failure from err
         return True
 
-    def _expect(
-        self, wait: float, step: Callable[[], tuple[int, bytes] | None], *codes: int
-    ) -> None:
-        """Run one step of the exchange within ``wait`` seconds; raise on a reply not in codes."""
+    def _call_off(self) -> None:
+        """End the transaction whose envelope the server accepted, leaving the data unsent."""
         try:
-            assert self.client.sock is not None  # connected for the whole batch
-            self.client.sock.settimeout(wait)
-            reply = step()
+            code, reply = self.client.rset()
         except (OSError, smtplib.SMTPException) as err:
             raise _classified(err) from err
-        if reply is not None and reply[0] not in codes:
-            self._refused(*reply)
-
-    def _refused(self, code: int, reply: bytes | str) -> NoReturn:
-        """Raise the server's refusal, leaving the connection ready for the next mail."""
-        text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-        failure = DeliveryError(f"{code} {text}", temporary=code < 500)
-        if code == 421:  # the server is closing the connection
-            self.client.close()
-            raise _lost(failure) from failure
-        try:
-            code, _ = self.client.rset()  # end the transaction
-        except (OSError, smtplib.SMTPException) as err:
-            raise _lost(f"{failure}, then {err}") from err
         if code != 250:
-            self.client.close()
-            raise _lost(f"{failure}, then RSET: {code}") from failure
-        raise failure
+            raise _lost(f"{code} {reply.decode(errors='replace')}")
+
+
+def _unwritable(err: ValueError) -> DeliveryError:
+    """The mail holds what cannot be written (a header or an address): try again later."""
+    return DeliveryError(f"cannot write the mail: {err}", temporary=True)
+
+
+def _seven_bit(message: EmailMessage) -> EmailMessage:
+    """Return ``message`` to be written for a server without 8BITMIME: 8-bit parts in base64."""
+    seven = copy.copy(message)  # the headers and parts are shared; flattening changes neither
+    seven.policy = message.policy.clone(cte_type="7bit")
+    return seven
 
 
 def _classified(err: Exception) -> DeliveryError:
     if isinstance(err, smtplib.SMTPRecipientsRefused) and err.recipients:
         code, reply = next(iter(err.recipients.values()))
-        return DeliveryError(f"{code} {reply.decode(errors='replace')}", temporary=code < 500)
+        return _reply(code, reply)
     if isinstance(err, smtplib.SMTPResponseException):
-        raw: bytes | str = err.smtp_error
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        return DeliveryError(f"{err.smtp_code} {text}", temporary=err.smtp_code < 500)
+        return _reply(err.smtp_code, err.smtp_error)
     return _lost(err)
+
+
+def _reply(code: int, reply: bytes | str) -> DeliveryError:
+    """The server's refusal: temporary (4xx) or permanent (5xx), in the server's words."""
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    failure = DeliveryError(f"{code} {text}", temporary=code < 500)
+    return _lost(failure) if code == 421 else failure  # 421: the server closes the connection
 
 
 def transport_for(

@@ -111,9 +111,17 @@ def smtp_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpGuard]:
 class Received:
     """One message the server accepted: its envelope, the mail, when it arrived."""
 
-    def __init__(self, mail_from: str, rcpt_tos: tuple[str, ...], data: bytes, at: datetime):
+    def __init__(
+        self,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        at: datetime,
+        mail_options: tuple[str, ...] = (),
+    ):
         self.mail_from, self.rcpt_tos, self.data = mail_from, rcpt_tos, data
         self.at = at  # the real clock, for timing tests
+        self.mail_options = mail_options  # of MAIL FROM, such as BODY=8BITMIME
         found = _MESSAGE_ID.search(data.partition(b"\r\n\r\n")[0])
         self.message_id = found.group(1).decode() if found else ""
         self._message: EmailMessage | None = None
@@ -234,7 +242,11 @@ class MailSink:
             server.transport.abort()
             return "421 4.4.2 Connection dropped"
         received = Received(
-            envelope.mail_from, tuple(envelope.rcpt_tos), envelope.content, datetime.now(UTC)
+            envelope.mail_from,
+            tuple(envelope.rcpt_tos),
+            envelope.original_content,  # the bytes, also where the server decodes them
+            datetime.now(UTC),
+            tuple(envelope.mail_options),
         )
         if self.on_message is not None:
             self.on_message(received)

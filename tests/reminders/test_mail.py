@@ -25,7 +25,7 @@ from service.live import LiveCatalog
 from service.reminders.mail import Links, Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
 
-from .conftest import BASE_URL, Calfeed, check_mail, utc
+from .conftest import BASE_URL, Calfeed, Received, check_mail, utc
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mail"
 NEW_YORK = {
@@ -96,6 +96,18 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     html = message.get_body(("html",))
     assert text is not None and html is not None
     return str(text.get_content()), str(html.get_content())
+
+
+def sent_parts(received: Received) -> tuple[bytes, bytes]:
+    """Return the text and HTML parts as the bytes the server received (they go 8-bit)."""
+    found = []
+    for subtype in ("plain", "html"):
+        part = received.message.get_body((subtype,))
+        assert part is not None and part["Content-Transfer-Encoding"] == "8bit"
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes) and payload in received.data
+        found.append(payload)
+    return found[0], found[1]
 
 
 @pytest.fixture
@@ -323,6 +335,39 @@ def test_text_is_shown_as_written_and_html_escapes_it(
     assert "<strong>R&amp;D &lt;Procurement&gt; – Łódź</strong> starts in 1 day." in html
     assert "<td>A &amp; B</td>" in html
     assert message["Subject"] == "Starts in 1 day: R&D <Procurement> – Łódź"
+
+
+def test_an_operators_text_goes_out_as_written_and_escaped_in_html(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    # Markup, and strings that calfeed's sender once replaced in the bytes of every mail.
+    title = "<script>x</script> when.placeholder.invalid"
+    subtitle = "Ask recipient@placeholder.invalid, not https://placeholder.invalid/unsubscribe"
+    location = "deadline.placeholder.invalid & https://placeholder.invalid/preferences"
+    calfeed.configure([NEW_YORK])
+    calfeed.event(
+        "webinar", **{**WEBINAR, "title": title, "subtitle": subtitle, "location": location}
+    )
+    calfeed.sweep()
+    clock.move_to("2026-10-21 13:00:00")
+    (received,) = calfeed.sweep()
+
+    sent_text, sent_html = sent_parts(received)
+    assert f"{title} starts in 7 days.\r\n{subtitle}\r\n".encode() in sent_text
+    assert f"Where: {location}\r\n".encode() in sent_text
+    when = "Wed 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
+    assert f"When: {when}".encode() in sent_text  # the real times beside the operator's text
+    assert b"<script" not in sent_html
+    escaped = "&lt;script&gt;x&lt;/script&gt; when.placeholder.invalid"
+    assert f"<strong>{escaped}</strong> starts in 7 days.".encode() in sent_html
+    assert f"<p>{subtitle}</p>".encode() in sent_html
+    assert b"<td>deadline.placeholder.invalid &amp; https://placeholder.invalid/preferences" in (
+        sent_html
+    )
+    assert when.encode() in sent_html
+    assert received.message["To"] == "nora@example.org"
+    assert received.subject == f"Starts in 7 days: {title}"
+    check_mail(received, "webinar", calfeed.tokens)
 
 
 @pytest.mark.parametrize(
