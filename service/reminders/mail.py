@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.headerregistry import BaseHeader, HeaderRegistry
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message, MIMEPart
 from email.policy import SMTP, Policy
 from email.utils import format_datetime
@@ -350,7 +350,16 @@ def _message(
 @lru_cache(maxsize=64)
 def _site_header(name: str, value: str) -> BaseHeader:
     """Return a header the same in every mail of a site, parsed once and never changed."""
-    return _HEADERS(name, value)
+    header = _HEADERS(name, value)
+    if name == "From":
+        # Written again from its parts: from the text as written, the email package folds a
+        # display name partly quoted and partly beyond ASCII into an encoded word glued to
+        # the text before it, which readers show undecoded (RFC 2047, 5).
+        addresses = header.addresses  # type: ignore[attr-defined]
+        header = _HEADERS(
+            name, tuple(Address(a.display_name, addr_spec=a.addr_spec) for a in addresses)
+        )
+    return header
 
 
 class _Verbatim(str):

@@ -14,6 +14,7 @@ import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import formataddr
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -464,3 +465,28 @@ def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
     assert {b"From", b"To", b"Message-ID", b"List-Unsubscribe"} <= set(names)
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     assert parsed["Subject"] == "Starts in 1 day: " + " ".join(title.split())
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['U": 0écBcc: x@example.orgé🏻ć5< "?=C–', 'Événements "Europe"', "Events, Brussels"],
+)
+def test_the_senders_name_reads_back_as_the_operator_wrote_it(live: LiveCatalog, name: str) -> None:
+    edition = live.edition
+    event = edition.catalog.by_id["webinar"]
+    config = edition.catalog.config
+    sender = formataddr((name, "events@example.org"))
+    config = replace(config, mail=replace(config.mail, sender=sender))
+    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
+    message = compose(
+        reminder,
+        config,
+        ics=edition.event_feed("webinar").body,
+        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
+        message_id="<reminder.1@events.example.org>",
+        now=utc("2026-10-27 13:00"),
+    )
+
+    data = message.as_bytes(policy=email.policy.SMTP)
+    [sent] = email.message_from_bytes(data, policy=email.policy.default)["From"].addresses
+    assert (sent.display_name, sent.addr_spec) == (name, "events@example.org")
