@@ -36,6 +36,7 @@ from _catalog import Person, Project, people, planned_events
 from _proc import Memory, cpu_seconds, memory
 from _report import Report, Target
 from _serving import calfeed, stop_on_sigterm
+from _signups import LISTED, signed_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # The one place this benchmark reaches inside calfeed: the planner, timed in this process,
@@ -44,11 +45,9 @@ from service.catalog.load import CatalogLoader  # noqa: E402
 from service.reminders import subscribers as subscriber_store  # noqa: E402
 from service.reminders.planner import Planner  # noqa: E402
 from service.store.database import open_database  # noqa: E402
-from service.store.tables import subscribers  # noqa: E402
 
 SWEEP_EVERY = 30.0  # seconds between two sweeps of calfeed worker (README)
 LARGE = 50_000
-LISTED = 20  # subscribers in config.yaml; the others signed up on the site
 AT_LARGE = f"at {LARGE:,} subscribers"
 
 
@@ -131,29 +130,6 @@ def in_process(report: Report, project: Project, total: int, now: datetime) -> N
         report.add(f"one subscriber {name} in config.yaml re-planned, {label}", seconds, "s")
     web.dispose()
     engine.dispose()
-
-
-def signed_up(project: Project, persons: list[Person], now: datetime) -> None:
-    """Store ``persons`` as confirmed sign-ups (config.yaml cannot list that many)."""
-    engine = open_database(project.database_url)
-    rows = [
-        {
-            "email": p.email,
-            "timezone": p.zone,
-            "topics": " ".join(p.topics),
-            "status": "confirmed",
-            "source": "web",
-            "created_at": now - timedelta(days=1),
-            "confirmed_at": now - timedelta(days=1),
-        }
-        for p in persons
-    ]
-    try:
-        with engine.begin() as connection:
-            for start in range(0, len(rows), 5000):
-                connection.execute(subscribers.insert(), rows[start : start + 5000])
-    finally:
-        engine.dispose()
 
 
 def worker(report: Report, project: Project, total: int, sweeps: int, log: Path) -> None:

@@ -38,6 +38,7 @@ from _catalog import TOPICS, Event, Project, people
 from _proc import memory
 from _report import Report, Target
 from _serving import CALFEED, HOST, Process, calfeed, free_port, stop_on_sigterm
+from _signups import LISTED, signed_up
 
 SWEEP_EVERY = 30.0  # seconds between two sweeps of calfeed worker (README)
 KEEP = 100  # mails the server keeps, for the bare loop
@@ -158,7 +159,8 @@ class Sending:
 
     They come due ``margin`` seconds after the worker starts, which should cover its start
     and first plan. Before it starts, ``calfeed reminders`` lists what is to come, which
-    confirms the subscribers listed in config.yaml: only reminders due after that are theirs,
+    confirms the few subscribers listed in config.yaml (the others are stored as sign-ups
+    confirmed a day before): only reminders due after that are theirs,
     so a worker that plans late still sends them (at once), and the figures say it was late.
     """
 
@@ -168,10 +170,12 @@ class Sending:
         self.server, self.count = server, count
         start = datetime.now(UTC) + timedelta(hours=1, seconds=margin + 30)  # a first guess
         event = Event(0, start, "Europe/Brussels", TOPICS, sessions=False)  # everyone's topic
+        everyone = people(count)
         self.project = Project(
-            folder, [event], people(count), server.port, ("1h",), (), connections
+            folder, [event], everyone[:LISTED], server.port, ("1h",), (), connections
         )
         self.project.write()
+        signed_up(self.project, everyone[LISTED:], datetime.now(UTC))
         listed = subprocess.run(
             [CALFEED, "--config", self.project.config, "reminders"], capture_output=True
         )
