@@ -76,7 +76,7 @@ typecheck: $(VENV)/.installed-test
 # for `make test` only: a run of one file (pytest tests/web) measures nothing unless asked
 # (--cov=service) and has no floor. What runs only in the real processes the tests start is
 # not measured: web/gunicorn.py (calfeed serve's master and workers, tests/web/test_serve.py)
-# and the command line's servers, some 8% of service/.
+# and the command line's servers, some 3% of service/.
 COVERAGE_FLOOR := 93
 
 test: system $(ICALJS)/node_modules $(BENCH_NODE)/node_modules lint typecheck
