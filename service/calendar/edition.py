@@ -177,23 +177,26 @@ class Edition:
             chosen = (event for event in self.catalog.events if wanted.intersection(event.topics))
         return [event for event in chosen if since is None or event.end >= since]
 
+    def feed_title(self, slugs: tuple[str, ...]) -> tuple[str, str | None]:
+        """Return the name and description the feed of ``slugs`` gives itself, in any format."""
+        config = self.catalog.config
+        if ALL in slugs:
+            return config.site.title, None
+        names = [config.topics[slug].name for slug in slugs]
+        description = "; ".join(
+            f"{config.topics[s].name}: {config.topics[s].description}"
+            for s in slugs
+            if config.topics[s].description
+        )
+        return f"{config.site.title}: {', '.join(names)}", description or None
+
     def _topic_feed(self, slugs: tuple[str, ...], since: datetime | None) -> tuple[str, bytes]:
         config = self.catalog.config
-        wanted = set(slugs)
         events = self.topic_events(slugs, since)
-        if ALL in wanted:
-            name, description = config.site.title, None
-        else:
-            names = [config.topics[slug].name for slug in slugs]
-            name = f"{config.site.title}: {', '.join(names)}"
-            description = "; ".join(
-                f"{config.topics[s].name}: {config.topics[s].description}"
-                for s in slugs
-                if config.topics[s].description
-            )
+        name, description = self.feed_title(slugs)
         path = urls.feed(slugs).lstrip("/")  # what its revision is kept under
         header = Header(
-            name, description or None, urls.absolute(config, urls.feed(slugs)), config.feed.refresh
+            name, description, urls.absolute(config, urls.feed(slugs)), config.feed.refresh
         )
         return path, assemble(header, (self._events[event.id] for event in events), self.zones)
 

@@ -71,20 +71,11 @@ def _reader_feed(name: str, extension: str) -> Response:
 def feed_channel(edition: Edition, slugs: tuple[str, ...]) -> Channel:
     """Return what the feed of ``slugs`` says about itself, as its calendar does."""
     config = edition.catalog.config
-    if ALL in slugs:
-        title, description, home = config.site.title, None, urls.HOME
-    else:
-        names = [config.topics[slug].name for slug in slugs]
-        title = f"{config.site.title}: {', '.join(names)}"
-        description = "; ".join(
-            f"{config.topics[s].name}: {config.topics[s].description}"
-            for s in slugs
-            if config.topics[s].description
-        )
-        home = urls.topic(slugs[0]) if len(slugs) == 1 else urls.HOME
+    title, description = edition.feed_title(slugs)
+    home = urls.topic(slugs[0]) if len(slugs) == 1 and ALL not in slugs else urls.HOME
     changes = (edition.entry(event.id).last_modified for event in edition.catalog.events)
     latest = max((moment for moment in changes if moment is not None), default=EPOCH)
-    return Channel(title, description or None, slugs, urls.absolute(config, home), latest)
+    return Channel(title, description, slugs, urls.absolute(config, home), latest)
 
 
 def cut_off(live: LiveCatalog) -> datetime | None:

@@ -22,6 +22,7 @@ import icalendar
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 
+from service.catalog import Config, Event
 from service.live import LiveCatalog
 from service.reminders.mail import Links, Reminder, compose, links_for, message_id
 from service.tokens import TokenError, Tokens
@@ -432,6 +433,20 @@ def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfee
         assert ('href="https://example.org/register"' in html) is shown
 
 
+def webinar_mail(live: LiveCatalog, event: Event, config: Config) -> bytes:
+    """Compose the webinar's start reminder from ``event`` and ``config``, as sent."""
+    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
+    message = compose(
+        reminder,
+        config,
+        ics=live.edition.event_feed("webinar").body,
+        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
+        message_id="<reminder.1@events.example.org>",
+        now=utc("2026-10-27 13:00"),
+    )
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
 @pytest.mark.parametrize(
     "title",
     [
@@ -444,20 +459,9 @@ def test_the_register_link_shows_only_while_registration_is_open(calfeed: Calfee
 def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
     live: LiveCatalog, title: str
 ) -> None:
-    edition = live.edition
-    event = replace(edition.catalog.by_id["webinar"], title=title)
-    config = edition.catalog.config
-    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
-    message = compose(
-        reminder,
-        config,
-        ics=edition.event_feed("webinar").body,
-        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
-        message_id="<reminder.1@events.example.org>",
-        now=utc("2026-10-27 13:00"),
-    )
+    event = replace(live.edition.catalog.by_id["webinar"], title=title)
 
-    data = message.as_bytes(policy=email.policy.SMTP)
+    data = webinar_mail(live, event, live.edition.catalog.config)
     head = data.partition(b"\r\n\r\n")[0]
     assert b"\n" not in head.replace(b"\r\n", b""), "a bare line break in the headers"
     names = [line.split(b":")[0] for line in head.split(b"\r\n") if not line[:1].isspace()]
@@ -472,21 +476,10 @@ def test_a_title_with_line_breaks_never_breaks_the_headers_on_the_wire(
     ['U": 0écBcc: x@example.orgé🏻ć5< "?=C–', 'Événements "Europe"', "Events, Brussels"],
 )
 def test_the_senders_name_reads_back_as_the_operator_wrote_it(live: LiveCatalog, name: str) -> None:
-    edition = live.edition
-    event = edition.catalog.by_id["webinar"]
-    config = edition.catalog.config
+    config = live.edition.catalog.config
     sender = formataddr((name, "events@example.org"))
     config = replace(config, mail=replace(config.mail, sender=sender))
-    reminder = Reminder("nora@example.org", ZoneInfo("UTC"), event, "start", 86400, event.start)
-    message = compose(
-        reminder,
-        config,
-        ics=edition.event_feed("webinar").body,
-        links=Links(f"{BASE_URL}/unsubscribe/token", f"{BASE_URL}/preferences/token"),
-        message_id="<reminder.1@events.example.org>",
-        now=utc("2026-10-27 13:00"),
-    )
 
-    data = message.as_bytes(policy=email.policy.SMTP)
+    data = webinar_mail(live, live.edition.catalog.by_id["webinar"], config)
     [sent] = email.message_from_bytes(data, policy=email.policy.default)["From"].addresses
     assert (sent.display_name, sent.addr_spec) == (name, "events@example.org")
