@@ -11,16 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 
 from flask import Blueprint, Flask, Response, abort, request
+from markupsafe import Markup
 
 from .. import urls
 from ..calendar.edition import ALL, Edition, Feed
-from ..catalog import Topic
+from ..catalog import Event, Topic
 from ..catalog.values import SLUG
 from ..live import LiveCatalog
 from .current import live_catalog
-from .syndication import ATOM_TYPE, EPOCH, JSON_FEED_TYPE, Channel, atom_feed, items, json_feed
+from .page_cache import cached_parts
+from .syndication import (
+    ATOM_TYPE,
+    EPOCH,
+    JSON_FEED_TYPE,
+    Channel,
+    atom_feed,
+    content_html,
+    items,
+    json_feed,
+)
 
 bp = Blueprint("feeds", __name__)
 
@@ -55,11 +67,18 @@ def _reader_feed(name: str, extension: str) -> Response:
     build = atom_feed if extension == "atom" else json_feed
     config = edition.catalog.config
 
+    parts = cached_parts(edition)
+
+    def html(event: Event) -> Markup:
+        # Written once for every feed that holds the event, and kept while it is unchanged.
+        render = partial(content_html, event, config)
+        return parts(event, ("feed content", config.site.base_url), render)
+
     def written() -> bytes:
         channel = feed_channel(edition, slugs)
         events = edition.topic_events(slugs, since)
         updated = {event.id: edition.entry(event.id).last_modified for event in events}
-        return build(channel, items(events, edition.publications, updated), config)
+        return build(channel, items(events, edition.publications, updated), config, html)
 
     key = (extension, *slugs, since.isoformat() if since else "")
     path = urls.feed(slugs, extension).lstrip("/")

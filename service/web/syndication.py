@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,7 +70,7 @@ def items(
     return listed
 
 
-def atom_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
+def atom_feed(channel: Channel, entries: list[Item], config: Config, html: Html) -> bytes:
     """Return the Atom feed of ``entries``."""
     feed = FeedGenerator()
     feed.id(_id(config, urls.feed(channel.slugs, "atom")))
@@ -100,14 +100,14 @@ def atom_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
             entry.author({"name": event.organizer.name})
         if event.subtitle:
             entry.summary(event.subtitle)
-        entry.content(str(content_html(event, config)), type="html")
+        entry.content(str(html(event)), type="html")
         for slug in event.topics:
             entry.category(term=slug, label=config.topics[slug].name)
     data: bytes = feed.atom_str(pretty=True)
     return data
 
 
-def json_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
+def json_feed(channel: Channel, entries: list[Item], config: Config, html: Html) -> bytes:
     """Return the JSON Feed (version 1.1) of ``entries``."""
     document: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
@@ -119,18 +119,18 @@ def json_feed(channel: Channel, entries: list[Item], config: Config) -> bytes:
         document["description"] = channel.description
     document["authors"] = [{"name": config.site.title, "url": urls.absolute(config, urls.HOME)}]
     document["language"] = "en"
-    document["items"] = [_json_item(item, config) for item in entries]
+    document["items"] = [_json_item(item, config, html) for item in entries]
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     return text.encode("utf-8")
 
 
-def _json_item(item: Item, config: Config) -> dict[str, Any]:
+def _json_item(item: Item, config: Config, html: Html) -> dict[str, Any]:
     event = item.event
     found: dict[str, Any] = {
         "id": _id(config, event_uid(event, config)),
         "url": event_page(event, config),
         "title": _title(event),
-        "content_html": str(content_html(event, config)),
+        "content_html": str(html(event)),
         "content_text": event_description(event, config),
     }
     if event.url:
@@ -159,6 +159,10 @@ def _json_item(item: Item, config: Config) -> dict[str, Any]:
         **({"location": event.location} if event.location else {}),
     }
     return found
+
+
+# What a feed reader shows of an event: ``content_html``, or the same from a cache.
+Html = Callable[[Event], Markup]
 
 
 def content_html(event: Event, config: Config) -> Markup:

@@ -299,3 +299,21 @@ def test_json_feed_dates_are_the_events_publication_and_revision(
         datetime.fromisoformat(item["date_modified"])
         == edition.entry("circular-cities-webinar").last_modified
     )
+
+
+def test_a_new_site_address_is_in_every_reader_feeds_content_at_once(
+    make_app: MakeApp, make_event: Callable[..., dict[str, Any]], project: Path
+) -> None:
+    app = make_app(events={"a.yaml": make_event()})
+    client = app.test_client()
+    assert "https://events.example.org/events/" in client.get("/feeds/all.atom").text
+    config = project / "config.yaml"
+    moved = config.read_text().replace("https://events.example.org", "https://calendar.example.net")
+    config.write_text(moved)
+
+    assert live(app).refresh()
+
+    for path in ("/feeds/all.atom", "/feeds/all.json", "/feeds/circular-economy.atom"):
+        text = client.get(path).text
+        assert "https://calendar.example.net/events/" in text, path
+        assert "events.example.org" not in text, path
