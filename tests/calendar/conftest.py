@@ -482,7 +482,7 @@ LONG: dict[str, Any] = {
 # A public join link, in every feed, and a private one, in personal feeds only: the link's
 # query holds what LOCATION escapes and a URI does not.
 PUBLIC_JOIN = "https://meet.example.org/j/4711?pwd=a;b,c"
-PRIVATE_JOIN = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+PRIVATE_JOIN = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
 ONLINE: dict[str, Any] = {
     "events": [
         {

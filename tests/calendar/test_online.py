@@ -55,7 +55,7 @@ def test_no_public_feed_holds_a_private_join_link(feed: ServedFeed) -> None:
     for link in links:
         for spelling in (link, link.replace(";", "\\;"), link.replace("?", "%3F")):
             assert spelling not in text
-        assert "/j/0815" not in text
+        assert "/j/members-room" not in text
     for event in feed.events:
         if oracle.private_join_url(event.raw):
             block = _block(feed.body, event.entry.uid)
@@ -104,7 +104,7 @@ def test_the_personal_feed_carries_private_links_every_reader_reads(
 
     for reader, reading in read_every(body, tmp_path).items():
         webinar = reading[f"members-webinar-2026@{HOST}"]
-        link = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+        link = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
         assert webinar.conferences == (link,), reader
         assert webinar.location == f"Online: {link}", reader
         assert f"Join online: {link}" in (webinar.description or ""), reader
@@ -134,7 +134,7 @@ def test_a_public_feed_of_the_same_topics_is_left_as_it_was(edge_edition: Editio
 
     assert edge_edition.topic_feed(("online",)) == before
     assert b"VALARM" not in before.body
-    assert b"0815" not in before.body
+    assert b"members-room" not in before.body
 
 
 def test_alarms_read_back_through_every_reader(edge_edition: Edition, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from freezegun.api import FrozenDateTimeFactory
 
 from .conftest import Calfeed, check_mail
 
-PRIVATE = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+PRIVATE = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
 PUBLIC = "https://meet.example.org/j/4711"
 NORA = {"email": "nora@example.org", "topics": ["procurement"]}
 

@@ -35,7 +35,7 @@ from .conftest import (
 )
 
 ALICE = "alice@example.org"
-PRIVATE = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+PRIVATE = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
 PUBLIC = "https://meet.example.org/j/4711"
 ONLINE_FORUM = {**FORUM, "location": "Online", "online": {"join_url": PRIVATE}}
 HYBRID_SUMMIT = {
@@ -203,7 +203,7 @@ def test_only_the_personal_feed_of_a_confirmed_subscriber_has_the_private_link(
         response = client.get(path)
         assert response.status_code == 200, path
         body = response.data.replace(b"\r\n ", b"")
-        assert b"0815" not in body, path
+        assert b"members-room" not in body, path
     event_page = Page.of(client.get(f"/events/{FORUM['id']}"))
     assert "the join link is sent to confirmed subscribers" in event_page.one(class_="join").text
     assert event_page.one(class_="join").one("a").attrs["href"] == "/subscribe?topic=procurement"
@@ -225,7 +225,7 @@ def test_an_ended_subscription_no_longer_gets_the_private_link(
 
     ended = client.get(feed)
     assert ended.status_code == 200
-    assert b"0815" not in ended.data
+    assert b"members-room" not in ended.data
     assert b"reminders ended" in ended.data
 
 

@@ -298,7 +298,7 @@ def test_an_export_with_nothing_changed_renders_no_event_again(
     assert again == first
 
 
-PRIVATE_JOIN = "https://meet.example.org/j/0815?pwd=only-for-subscribers"
+PRIVATE_JOIN = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
 PUBLIC_JOIN = "https://meet.example.org/j/4711?pwd=open"
 
 
@@ -344,7 +344,7 @@ def test_a_real_export_holds_no_private_join_link_in_any_file(
     assert target / "events" / "members-webinar-2030.html" in files
     for path, data in files.items():
         unfolded = data.replace(b"\r\n ", b"")  # a calendar line may be folded in the link
-        for secret in (b"0815", b"only-for-subscribers"):
+        for secret in (b"members-room", b"only-for-subscribers"):
             assert secret not in unfolded, path
     page = files[target / "events" / "members-webinar-2030.html"].decode()
     assert "the join link is sent to confirmed subscribers" in page
