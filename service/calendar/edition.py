@@ -125,14 +125,11 @@ class Edition:
         return self._cached(key, lambda: self._personal_feed(slugs, alarms))
 
     def _personal_feed(self, slugs: tuple[str, ...], alarms: Alarms) -> tuple[str, bytes]:
-        config = self.catalog.config
-        wanted = set(slugs)
-        events = [event for event in self.catalog.events if wanted.intersection(event.topics)]
-        names = ", ".join(config.topics[slug].name for slug in slugs)
-        header = Header(f"{config.site.title}: {names}", None, None, config.feed.refresh)
+        name, _ = self.feed_title(slugs)
+        header = Header(name, None, None, self.catalog.config.feed.refresh)
         blocks = [
             with_alarms(self._private.get(event.id) or self._events[event.id], event, alarms)
-            for event in events
+            for event in self.topic_events(slugs)
         ]
         lead = "+".join(format_duration(alarm) for alarm in alarms)
         path = f"personal/{'+'.join(slugs)}{f'.alarms-{lead}' if lead else ''}.ics"
@@ -319,7 +316,7 @@ class Publisher:
                 ]
             )
             privates = dict(zip(map(id, privately), entries_of[len(fresh) :], strict=True))
-            for event, entry in zip(fresh, entries_of, strict=False):
+            for event, entry in zip(fresh, entries_of[: len(fresh)], strict=True):
                 if id(event) in privates:
                     entry = _with_private(entry, privates[id(event)])
                 rendered[id(event)] = (event, zones.get(event.timezone.key), entry)

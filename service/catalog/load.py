@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from functools import partial
@@ -324,17 +324,17 @@ def _capped(problems: list[Problem], path: str) -> tuple[Problem, ...]:
 
 def _entry_stamp(entry: os.DirEntry[str]) -> Stamp:
     """Return the stamp of a file found in a folder, as ``_stamp`` does."""
-    try:
-        info = entry.stat()
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+    return _stamp_of(entry.stat)
 
 
 def _stamp(path: Path) -> Stamp:
     """Return what tells a changed file: modification time, size and inode (None if gone)."""
+    return _stamp_of(path.stat)
+
+
+def _stamp_of(stat: Callable[[], os.stat_result]) -> Stamp:
     try:
-        info = path.stat()
+        info = stat()
     except OSError:
         return None
     return (info.st_mtime_ns, info.st_size, info.st_ino)
