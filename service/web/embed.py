@@ -20,7 +20,7 @@ from .. import urls
 from ..calendar.edition import ALL
 from ..catalog import Config
 from .current import live_catalog, page_url
-from .feeds import feed_channel, feed_slugs
+from .feeds import feed_slugs
 from .links import feed_url, subscribe_links
 from .page_cache import cached_page
 
@@ -47,7 +47,7 @@ def embed(name: str) -> Response:
     def render() -> tuple[str, datetime | None]:
         now = live.clock()
         upcoming = [event for event in edition.topic_events(slugs) if event.end > now]
-        channel = feed_channel(edition, slugs)
+        title, _ = edition.feed_title(slugs)
         single = len(slugs) == 1 and ALL not in slugs
         home = (
             page_url(config, "pages.topic", slug=slugs[0])
@@ -61,7 +61,7 @@ def embed(name: str) -> Response:
             more=len(upcoming) - MOST,
             home=home,
             label=_label(config, slugs),
-            subscribe=subscribe_links(feed_url(config, slugs), channel.title),
+            subscribe=subscribe_links(feed_url(config, slugs), title),
         )
         return html, min((event.end for event in upcoming), default=None)
 
