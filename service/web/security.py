@@ -4,14 +4,13 @@ Every page forbids what calfeed never does: scripts and styles from elsewhere or
 (Content-Security-Policy), being framed by another site (frame-ancestors and
 X-Frame-Options), content sniffing (nosniff). Links carry tokens in their paths
 (``/preferences/<token>``), so no address of this site travels in a Referer to another one
-(``Referrer-Policy: same-origin``; same-origin requests keep it, which the CSRF check over
-HTTPS needs). A route may set its own value first: the embed (``embed``), meant for a
-partner's iframe, allows any site to frame it, and so goes without X-Frame-Options.
+(``Referrer-Policy: same-origin``). A route may set its own value first: the embed
+(``embed``), meant for a partner's iframe, allows any site to frame it, and so goes without
+X-Frame-Options.
 
-The sign-up form holds no token, so that its pages are the same for every visitor and cached
-like feeds. A sign-up acts for nobody's session (only the address's owner can confirm it), and
-``from_another_site`` refuses one that a browser posts from another site's page: browsers say
-where a request comes from in ``Sec-Fetch-Site``, and older ones in ``Origin``.
+No form holds a token (``signup`` says why); ``from_another_site`` tells a form that a
+browser posts from another site's page: browsers say where a request comes from in
+``Sec-Fetch-Site``, and older ones in ``Origin``.
 
 The largest form calfeed takes is a sign-up of a few hundred bytes: a body announced beyond
 ``MAX_BODY`` is refused with 413 before any of it is read, and a chunked one as soon as it
