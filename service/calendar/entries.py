@@ -109,9 +109,14 @@ def session_entry(event: Event, session: Session, config: Config, zones: Zones) 
     return entry
 
 
+def no_place(place: str | None) -> bool:
+    """Return True if ``place`` names no place: none is written, or only "Online"."""
+    return place is None or place.casefold() == "online"
+
+
 def location_text(place: str | None, link: str) -> str:
     """Write where an online event is: the place as written, then the join link."""
-    if place is None or place.casefold() == "online":
+    if no_place(place):
         return f"Online: {link}"
     return f"{place} and online: {link}"
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..calendar.entries import no_place
 from ..catalog import Config, Event
 
 SCHEMA = "https://schema.org/"
@@ -32,9 +33,6 @@ STATUS = {
 OFFLINE = SCHEMA + "OfflineEventAttendanceMode"
 ONLINE = SCHEMA + "OnlineEventAttendanceMode"
 MIXED = SCHEMA + "MixedEventAttendanceMode"
-
-# What an operator writes as the location of an event held on the internet only.
-ONLINE_LOCATIONS = {"online"}
 
 
 def attendance(event: Event, page: str) -> tuple[str | None, list[dict[str, Any]]]:
@@ -48,8 +46,8 @@ def attendance(event: Event, page: str) -> tuple[str | None, list[dict[str, Any]
     address. An event with no location and no join link has neither.
     """
     text = event.location
-    online = event.online is not None or (text is not None and text.casefold() in ONLINE_LOCATIONS)
-    places = [] if text is None or text.casefold() in ONLINE_LOCATIONS else [text]
+    places = [] if no_place(text) else [text]
+    online = event.online is not None or (text is not None and not places)
     locations: list[dict[str, Any]] = [
         {"@type": "Place", "name": place, "address": place} for place in places
     ]
