@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import mailbox
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from ..catalog import Config
 from ..catalog.values import format_duration
 from ..store.tables import outbox, subscribers
-from .subscribers import normalise
+from .subscribers import normalise, stored_alarms
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def _person(row: Any) -> dict[str, Any]:
     person = {key: _plain(value) for key, value in row.items() if key != "id"}
     person["topics"] = row["topics"].split()
     # The personal feed's alarms, before each start, as config.yaml writes durations.
-    person["alarms"] = [format_duration(timedelta(seconds=int(s))) for s in row["alarms"].split()]
+    person["alarms"] = [format_duration(lead) for lead in stored_alarms(row["alarms"])]
     return person
 
 

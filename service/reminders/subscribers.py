@@ -191,11 +191,12 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         status=row.status,
         confirmed_at=row.confirmed_at,
         generation=row.generation,
-        alarms=_alarms(row.alarms),
+        alarms=stored_alarms(row.alarms),
     )
 
 
-def _alarms(stored: str) -> tuple[timedelta, ...]:
+def stored_alarms(stored: str) -> tuple[timedelta, ...]:
+    """Return the alarms as the ``alarms`` column keeps them (seconds), longest first."""
     return tuple(sorted((timedelta(seconds=int(s)) for s in stored.split()), reverse=True))
 
 
