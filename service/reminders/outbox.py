@@ -42,6 +42,11 @@ class Claimed:
     target_at: datetime
     due_at: datetime
     attempts: int
+    # The moment its mail reads as written (its Date, its "starts in"): set when it is claimed
+    # from the plan, kept when it is taken over after a lease ran out, so a mail sent again
+    # after a crash is the same mail, not one a minute newer.
+    written_at: datetime
+    resumed: bool  # taken over from a worker whose lease ran out
 
 
 def triage(connection: sa.Connection, now: datetime) -> int:
@@ -82,9 +87,11 @@ def claim(
     claimed: list[Claimed] = []
     # One condition at a time: each walks the (status, due_at) index in order, so a claim
     # reads only the rows it takes, however long the backlog.
-    for claimable in (expired, _ready(now)):
+    for claimable, resumed in ((expired, True), (_ready(now), False)):
         if len(claimed) < limit:
-            claimed += _claim(connection, claimable, worker, now + lease, limit - len(claimed))
+            claimed += _claim(
+                connection, claimable, worker, now, now + lease, limit - len(claimed), resumed
+            )
     return sorted(claimed, key=lambda c: (c.due_at, c.id))
 
 
@@ -107,9 +114,14 @@ def _claim(
     connection: sa.Connection,
     claimable: sa.ColumnElement[bool],
     worker: str,
+    now: datetime,
     lease_until: datetime,
     limit: int,
+    resumed: bool,
 ) -> list[Claimed]:
+    # A row taken over keeps the moment its first holder wrote it (rows from before that
+    # was recorded have none: they read as written now).
+    written_at = sa.func.coalesce(outbox.c.written_at, now) if resumed else now
     chosen = (
         sa.select(outbox.c.id)
         .where(claimable)
@@ -121,7 +133,7 @@ def _claim(
     rows = connection.execute(
         outbox.update()
         .where(outbox.c.id.in_(chosen))
-        .values(status="sending", lease_until=lease_until, claimed_by=worker)
+        .values(status="sending", lease_until=lease_until, claimed_by=worker, written_at=written_at)
         .returning(
             outbox.c.id,
             outbox.c.subscriber_id,
@@ -131,9 +143,10 @@ def _claim(
             outbox.c.target_at,
             outbox.c.due_at,
             outbox.c.attempts,
+            outbox.c.written_at,
         )
     ).all()
-    return [Claimed(*row) for row in rows]
+    return [Claimed(**row._asdict(), resumed=resumed) for row in rows]
 
 
 # A claimed row this worker still holds: its lease was not taken over by another worker.
@@ -151,6 +164,15 @@ def finish(
     update = outbox.update().where(_HELD).values(status=status, lease_until=None, **values)
     result = connection.execute(update, {"row_id": claimed.id, "worker": worker})
     return bool(result.rowcount)
+
+
+def rewrite(connection: sa.Connection, worker: str, ids: list[int], now: datetime) -> None:
+    """Make this worker's rows ``ids``, whose mails nobody has written yet, read as of ``now``."""
+    connection.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(ids), outbox.c.status == "sending", outbox.c.claimed_by == worker)
+        .values(written_at=now)
+    )
 
 
 def renew(connection: sa.Connection, worker: str, ids: list[int], until: datetime) -> None:

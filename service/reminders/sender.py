@@ -126,7 +126,7 @@ class Sender:
 
     def render(self, row: Claimed, person: Subscriber, edition: Edition) -> _Mail:
         """Compose ``row``'s mail for ``person`` from ``edition`` of the catalog."""
-        now = self.clock()
+        now = row.written_at  # the same mail each time it is sent
         config = edition.catalog.config
         links = mail.links_for(config, self.tokens, person.id, person.generation)
         if row.kind in outbox.ACCOUNT_KINDS:
@@ -214,7 +214,14 @@ class _Batch:
             return
         ids = [row.id for row in pending]
         outbox.renew(db, self.name, ids, now + self.sender.lease)
+        # Mails not written yet read as of now, not as of the claim: a slow server delays
+        # them. Those taken over keep their first holder's moment: one may have gone.
+        fresh = [row.id for row in pending if not row.resumed]
+        outbox.rewrite(db, self.name, fresh, now)
         db.commit()
+        for index, row in enumerate(pending):
+            if not row.resumed:
+                pending[index] = replace(row, written_at=now)
         self.renew_at = now + self.sender.lease / 2
 
     def _deliver(

@@ -90,6 +90,8 @@ outbox = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("lease_until", UTCDateTime),
     sa.Column("claimed_by", sa.String(128)),  # a worker's name, as in workers
+    # When its mail was written (its Date header): a mail sent again after a crash is the same
+    sa.Column("written_at", UTCDateTime),
     sa.Column("sent_at", UTCDateTime),
     sa.Column("message_id", sa.String(255)),
     sa.Column("detail", sa.Text),  # why it was skipped, withdrawn or failed; the SMTP reply

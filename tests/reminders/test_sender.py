@@ -6,7 +6,10 @@ is frozen and moved past each backoff, never slept through.
 
 from __future__ import annotations
 
+import email.policy
+import re
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import sqlalchemy as sa
 from freezegun.api import FrozenDateTimeFactory
 from ports import free_port
 
+from service.reminders import outbox
 from service.reminders import subscribers as subscriber_store
 from service.reminders.transports import SmtpTransport
 
@@ -361,3 +365,66 @@ def test_an_event_moved_while_its_reminders_are_claimed_is_not_announced_at_the_
     sent = calfeed.sweep()
     assert sorted(m.to for m in sent) == ["ann@example.org", "bob@example.org"]
     assert all("Thu 12 Nov 2026, 13:00–15:00 UTC" in m.text() for m in sent)
+
+
+def test_a_mail_sent_again_after_its_worker_died_reads_as_the_first_did(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    """The copy a second worker sends of a mail in flight at a crash is the same mail."""
+    ready(calfeed, clock, [ANN])
+    hour_before = utc("2026-11-10 12:00:00")  # the 1-hour reminder of the 13:00 UTC start
+    clock.move_to(hour_before - timedelta(hours=23))
+    assert [m.subject for m in calfeed.sweep()] == [f"Starts in 1 day: {TITLE}"]
+    claimed_at = hour_before + timedelta(seconds=20)
+    clock.move_to(claimed_at)
+    first = calfeed.make_worker("first")
+    with calfeed.engine.begin() as connection:
+        (claimed,) = outbox.claim(connection, "first", claimed_at, 10)
+        people = subscriber_store.get_many(connection, {claimed.subscriber_id})
+    written = first.sender.render(claimed, people[claimed.subscriber_id], first.live.edition)
+    # "first" handed it to the server and died before it could record that.
+    first_copy = written.message.as_bytes(policy=email.policy.SMTP)
+
+    clock.move_to(hour_before + outbox.LEASE + timedelta(minutes=2))  # the lease ran out
+    (again,) = calfeed.sweep()
+
+    assert again.message_id == written.message_id
+    assert again.subject == f"Starts in 1 hour: {TITLE}" == str(written.message["Subject"])
+    assert header(again.data, b"Date") == header(first_copy, b"Date")
+    # The same text; only its links are signed afresh (each says when it was signed).
+    body = written.message.get_body(("plain",))
+    assert body is not None
+    assert unsigned(again.text()) == unsigned(str(body.get_content()).replace("\r\n", "\n"))
+
+
+def unsigned(text: str) -> str:
+    """Return ``text`` with each signed token (payload.time.signature) put as ``<token>``."""
+    return re.sub(r"/[\w-]+\.[\w-]+\.[\w-]+", "/<token>", text)
+
+
+def header(data: bytes, name: bytes) -> bytes:
+    """Return the raw value of header ``name`` in the mail ``data``, as on the wire."""
+    head = data.partition(b"\r\n\r\n")[0]
+    (line,) = [line for line in head.split(b"\r\n") if line.startswith(name + b":")]
+    return line
+
+
+def test_a_mail_held_up_by_a_slow_server_is_dated_when_it_goes_not_when_claimed(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    ready(calfeed, clock, [ANN, BOB, CAROL])
+
+    # Each mail takes the server three minutes: the batch's lease (5 min) is renewed meanwhile.
+    def slowly(received: Received) -> None:
+        clock.tick(timedelta(minutes=3))
+
+    calfeed.smtp.sink.on_message = slowly
+
+    sent = calfeed.sweep()
+
+    assert len(sent) == 3
+    dated = [
+        parsedate_to_datetime(header(m.data, b"Date").split(b":", 1)[1].decode()) for m in sent
+    ]
+    assert dated == [m.at.replace(microsecond=0) for m in sent]
+    assert dated[-1] - utc(DUE) == timedelta(minutes=6)
