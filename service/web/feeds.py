@@ -25,7 +25,6 @@ from .current import live_catalog
 from .page_cache import cached_parts
 from .syndication import (
     ATOM_TYPE,
-    EPOCH,
     JSON_FEED_TYPE,
     Channel,
     atom_feed,
@@ -75,7 +74,7 @@ def _reader_feed(name: str, extension: str) -> Response:
         return parts(event, ("feed content", config.site.base_url), render)
 
     def written() -> bytes:
-        channel = feed_channel(edition, slugs)
+        channel = feed_channel(edition, slugs, since)
         events = edition.topic_events(slugs, since)
         updated = {event.id: edition.entry(event.id).last_modified for event in events}
         return build(channel, items(events, edition.publications, updated), config, html)
@@ -87,14 +86,15 @@ def _reader_feed(name: str, extension: str) -> Response:
     return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", kind)
 
 
-def feed_channel(edition: Edition, slugs: tuple[str, ...]) -> Channel:
+def feed_channel(edition: Edition, slugs: tuple[str, ...], since: datetime | None) -> Channel:
     """Return what the feed of ``slugs`` says about itself, as its calendar does."""
     config = edition.catalog.config
     title, description = edition.feed_title(slugs)
     home = urls.topic(slugs[0]) if len(slugs) == 1 and ALL not in slugs else urls.HOME
-    changes = (edition.entry(event.id).last_modified for event in edition.catalog.events)
-    latest = max((moment for moment in changes if moment is not None), default=EPOCH)
-    return Channel(title, description, slugs, urls.absolute(config, home), latest)
+    # When its calendar last changed: what an empty feed says it was updated, so that an
+    # edit elsewhere leaves it, and its ETag, alone.
+    changed = edition.topic_feed(slugs, since).last_modified
+    return Channel(title, description, slugs, urls.absolute(config, home), changed)
 
 
 def cut_off(live: LiveCatalog) -> datetime | None:

@@ -34,7 +34,6 @@ from .display import event_dates, text_blocks
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ class Channel:
     description: str | None
     slugs: tuple[str, ...]
     home: str  # the page that lists its events
-    updated: datetime  # the latest change of any event in the catalog, for an empty feed
+    updated: datetime  # when its calendar last changed: an empty feed's updated
 
 
 @dataclass(frozen=True, slots=True)

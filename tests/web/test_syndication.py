@@ -20,6 +20,7 @@ from typing import Any
 import feedparser
 import pytest
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from seed import SEED_BY_ID, SEED_EVENTS, SEED_TOPICS
 
 from .conftest import Html, MakeApp, live
@@ -237,23 +238,26 @@ def test_an_edit_changes_the_reader_feeds_of_its_topics_only(
 ) -> None:
     event = make_event()
     other = make_event(id="supply-forum", topics=["supply-chains"], title="Forum")
-    app = make_app(events={"a.yaml": event, "b.yaml": other})
+    with freeze_time("2020-11-01 09:00:00", tz_offset=0):
+        app = make_app(events={"a.yaml": event, "b.yaml": other})
     client = app.test_client()
-    before = {
-        path: client.get(path)
-        for path in ["/feeds/circular-economy.atom", "/feeds/supply-chains.json"]
-    }
+    untouched = ["/feeds/supply-chains.json", "/feeds/procurement.atom", "/feeds/procurement.json"]
+    before = {path: client.get(path) for path in ["/feeds/circular-economy.atom", *untouched]}
+    assert feedparser.parse(before["/feeds/procurement.atom"].data).entries == []  # no events
 
     write_event("a.yaml", {**event, "status": "cancelled"})
-    assert live(app).refresh()
-    after = {path: client.get(path) for path in before}
+    with freeze_time("2020-11-02 09:00:00", tz_offset=0):  # a day later
+        assert live(app).refresh()
+        after = {path: client.get(path) for path in before}
 
     changed = after["/feeds/circular-economy.atom"]
     assert changed.headers["ETag"] != before["/feeds/circular-economy.atom"].headers["ETag"]
     [entry] = feedparser.parse(changed.data).entries
     assert entry.title == "Cancelled: Circular Cities Declaration Webinar"
     assert "This event is cancelled." in entry.content[0].value
-    assert after["/feeds/supply-chains.json"].data == before["/feeds/supply-chains.json"].data
+    for path in untouched:  # other topics' feeds, the empty one too, keep their bytes
+        assert after[path].data == before[path].data, path
+        assert after[path].headers["ETag"] == before[path].headers["ETag"], path
 
 
 def test_an_events_text_is_escaped_in_atom_and_kept_exact_in_json(
