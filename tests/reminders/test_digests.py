@@ -8,7 +8,9 @@ twice on 1 November 2026.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -446,3 +448,44 @@ def test_a_digest_on_a_sunday_at_two_in_new_york_arrives_after_the_jump(
         ).scalar_one()
     assert due == utc("2027-03-14 07:00") == datetime(2027, 3, 14, 3, tzinfo=NEW_YORK)
     assert due - timedelta(seconds=1) == datetime(2027, 3, 14, 1, 59, 59, tzinfo=NEW_YORK)
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mail"
+
+
+@pytest.mark.parametrize("part", ["txt", "html"])
+@pytest.mark.parametrize("kind", ["digest", "new_event"])
+def test_golden_digest_and_new_event_parts(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, kind: str, part: str
+) -> None:
+    # What Eva's mail client shows of her digest and of a new-event mail, byte for byte.
+    configure(calfeed, [EVA], defaults={"per_event": False, "digest": True, "new_events": True})
+    digest_events(calfeed)
+    clock.move_to("2026-10-18 12:00:00")
+    calfeed.sweep()
+    if kind == "digest":
+        clock.move_to("2026-10-19 06:00:00")
+    else:
+        calfeed.event(
+            "fresh",
+            title="Fresh forum",
+            subtitle="Buying circular, in practice",
+            start="2026-11-12T14:00",
+            end="2026-11-12T16:00",
+            location="Brussels",
+            registration={"url": "https://example.org/register", "deadline": "2026-11-11T12:00"},
+        )
+        clock.tick(60)
+        calfeed.worker.live.refresh()
+    (received,) = calfeed.sweep()
+    got = received.text() if part == "txt" else received.html()
+
+    path = GOLDEN / f"{kind}.{part}"
+    if os.environ.get("CALFEED_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with CALFEED_UPDATE_GOLDEN=1 to write it"
+    assert got == path.read_text(encoding="utf-8"), (
+        f"the {part} part differs from {path.name}; if intended, refresh with "
+        "CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden"
+    )
