@@ -65,10 +65,13 @@ def digest_events(calfeed: Calfeed) -> None:
     )
 
 
-def configure(calfeed: Calfeed, people: list[dict[str, Any]], **reminders: Any) -> None:
+def configure(
+    calfeed: Calfeed, people: list[dict[str, Any]], database: str | None = None, **reminders: Any
+) -> None:
     calfeed.configure(
         people,
         reminders={**DIGESTS, **reminders},
+        **({"database": database} if database else {}),
         topics={
             "procurement": {"name": "Public procurement"},
             "circular-economy": {"name": "Circular economy"},
@@ -102,9 +105,9 @@ def check_digest(received: Received, subscriber_id: int, week: str) -> None:
 
 
 def test_digests_come_at_the_chosen_hour_in_the_readers_zone_before_and_after_dst_ends(
-    calfeed: Calfeed, clock: FrozenDateTimeFactory
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, database: str | None
 ) -> None:
-    configure(calfeed, [EVA])
+    configure(calfeed, [EVA], database)
     digest_events(calfeed)
     calfeed.sweep()
     eva = calfeed.subscriber_id("eva@example.org")
@@ -320,9 +323,9 @@ def test_per_event_reminders_off_plans_none_and_a_cancellation_still_reaches_the
 
 
 def test_a_new_event_mail_goes_once_per_new_event_to_those_who_chose_it(
-    calfeed: Calfeed, clock: FrozenDateTimeFactory
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, database: str | None
 ) -> None:
-    configure(calfeed, [], defaults={"per_event": True})
+    configure(calfeed, [], database, defaults={"per_event": True})
     calfeed.event("old", title="Old webinar", start="2026-11-10T14:00", end="2026-11-10T15:00")
     calfeed.sweep()  # the old webinar is published before anyone signs up
     clock.tick(60)
