@@ -57,6 +57,8 @@ _EVENTS_A_TRANSACTION = 20  # a full plan commits as it goes: sign-ups do not wa
 _PRUNE_EVERY = 120  # sweeps (an hour at 30 s) between two prunings of the change log
 _LOG_KEPT = "1 day"  # how long the change log keeps what it says (at least its last entry)
 _REMINDERS = ("start", "deadline")
+# Mails that told someone of an event: a cancellation reaches whoever had one.
+_ANNOUNCED = (*_REMINDERS, "new")
 # What planning reads of a subscriber.
 _PERSON = (
     subscribers.c.id,
@@ -631,7 +633,7 @@ def _sending(connection: sa.Connection, event_ids: set[str]) -> set[str]:
         sa.select(outbox.c.event_id)
         .where(
             outbox.c.event_id.in_(sorted(event_ids)),
-            outbox.c.kind.in_(_REMINDERS),
+            outbox.c.kind.in_(_ANNOUNCED),
             _status.in_(["sending", "planned"]),
         )
         .distinct()
@@ -647,7 +649,8 @@ def _notices(
     event_ids: set[str],
     subscriber_ids: list[int] | None = None,
 ) -> PlanResult:
-    """Plan one notice for each person who had a reminder for an event since cancelled.
+    """Plan one notice for each person who had a reminder (or a new-event mail) for an
+    event since cancelled.
 
     Only for the cancelled events ``event_ids``, and only for ``subscriber_ids`` if given.
     Ask which of them are still sending before this: a reminder sent after it is seen then.
@@ -658,7 +661,7 @@ def _notices(
     events = outbox.c.event_id.in_(sorted(event_ids))
     rows = connection.execute(
         sa.select(outbox.c.subscriber_id, outbox.c.event_id)
-        .where(events, who, _status == "sent", outbox.c.kind.in_(_REMINDERS))
+        .where(events, who, _status == "sent", outbox.c.kind.in_(_ANNOUNCED))
         .distinct()
     )
     already = set(

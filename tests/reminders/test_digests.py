@@ -386,6 +386,20 @@ def test_a_new_event_mail_goes_once_per_new_event_to_those_who_chose_it(
         (nora, "fresh", "sent")
     ]
 
+    # The event she was told of is cancelled: she hears of that too, Bob does not.
+    calfeed.event(
+        "fresh",
+        title="Fresh forum",
+        start="2026-11-12T14:00",
+        end="2026-11-12T16:00",
+        status="cancelled",
+    )
+    clock.tick(60)
+    calfeed.worker.live.refresh()
+    assert [(m.to, m.subject) for m in calfeed.sweep()] == [
+        ("nora@example.org", "Cancelled: Fresh forum")
+    ]
+
 
 def test_calfeed_reminders_lists_digests_and_new_event_mails(
     calfeed: Calfeed, clock: FrozenDateTimeFactory
