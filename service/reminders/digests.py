@@ -57,6 +57,7 @@ from .subscribers import Subscriber
 KINDS = ("digest", "new")
 FULL_EVERY = timedelta(hours=1)  # far inside HORIZON: every digest is planned in time
 LATE = timedelta(days=1)  # how late a digest may still go out
+_MANY = 1000  # changed subscribers beyond which planning everyone is the simpler query
 NOTHING = "nothing coming in their topics"
 BEGUN = "the event has begun"
 SKIPPED = frozenset({NOTHING, BEGUN})  # reasons recorded as skipped, not withdrawn
@@ -183,6 +184,7 @@ class DigestPlanner:
         catalog = edition.catalog
         full = (
             changed is None
+            or len(changed) > _MANY
             or self._full_at is None
             or not self._full_at <= now < self._full_at + FULL_EVERY
         )
@@ -191,8 +193,7 @@ class DigestPlanner:
             return PlanResult()
         result = PlanResult()
         with engine.begin() as connection:
-            if full or news_for_all:
-                everyone = subscriber_store.confirmed(connection)
+            everyone = subscriber_store.confirmed(connection) if news_for_all else []
             ids = None if full else sorted(changed or ())
             if ids is None:
                 people = everyone
