@@ -24,8 +24,11 @@ from sqlalchemy.exc import ArgumentError
 from ..errors import Problem
 from . import localtime, values
 from .models import (
+    WEEKDAYS,
+    Choices,
     Config,
     Contact,
+    Digest,
     Event,
     FeedSettings,
     ListedSubscriber,
@@ -106,6 +109,7 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             ("reminders", "before_registration_deadline"),
             check,
         ),
+        *_digest_choices(spec, check),
     )
     topics = {slug: Topic(slug, t.name, t.description) for slug, t in spec.topics.items()}
     subscribers = _subscribers(spec, site_zone, topics, check)
@@ -140,6 +144,20 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             spec.signup.limits_storage,
         ),
     )
+
+
+def _digest_choices(spec: ConfigSpec, check: Checker) -> tuple[Digest, Choices]:
+    """Return the digest's day and hour, and the choices new subscribers start with."""
+    given = spec.reminders
+    digest = Digest(WEEKDAYS.index(given.digest.weekday), given.digest.hour)
+    chosen = given.defaults
+    if not (chosen.per_event or chosen.digest):
+        check.fail(
+            ("reminders", "defaults", "per_event"),
+            "a subscriber would get no reminder at all: set per_event or digest to true",
+        )
+    defaults = Choices(chosen.per_event, digest if chosen.digest else None, chosen.new_events)
+    return digest, defaults
 
 
 def _database_url(text: str, root: Path) -> str:

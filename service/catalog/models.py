@@ -38,10 +38,33 @@ class FeedSettings:
     keep_past_days: int | None
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """When a weekly digest goes out: a weekday (0 is Monday) and an hour, in a reader's zone."""
+
+    weekday: int = 0
+    hour: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What mail a subscriber gets: config.yaml's defaults, or what they chose."""
+
+    per_event: bool = True  # reminders before each event's deadline and start
+    digest: Digest | None = None  # a weekly digest, or none
+    new_events: bool = False  # a mail when a new event appears in their topics
+
+
 @dataclass(frozen=True, slots=True)
 class ReminderOffsets:
     before_start: tuple[timedelta, ...]
     before_registration_deadline: tuple[timedelta, ...]
+    # The day and hour a digest is offered at, and what new and listed subscribers get.
+    digest: Digest = Digest()
+    defaults: Choices = Choices()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,10 @@ CONFIG = {
     "reminders": "When reminder mails go out.",
     "reminders.before_start": "Offsets before an event starts.",
     "reminders.before_registration_deadline": "Offsets before registration closes.",
+    "reminders.digest": "When a weekly digest goes out, unless a subscriber picks another "
+    "day and hour on their preferences page.",
+    "reminders.defaults": "What a new subscriber gets until they choose otherwise on their "
+    "preferences page, and what every subscriber listed under `subscribers:` gets.",
     "mail": "How mail leaves.",
     "mail.from": "The sender of every mail.",
     "mail.transport": "`maildir` writes mail into a local Maildir; `smtp` sends it.",

@@ -80,11 +80,37 @@ class TopicSpec(Spec):
     description: Prose | None = None
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class DigestSpec(Spec):
+    weekday: Weekday = Field(
+        default="monday", description="The day a weekly digest goes out, in each reader's zone."
+    )
+    hour: Annotated[int, Field(ge=0, le=23)] = Field(
+        default=8, description="The hour (0-23) it goes out at, in each reader's zone."
+    )
+
+
+class ChoicesSpec(Spec):
+    per_event: bool = Field(
+        default=True, description="Reminders before each event's deadline and start."
+    )
+    digest: bool = Field(
+        default=False, description="A weekly digest at `reminders.digest`'s day and hour."
+    )
+    new_events: bool = Field(
+        default=False, description="A mail when a new event appears in one's topics."
+    )
+
+
 class RemindersSpec(Spec):
     before_start: Annotated[list[Duration], Field(max_length=20)] = Field(default_factory=list)
     before_registration_deadline: Annotated[list[Duration], Field(max_length=20)] = Field(
         default_factory=list
     )
+    digest: DigestSpec = DigestSpec()
+    defaults: ChoicesSpec = ChoicesSpec()
 
 
 class SmtpSpec(Spec):

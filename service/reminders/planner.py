@@ -57,6 +57,15 @@ _EVENTS_A_TRANSACTION = 20  # a full plan commits as it goes: sign-ups do not wa
 _PRUNE_EVERY = 120  # sweeps (an hour at 30 s) between two prunings of the change log
 _LOG_KEPT = "1 day"  # how long the change log keeps what it says (at least its last entry)
 _REMINDERS = ("start", "deadline")
+# Mails that told someone of an event: a cancellation reaches whoever had one.
+_ANNOUNCED = (*_REMINDERS, "new")
+# What planning reads of a subscriber.
+_PERSON = (
+    subscribers.c.id,
+    subscribers.c.topics,
+    subscribers.c.confirmed_at,
+    subscribers.c.per_event,
+)
 
 Key = tuple[int, str, str, int, datetime]  # subscriber, event, kind, offset seconds, target
 # What a reminder is for, whoever gets it: event, kind, offset seconds, target.
@@ -78,6 +87,9 @@ class Person(Protocol):
     @property
     def confirmed_at(self) -> datetime | None: ...
 
+    @property
+    def per_event(self) -> bool: ...
+
 
 P = TypeVar("P", bound=Person)
 
@@ -89,6 +101,7 @@ class _Confirmed:
     id: int
     topics: frozenset[str]
     confirmed_at: datetime | None
+    per_event: bool = True  # False: no reminder before events, only notices of cancellation
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +143,8 @@ class Planner:
         self._in_flight: set[str] = set()  # cancelled, with a reminder that may yet be sent
         self._sweeps = 0
         self._topics: dict[str, frozenset[str]] = {}  # one set for each spelling of topics
+        # Who the last sweep saw change (None: it planned everything), for digest planning.
+        self.changed: set[int] | None = None
 
     def sweep(self, engine: sa.Engine, catalog: Catalog, now: datetime) -> PlanResult:
         """Bring the outbox in line with the catalog and the subscribers at ``now``."""
@@ -156,6 +171,7 @@ class Planner:
             self._sync(engine, catalog, now)
             changed |= self._read_changes(engine, first=False) or set()
         self._sweeps += 1
+        self.changed = None if full else set(changed or ())
         if full:
             result = self._full(engine, catalog, now)
         else:
@@ -169,7 +185,9 @@ class Planner:
     def _sync(self, engine: sa.Engine, catalog: Catalog, now: datetime) -> None:
         # A transaction of its own, short: on PostgreSQL it holds the change log until done.
         with engine.begin() as connection:
-            subscriber_store.sync_configured(connection, catalog.config.subscribers, now)
+            subscriber_store.sync_configured(
+                connection, catalog.config.subscribers, now, catalog.config.reminders.defaults
+            )
 
     def _read_changes(self, engine: sa.Engine, first: bool) -> set[int] | None:
         """Return who changed since the last look, or None if the log no longer says."""
@@ -214,9 +232,7 @@ class Planner:
     def _full(self, engine: sa.Engine, catalog: Catalog, now: datetime) -> PlanResult:
         """Plan everything, an event at a time: memory holds one event's reminders."""
         with engine.connect() as connection:
-            query = sa.select(
-                subscribers.c.id, subscribers.c.topics, subscribers.c.confirmed_at
-            ).where(subscribers.c.status == "confirmed")
+            query = sa.select(*_PERSON).where(subscribers.c.status == "confirmed")
             self._people = {row.id: self._person(row) for row in connection.execute(query)}
         self._by_topic = None
         self._remember(catalog, now)
@@ -315,7 +331,7 @@ class Planner:
             for person_id in chunk:
                 self._people.pop(person_id, None)
             rows = connection.execute(
-                sa.select(subscribers.c.id, subscribers.c.topics, subscribers.c.confirmed_at)
+                sa.select(*_PERSON)
                 .where(subscribers.c.id.in_(chunk), subscribers.c.status == "confirmed")
                 .order_by(subscribers.c.id)
             )
@@ -326,7 +342,7 @@ class Planner:
         topics = self._topics.get(row.topics)
         if topics is None:
             topics = self._topics.setdefault(row.topics, frozenset(row.topics.split()))
-        return _Confirmed(row.id, topics, row.confirmed_at)
+        return _Confirmed(row.id, topics, row.confirmed_at, bool(row.per_event))
 
     @property
     def by_topic(self) -> dict[str, list[_Confirmed]]:
@@ -451,8 +467,11 @@ def _shape(event: Event) -> tuple[object, ...]:
 
 
 def _by_topic(people: Iterable[P]) -> dict[str, list[P]]:
+    """Return who gets reminders of each topic's events: not those who turned them off."""
     by_topic: dict[str, list[P]] = defaultdict(list)
     for person in people:
+        if not person.per_event:
+            continue
         for topic in person.topics:
             by_topic[topic].append(person)
     return by_topic
@@ -593,6 +612,8 @@ def _why(
         return "event cancelled"
     if subscriber_id not in confirmed:
         return "subscriber left"
+    if not confirmed[subscriber_id].per_event:
+        return "per-event reminders turned off"
     return "event moved or topics changed"
 
 
@@ -612,7 +633,7 @@ def _sending(connection: sa.Connection, event_ids: set[str]) -> set[str]:
         sa.select(outbox.c.event_id)
         .where(
             outbox.c.event_id.in_(sorted(event_ids)),
-            outbox.c.kind.in_(_REMINDERS),
+            outbox.c.kind.in_(_ANNOUNCED),
             _status.in_(["sending", "planned"]),
         )
         .distinct()
@@ -628,7 +649,8 @@ def _notices(
     event_ids: set[str],
     subscriber_ids: list[int] | None = None,
 ) -> PlanResult:
-    """Plan one notice for each person who had a reminder for an event since cancelled.
+    """Plan one notice for each person who had a reminder (or a new-event mail) for an
+    event since cancelled.
 
     Only for the cancelled events ``event_ids``, and only for ``subscriber_ids`` if given.
     Ask which of them are still sending before this: a reminder sent after it is seen then.
@@ -639,7 +661,7 @@ def _notices(
     events = outbox.c.event_id.in_(sorted(event_ids))
     rows = connection.execute(
         sa.select(outbox.c.subscriber_id, outbox.c.event_id)
-        .where(events, who, _status == "sent", outbox.c.kind.in_(_REMINDERS))
+        .where(events, who, _status == "sent", outbox.c.kind.in_(_ANNOUNCED))
         .distinct()
     )
     already = set(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..catalog import Catalog
 from ..catalog.values import format_duration
 from ..store.tables import outbox, subscribers
-from . import planner
+from . import digests, planner
 from . import subscribers as subscriber_store
 from .outbox import ACCOUNT_KINDS, KEY_COLUMNS
 
@@ -33,8 +33,15 @@ class Line:
             what = "confirmation mail" if self.kind == "confirm" else "preferences mail"
             detail = f"  [{self.detail}]" if self.detail else ""
             return f"{self.at:%Y-%m-%d %H:%M} UTC  {self.email}  {what}{detail}"
+        if self.kind == "digest":  # event_id holds the ISO week
+            detail = f"  [{self.detail}]" if self.detail else ""
+            return (
+                f"{self.at:%Y-%m-%d %H:%M} UTC  {self.email}  weekly digest {self.event_id}{detail}"
+            )
         if self.kind == "cancelled":
             what = "cancellation notice"
+        elif self.kind == "new":
+            what = "new-event mail"
         else:
             before = format_duration(timedelta(seconds=self.offset_seconds))
             what = (
@@ -47,8 +54,11 @@ class Line:
 def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
     """Return every reminder still to come for the current catalog and subscribers."""
     with engine.begin() as connection:
-        subscriber_store.sync_configured(connection, catalog.config.subscribers, now)
+        subscriber_store.sync_configured(
+            connection, catalog.config.subscribers, now, catalog.config.reminders.defaults
+        )
         people = {p.id: p for p in subscriber_store.confirmed(connection)}
+        chosen = digests.upcoming(connection, now)
         done = set(
             tuple(row)
             for row in connection.execute(
@@ -60,6 +70,11 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
         Line(max(due, now), people[key[0]].email, key[1], key[2], key[3], "planned")
         for key, due in wanted.items()
         if key not in done
+    ]
+    lines += [
+        Line(at, people[who].email, what, kind, 0, "planned")
+        for at, who, what, kind in chosen
+        if who in people
     ]
     return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
 

@@ -41,7 +41,7 @@ from ..catalog import Event
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
-from . import mail, outbox
+from . import digests, mail, outbox
 from . import subscribers as subscriber_store
 from .mail import Reminder, account_message_id, compose, compose_account, message_id
 from .outbox import Claimed
@@ -148,6 +148,8 @@ class Sender:
                 now=now,
             )
             return _Mail(message, identity)
+        if row.kind in digests.KINDS:
+            return _Mail(*digests.render(row, person, edition, links, now))
         event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
             person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
@@ -289,6 +291,15 @@ class _Batch:
         if person is not None:
             current = subscriber_store.status(db, person.id)
             person = replace(person, status=current or "")
+            if row.kind in digests.KINDS and person.status == "confirmed":
+                # What they chose may have changed since the batch read them: read it all.
+                fresh = subscriber_store.get(db, person.id)
+                now = self.clock()
+                if fresh is None or fresh.status != "confirmed":
+                    return "subscriber left"
+                if row.target_at <= now:
+                    return _PASSED
+                return digests.why_not(row, fresh, edition.catalog, now)
         event = edition.catalog.by_id.get(row.event_id)
         return _no_longer_due(row, person, event, self.clock())
 
@@ -303,7 +314,8 @@ class _Batch:
         self.accepted = None  # only once committed: a failed commit is tried again
 
     def _drop(self, row: Claimed, reason: str) -> None:
-        self.finish(row, "skipped" if reason == _PASSED else "withdrawn", detail=reason)
+        skipped = reason == _PASSED or reason in digests.SKIPPED
+        self.finish(row, "skipped" if skipped else "withdrawn", detail=reason)
         self.result.dropped += 1
 
     def _failed(self, row: Claimed, to: str, err: DeliveryError) -> None:

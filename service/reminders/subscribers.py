@@ -17,16 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import email_validator
 import sqlalchemy as sa
 
-from ..catalog.models import ListedSubscriber
+from ..catalog.models import Choices, Digest, ListedSubscriber
 from ..store.database import insert
 from ..store.tables import outbox, subscribers
 from .outbox import ACCOUNT_KINDS
 
+# What a subscriber gets when nobody said otherwise: reminders before each event, no more.
+DEFAULT_CHOICES = Choices()
 # A subscription that ends and starts again gets the next generation.
 _NEXT = subscribers.c.generation + 1
 
@@ -56,12 +59,25 @@ class Subscriber:
     confirmed_at: datetime | None
     generation: int  # of the subscription; links name it and die when it ends
     alarms: tuple[timedelta, ...] = ()  # before each start, longest first: the personal feed's
+    choices: Choices = DEFAULT_CHOICES  # what mail they get
+    digest_since: datetime | None = None  # digests due after this are theirs
+    new_events_since: datetime | None = None  # events first published after this are news
+
+    @property
+    def per_event(self) -> bool:
+        return self.choices.per_event
 
 
 def sync_configured(
-    connection: sa.Connection, listed: Iterable[ListedSubscriber], now: datetime
+    connection: sa.Connection,
+    listed: Iterable[ListedSubscriber],
+    now: datetime,
+    choices: Choices = DEFAULT_CHOICES,
 ) -> None:
-    """Bring the config subscribers in the database in line with config.yaml."""
+    """Bring the config subscribers in the database in line with config.yaml.
+
+    They get the choices of ``reminders.defaults`` (``choices``), as they get its topics.
+    """
     by_email = {normalise(s.email): s for s in listed}
     rows = connection.execute(
         sa.select(
@@ -71,6 +87,7 @@ def sync_configured(
             subscribers.c.source,
             subscribers.c.timezone,
             subscribers.c.topics,
+            *_CHOICE_COLUMNS,
         )
     ).all()
     stored = {row.email: row for row in rows}
@@ -79,18 +96,31 @@ def sync_configured(
         values = {"timezone": sub.timezone.key, "topics": " ".join(sub.topics)}
         row = stored.get(email)
         if row is None:
-            new.append({"email": email, "status": "confirmed", "source": "config", **values})
+            chosen = choice_values(None, choices, now)
+            new.append(
+                {"email": email, "status": "confirmed", "source": "config", **values, **chosen}
+            )
         elif row.source != "config":
             continue  # a self-service subscriber of that address keeps their own settings
         elif row.status == "removed":
             connection.execute(
                 subscribers.update()
                 .where(subscribers.c.id == row.id)
-                .values(status="confirmed", confirmed_at=now, generation=_NEXT, **values)
+                .values(
+                    status="confirmed",
+                    confirmed_at=now,
+                    generation=_NEXT,
+                    **values,
+                    **choice_values(None, choices, now),
+                )
             )
-        elif row.status == "confirmed" and (row.timezone, row.topics) != tuple(values.values()):
+        elif row.status == "confirmed" and (
+            (row.timezone, row.topics) != tuple(values.values()) or _choices(row) != choices
+        ):
             connection.execute(
-                subscribers.update().where(subscribers.c.id == row.id).values(**values)
+                subscribers.update()
+                .where(subscribers.c.id == row.id)
+                .values(**values, **choice_values(row, choices, now))
             )
     if new:
         # Another worker may be inserting the same people right now: the first one wins.
@@ -192,7 +222,52 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         confirmed_at=row.confirmed_at,
         generation=row.generation,
         alarms=stored_alarms(row.alarms),
+        choices=_choices(row),
+        digest_since=row.digest_since,
+        new_events_since=row.new_events_since,
     )
+
+
+# The columns that say what mail a subscriber chose (migration 0011).
+_CHOICE_COLUMNS = (
+    subscribers.c.per_event,
+    subscribers.c.digest_weekday,
+    subscribers.c.digest_hour,
+    subscribers.c.digest_since,
+    subscribers.c.new_events_since,
+)
+
+
+def _choices(row: Any) -> Choices:
+    """Return the choices a row stores."""
+    digest = None
+    if row.digest_weekday is not None:
+        digest = Digest(row.digest_weekday, row.digest_hour)
+    return Choices(bool(row.per_event), digest, row.new_events_since is not None)
+
+
+def choice_values(row: Any | None, choices: Choices, now: datetime) -> dict[str, object]:
+    """Return the columns that store ``choices`` over what ``row`` stored (None: nothing).
+
+    A digest chosen anew, or at another day or hour, counts from ``now``, as do new-event
+    mails turned on: nothing due or published before then is sent for them.
+    """
+    digest, news = choices.digest, choices.new_events
+    digest_since: datetime | None = now if digest else None
+    news_since: datetime | None = now if news else None
+    if row is not None:
+        before = _choices(row)
+        if digest is not None and before.digest == digest:
+            digest_since = row.digest_since
+        if news and before.new_events:
+            news_since = row.new_events_since
+    return {
+        "per_event": choices.per_event,
+        "digest_weekday": digest.weekday if digest else None,
+        "digest_hour": digest.hour if digest else None,
+        "digest_since": digest_since,
+        "new_events_since": news_since,
+    }
 
 
 def stored_alarms(stored: str) -> tuple[timedelta, ...]:
@@ -207,6 +282,7 @@ def request(
     zone: ZoneInfo,
     now: datetime,
     limits: Iterable[tuple[int, timedelta]] = (),
+    choices: Choices = DEFAULT_CHOICES,
 ) -> tuple[Subscriber, str | None]:
     """Record a sign-up; return the subscriber and the account mail it calls for.
 
@@ -214,10 +290,12 @@ def request(
     and gets a ``confirm`` mail. A confirmed address is left as it is and gets a ``manage``
     mail: changing it takes the link that only its owner receives. An address that had
     ``n`` account mails queued within ``window`` already, for any ``(n, window)`` of
-    ``limits``, is left as it is and gets none (None).
+    ``limits``, is left as it is and gets none (None). A new subscription starts with the
+    mail ``choices`` of config.yaml's ``reminders.defaults``.
     """
     email = normalise(email)
-    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    values: dict[str, object] = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    values.update(choice_values(None, choices, now))
     # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
     # sign-up for the same address in another process waits, then counts this one's mail.
     # RETURNING says whether a row was inserted: with psycopg the rowcount of this is -1.
@@ -282,12 +360,21 @@ def update(
     topics: Iterable[str],
     zone: ZoneInfo,
     alarms: Iterable[timedelta] | None = None,
+    choices: tuple[Choices, datetime] | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone, and their alarms when given."""
-    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    """Change a confirmed subscriber's topics and zone, and their alarms when given.
+
+    ``choices``: the mail they chose now, and when that is.
+    """
+    values: dict[str, object] = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
     if alarms is not None:
         seconds = sorted({int(lead.total_seconds()) for lead in alarms}, reverse=True)
         values["alarms"] = " ".join(map(str, seconds))
+    if choices is not None:
+        row = connection.execute(
+            sa.select(*_CHOICE_COLUMNS).where(subscribers.c.id == subscriber_id)
+        ).first()
+        values.update(choice_values(row, *choices))
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")

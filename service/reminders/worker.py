@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
-from . import heartbeats, outbox, planner
+from . import digests, heartbeats, outbox, planner
 from .sender import Outcome, Sender
 from .transports import Transport, transport_for
 
@@ -51,6 +51,7 @@ class Worker:
         self.name = name or heartbeats.worker_name()
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.planner = planner.Planner()  # what it planned last: the next sweep plans changes
+        self.digests = digests.DigestPlanner()  # digests and new-event mails, after it
         self.started_at = clock()
         self.active = False
         self._lock = threading.Lock()
@@ -89,8 +90,11 @@ class Worker:
             if not self.beat():
                 return None
             self.live.refresh()
-            catalog = self.live.edition.catalog
-            result = self.planner.sweep(self.live.engine, catalog, self.clock())
+            edition = self.live.edition
+            now = self.clock()
+            result = self.planner.sweep(self.live.engine, edition.catalog, now)
+            changed = self.planner.changed
+            result += self.digests.sweep(self.live.engine, edition, now, changed)
             if result.planned or result.withdrawn or result.notices:
                 log.info(
                     "planned %d, withdrew %d, %d cancellation notices",

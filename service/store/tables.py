@@ -71,6 +71,14 @@ subscribers = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
     # Alarms of the personal feed: lead times before the start in seconds, joined by spaces.
     sa.Column("alarms", sa.String(64), nullable=False, server_default=sa.text("''")),
+    # What mail they chose (migration 0011): reminders before each event; a weekly digest at
+    # a weekday (0 is Monday) and hour of their zone, since a moment (none: no digest); mails
+    # about events first published after a moment (none: no such mail).
+    sa.Column("per_event", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("digest_weekday", sa.SmallInteger),
+    sa.Column("digest_hour", sa.SmallInteger),
+    sa.Column("digest_since", UTCDateTime),
+    sa.Column("new_events_since", UTCDateTime),
 )
 
 outbox = sa.Table(
@@ -79,7 +87,8 @@ outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
     sa.Column("event_id", sa.String(255), nullable=False),
-    # start | deadline | cancelled (about an event) | confirm | manage (about a subscription)
+    # start | deadline | cancelled | new (about an event) | confirm | manage (about a
+    # subscription) | digest (about a week: event_id holds its ISO week, 2026-W49)
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("offset_seconds", sa.Integer, nullable=False),
     sa.Column("target_at", UTCDateTime, nullable=False),  # the start or deadline it is about

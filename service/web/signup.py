@@ -31,12 +31,21 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
-from wtforms import EmailField, Form, SelectMultipleField, StringField, widgets
+from wtforms import (
+    BooleanField,
+    EmailField,
+    Form,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    widgets,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from .. import urls
 from ..calendar.alarms import LEAD_TIMES, spoken
+from ..catalog.models import WEEKDAYS, Choices, Digest
 from ..catalog.values import zone, zone_choices
 from ..live import LiveCatalog
 from ..reminders import outbox
@@ -88,9 +97,36 @@ class ManageForm(PreferencesForm):
         ],
     )
 
+    per_event = BooleanField("Reminders before each event")
+    digest = BooleanField("A weekly digest of what is coming")
+    digest_weekday = SelectField(
+        "on",
+        choices=[SelectChoice(day, day.capitalize()) for day in WEEKDAYS],
+        default=WEEKDAYS[0],
+        validate_choice=True,
+    )
+    digest_hour = SelectField(
+        "at",
+        choices=[SelectChoice(str(hour), f"{hour:02d}:00") for hour in range(24)],
+        default="8",
+        validate_choice=True,
+    )
+    new_events = BooleanField("A mail when a new event appears in my topics")
+
     def lead_times(self) -> list[timedelta]:
         """Return the lead times chosen (validation has kept only offered ones)."""
         return [timedelta(seconds=int(value)) for value in self.alarms.data or []]
+
+    def validate_per_event(self, field: BooleanField) -> None:
+        if not (field.data or self.digest.data):
+            raise ValidationError("Choose reminders before each event, a weekly digest, or both.")
+
+    def choices(self) -> Choices:
+        """Return the mail chosen (validation has kept only offered days and hours)."""
+        digest = None
+        if self.digest.data:
+            digest = Digest(WEEKDAYS.index(self.digest_weekday.data), int(self.digest_hour.data))
+        return Choices(bool(self.per_event.data), digest, bool(self.new_events.data))
 
 
 class SignupForm(PreferencesForm):
@@ -163,6 +199,7 @@ def subscribe() -> ResponseReturnValue:
             zone(form.timezone.data),
             now,
             windows(settings.limit_per_address),
+            live.edition.catalog.config.reminders.defaults,
         )
         if kind is not None:
             outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
@@ -197,7 +234,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @bp.route(urls.PREFERENCES, methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
-    """Change topics, zone and the personal feed's alarms; show the personal feed."""
+    """Change topics, zone, the mail chosen and the personal feed's alarms; show the feed."""
     ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
@@ -216,6 +253,7 @@ def preferences(token: str) -> ResponseReturnValue:
             form.topics.data,
             zone(form.timezone.data),
             form.lead_times(),
+            (form.choices(), live.clock()),
         )
         person = store.get(connection, person.id) or person
     return _preferences_page(person, saved="Your preferences are saved.")
@@ -277,6 +315,7 @@ def _preferences_page(
             "topics": sorted(person.topics),
             "timezone": person.timezone.key,
             "alarms": [str(int(lead.total_seconds())) for lead in person.alarms],
+            **_chosen(person.choices, config.reminders.digest),
         }
         form = signup_form(ManageForm, formdata=None, **stored)
     feed = feed_address(person)
@@ -291,6 +330,18 @@ def _preferences_page(
             subscribe=subscribe_links(feed, f"{config.site.title}: my topics"),
         ),
     )
+
+
+def _chosen(choices: Choices, offered: Digest) -> dict[str, Any]:
+    """Return the form's mail fields as ``choices`` fill them (a digest's time: ``offered``)."""
+    at = choices.digest or offered
+    return {
+        "per_event": choices.per_event,
+        "digest": choices.digest is not None,
+        "digest_weekday": WEEKDAYS[at.weekday],
+        "digest_hour": str(at.hour),
+        "new_events": choices.new_events,
+    }
 
 
 # Where to turn when a link no longer works: every mail carries fresh links, and signing up

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.catalog import Catalog, Event
+from service.catalog.models import Choices, Digest
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -1061,4 +1062,52 @@ subscribers:
         "did you mean 'Europe/Brussels'?",
         "config.yaml:5: subscribers[1].topics[0]: topic 'procurment' is not declared in "
         "config.yaml; did you mean 'procurement'?",
+    ]
+
+
+def test_the_digest_and_the_defaults_of_new_subscribers_are_read(
+    write_config: WriteConfig, load: Load
+) -> None:
+    write_config(
+        CONFIG_HEAD
+        + """\
+reminders:
+  digest: {weekday: thursday, hour: 17}
+  defaults: {per_event: false, digest: true, new_events: true}
+"""
+    )
+
+    reminders = load().config.reminders
+
+    assert reminders.digest == Digest(3, 17)
+    assert reminders.defaults == Choices(False, Digest(3, 17), True)
+
+
+def test_a_bad_digest_day_or_hour_and_no_reminder_at_all_are_refused_by_line(
+    write_config: WriteConfig, problems: Problems
+) -> None:
+    write_config(
+        CONFIG_HEAD
+        + """\
+reminders:
+  digest:
+    weekday: mondays
+    hour: 24
+  defaults:
+    digest: true
+    new_events: maybe
+"""
+    )
+
+    found = problems()
+
+    assert [p.split(": ")[0:2] for p in found] == [
+        ["config.yaml:5", "reminders.digest.weekday"],
+        ["config.yaml:6", "reminders.digest.hour"],
+        ["config.yaml:9", "reminders.defaults.new_events"],
+    ]
+    write_config(CONFIG_HEAD + "reminders:\n  defaults:\n    per_event: false\n")
+    assert problems() == [
+        "config.yaml:5: reminders.defaults.per_event: a subscriber would get no reminder at "
+        "all: set per_event or digest to true"
     ]

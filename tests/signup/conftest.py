@@ -214,6 +214,33 @@ class Page(Element):
         return [button.text for button in self.find_all("button")]
 
 
+def form_data(page: Page, **changes: str | list[str]) -> dict[str, list[str]]:
+    """Return what the page's form posts as shown, with ``changes`` made, as a browser would.
+
+    Checked boxes, the selected option of each list and the value of each text field; a
+    change replaces every value of its field (an empty list unticks them all).
+    """
+    form = page.one("form", method="post")
+    fields: dict[str, list[str]] = {}
+    for element in form.elements():
+        name = element.attrs.get("name")
+        if name is None:
+            continue
+        if element.tag == "input" and element.attrs.get("type") in ("checkbox", "radio"):
+            fields.setdefault(name, [])
+            if "checked" in element.attrs:
+                fields[name].append(element.attrs.get("value", "on"))
+        elif element.tag == "input" and element.attrs.get("type") != "submit":
+            fields[name] = [element.attrs.get("value", "")]
+        elif element.tag == "select":
+            options = element.find_all("option")
+            chosen = [o for o in options if "selected" in o.attrs] or options[:1]
+            fields[name] = [o.attrs.get("value", o.text) for o in chosen]
+    for name, value in changes.items():
+        fields[name] = [value] if isinstance(value, str) else list(value)
+    return {name: values for name, values in fields.items() if values}
+
+
 def local(url: str) -> str:
     """Return the path of an absolute link to the site, for the test client."""
     assert url.startswith(BASE_URL + "/"), url

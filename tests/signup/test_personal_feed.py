@@ -30,6 +30,7 @@ from .conftest import (
     MakeApp,
     Page,
     confirmed,
+    form_data,
     local,
     manage_path,
 )
@@ -47,8 +48,9 @@ HYBRID_SUMMIT = {
 
 def save(client: FlaskClient, path: str, alarms: list[str], topics: list[str]) -> TestResponse:
     """Tick the alarm boxes (and keep these topics) on a preferences page and press Save."""
-    assert client.get(path).status_code == 200, path
-    data = {"topics": topics, "timezone": "Europe/Brussels", "alarms": alarms}
+    shown = client.get(path)
+    assert shown.status_code == 200, path
+    data = form_data(Page.of(shown), topics=topics, timezone="Europe/Brussels", alarms=alarms)
     return client.post(path, data=data, headers=SAME_ORIGIN)
 
 

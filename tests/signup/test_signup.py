@@ -34,6 +34,7 @@ from .conftest import (
     Page,
     confirm,
     confirmed,
+    form_data,
     link_in,
     links_in,
     live,
@@ -62,8 +63,9 @@ def token_of(path: str) -> str:
 
 def save_preferences(client: FlaskClient, path: str, topics: list[str], zone: str) -> TestResponse:
     """Change the boxes and the zone on a preferences page and press Save."""
-    assert client.get(path).status_code == 200, path
-    data = {"topics": topics, "timezone": zone}
+    shown = client.get(path)
+    assert shown.status_code == 200, path
+    data = form_data(Page.of(shown), topics=topics, timezone=zone)
     return client.post(path, data=data, headers=SAME_ORIGIN)
 
 
@@ -273,13 +275,14 @@ def test_every_time_zone_the_form_offers_is_one_it_accepts(
 ) -> None:
     offered = Page.of(client.get("/subscribe")).one("datalist", id="zones").elements()
     names = [option.attrs["value"] for option in offered]
-    preferences = manage_path(confirmed(client, worker, inbox, ALICE))
+    page = confirmed(client, worker, inbox, ALICE)
+    preferences = manage_path(page)
 
     refused = {}
     for name in names:
         if "/" in name:  # Area/City names are the IANA norm; the legacy ones are the risk
             continue
-        data = {"topics": ["procurement"], "timezone": name}
+        data = form_data(page, topics=["procurement"], timezone=name)
         response = client.post(preferences, data=data)
         if response.status_code != 200:
             refused[name] = Page.of(response).errors
