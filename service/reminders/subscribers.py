@@ -228,7 +228,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
     )
 
 
-# The columns that say what mail a subscriber chose (migration 0011).
+# The columns that say what mail a subscriber chose (migration 0010).
 _CHOICE_COLUMNS = (
     subscribers.c.per_event,
     subscribers.c.digest_weekday,

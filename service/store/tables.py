@@ -71,7 +71,7 @@ subscribers = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
     # Alarms of the personal feed: lead times before the start in seconds, joined by spaces.
     sa.Column("alarms", sa.String(64), nullable=False, server_default=sa.text("''")),
-    # What mail they chose (migration 0011): reminders before each event; a weekly digest at
+    # What mail they chose (migration 0010): reminders before each event; a weekly digest at
     # a weekday (0 is Monday) and hour of their zone, since a moment (none: no digest); mails
     # about events first published after a moment (none: no such mail).
     sa.Column("per_event", sa.Boolean, nullable=False, server_default=sa.true()),

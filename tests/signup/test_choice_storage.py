@@ -1,4 +1,4 @@
-"""What mail each subscriber chose, stored with them (migration 0011), on SQLite and PostgreSQL.
+"""What mail each subscriber chose, stored with them (migration 0010), on SQLite and PostgreSQL.
 
 A database of an older calfeed gains the columns with what everyone had (reminders before
 each event, no digest, no new-event mail) and loses nothing; the log of changed subscribers
@@ -46,7 +46,7 @@ def test_an_older_database_keeps_everyones_reminders_and_logs_a_changed_choice(
 ) -> None:
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0008")
+        command.upgrade(_alembic(connection), "0009")
         connection.execute(
             sa.text(
                 "INSERT INTO subscribers (email, timezone, topics, status, source, created_at,"
@@ -108,7 +108,7 @@ def test_the_migration_goes_back_and_forth(database_url: str) -> None:
     engine.dispose()
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
-        command.downgrade(_alembic(connection), "0008")
+        command.downgrade(_alembic(connection), "0009")
         names = {c["name"] for c in sa.inspect(connection).get_columns("subscribers")}
         assert names.isdisjoint(COLUMNS) and "alarms" in names
         command.upgrade(_alembic(connection), "head")

@@ -4,8 +4,8 @@ Every subscriber so far keeps what they had: reminders before each event, no dig
 new-event mail. A plain ALTER TABLE, never a copy of the table: the triggers of migration
 0006 stay on it.
 
-Revision ID: 0011
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 from service.store.database import UTCDateTime
 
-revision = "0011"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
