@@ -293,6 +293,11 @@ def test_a_slow_client_of_an_old_worker_does_not_hold_up_an_edit(
     assert f"ETag: {headers['ETag']}".encode() in late and b"Round Cities" not in late
 
 
+# How long after an event's end the workers may take to list it as past: the master looks
+# every second, but a machine busy with other work (two cores) can hold it up for seconds.
+LATE = timedelta(seconds=30)
+
+
 def test_every_worker_of_calfeed_serve_lists_an_event_that_ended_under_past_events(
     seed_project: Path, tmp_path: Path
 ) -> None:
@@ -316,12 +321,12 @@ def test_every_worker_of_calfeed_serve_lists_an_event_that_ended_under_past_even
             if after and all(b"Past events" in body and sections(body) for _, _, body in after):
                 if all("Ending now" in sections(body)[-1][1] for _, _, body in after):
                     break
-            assert datetime.now(UTC) < ends + timedelta(seconds=10), "still listed as upcoming"
+            assert datetime.now(UTC) < ends + LATE, "still listed as upcoming"
             time.sleep(0.05)
         # The master renders the page anew and replaces the workers, which then share it.
         replaced = "replacing 2 workers, for the home page, as an event has ended"
         while replaced not in log.read_text():
-            assert datetime.now(UTC) < ends + timedelta(seconds=10), "workers not replaced"
+            assert datetime.now(UTC) < ends + LATE, "workers not replaced"
             time.sleep(0.05)
         again = from_every_worker(port, 2, "/")
         assert again is not None
