@@ -56,6 +56,7 @@ class Subscriber:
     confirmed_at: datetime | None
     generation: int  # of the subscription; links name it and die when it ends
     alarms: tuple[timedelta, ...] = ()  # before each start, longest first: the personal feed's
+    change_notices: bool = True  # a mail when an event they follow moves (``notices``)
 
 
 def sync_configured(
@@ -192,6 +193,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         confirmed_at=row.confirmed_at,
         generation=row.generation,
         alarms=stored_alarms(row.alarms),
+        change_notices=bool(row.change_notices),
     )
 
 
@@ -282,12 +284,15 @@ def update(
     topics: Iterable[str],
     zone: ZoneInfo,
     alarms: Iterable[timedelta] | None = None,
+    change_notices: bool | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone, and their alarms when given."""
-    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    """Change a confirmed subscriber's topics and zone; alarms and change notices when given."""
+    values: dict[str, object] = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
     if alarms is not None:
         seconds = sorted({int(lead.total_seconds()) for lead in alarms}, reverse=True)
         values["alarms"] = " ".join(map(str, seconds))
+    if change_notices is not None:
+        values["change_notices"] = change_notices
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")
