@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
-from . import heartbeats, outbox, planner
+from . import heartbeats, notices, outbox, planner
 from .sender import Outcome, Sender
 from .transports import Transport, transport_for
 
@@ -51,6 +51,7 @@ class Worker:
         self.name = name or heartbeats.worker_name()
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.planner = planner.Planner()  # what it planned last: the next sweep plans changes
+        self.notices = notices.NoticePlanner()  # what each event was last seen as
         self.started_at = clock()
         self.active = False
         self._lock = threading.Lock()
@@ -98,6 +99,9 @@ class Worker:
                     result.withdrawn,
                     result.notices,
                 )
+            changes = self.notices.sweep(self.live.engine, catalog, self.clock())
+            if changes:
+                log.info("planned %d change notices", changes)
             return self._send()
 
     def wake(self) -> Outcome | None:
