@@ -31,7 +31,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
-from wtforms import EmailField, Form, SelectMultipleField, StringField, widgets
+from wtforms import BooleanField, EmailField, Form, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
@@ -78,7 +78,8 @@ class PreferencesForm(Form):
 
 
 class ManageForm(PreferencesForm):
-    """The preferences page's form: what sign-up asks, and the personal feed's alarms."""
+    """The preferences page's form: what sign-up asks, the personal feed's alarms, and
+    whether to hear when an event moves."""
 
     alarms = _Checkboxes(
         "Alarms in your calendar",
@@ -87,6 +88,9 @@ class ManageForm(PreferencesForm):
             for lead in LEAD_TIMES
         ],
     )
+
+    # A checkbox: a form posted without it (unticked) turns the notices off.
+    change_notices = BooleanField("Mail me when an event I follow moves")
 
     def lead_times(self) -> list[timedelta]:
         """Return the lead times chosen (validation has kept only offered ones)."""
@@ -197,7 +201,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @bp.route(urls.PREFERENCES, methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
-    """Change topics, zone and the personal feed's alarms; show the personal feed."""
+    """Change topics, zone, alarms and change notices; show the personal feed."""
     ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
@@ -216,6 +220,7 @@ def preferences(token: str) -> ResponseReturnValue:
             form.topics.data,
             zone(form.timezone.data),
             form.lead_times(),
+            change_notices=form.change_notices.data,
         )
         person = store.get(connection, person.id) or person
     return _preferences_page(person, saved="Your preferences are saved.")
@@ -277,6 +282,7 @@ def _preferences_page(
             "topics": sorted(person.topics),
             "timezone": person.timezone.key,
             "alarms": [str(int(lead.total_seconds())) for lead in person.alarms],
+            "change_notices": person.change_notices,
         }
         form = signup_form(ManageForm, formdata=None, **stored)
     feed = feed_address(person)

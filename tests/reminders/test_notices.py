@@ -30,9 +30,17 @@ from .conftest import Calfeed, Received, check_mail
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "calendar"))
 from parsers import readers  # noqa: E402  (tests/calendar's readers, not a package here)
 
-NORA: dict[str, Any] = {"email": "nora@example.org", "topics": ["procurement"], "timezone": "Europe/Brussels"}
+NORA: dict[str, Any] = {
+    "email": "nora@example.org",
+    "topics": ["procurement"],
+    "timezone": "Europe/Brussels",
+}
 # New York leaves summer time on 1 November, a week after Brussels.
-ANN: dict[str, Any] = {"email": "ann@example.org", "topics": ["procurement"], "timezone": "America/New_York"}
+ANN: dict[str, Any] = {
+    "email": "ann@example.org",
+    "topics": ["procurement"],
+    "timezone": "America/New_York",
+}
 PRIVATE = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
 QUIET = notices.QUIET
 UID = "webinar@events.example.org"
