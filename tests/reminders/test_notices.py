@@ -23,7 +23,7 @@ from freezegun.api import FrozenDateTimeFactory
 from service.reminders import heartbeats, notices, report
 from service.reminders import subscribers as subscriber_store
 from service.reminders.worker import Worker
-from service.store.tables import change_notices, outbox
+from service.store.tables import change_notices, event_states, outbox
 
 from .conftest import Calfeed, Received, check_mail
 
@@ -432,3 +432,38 @@ def test_calfeed_reminders_lists_change_notices(
     with calfeed.engine.connect() as connection:
         told: Any = connection.execute(sa.select(change_notices)).one()
     assert (told.event_id, told.number) == ("webinar", 1)
+
+
+def test_two_workers_plan_and_send_each_notice_once(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory, database: str | None
+) -> None:
+    extra = {"database": database} if database else {}
+    calfeed.configure([NORA, ANN], **extra)
+    calfeed.event("webinar")
+    first, second = calfeed.worker, calfeed.make_worker("worker-b")
+    first.sweep()
+    second.sweep()
+    calfeed.event("webinar", start="2026-11-10T15:00", end="2026-11-10T17:00")
+    first.sweep()
+    second.sweep()
+    clock.tick(QUIET)
+    now = datetime.now(UTC)
+    with first.live.engine.connect() as connection:  # what the second read, before...
+        (pending,) = connection.execute(sa.select(event_states)).all()
+    assert pending.changed_at is not None
+
+    # ...the first planned the notice: the second's plan of the same row plans nothing.
+    assert first.notices.sweep(first.live.engine, first.live.edition.catalog, now) == 2
+    second.live.refresh()  # on SQLite it stands by, and has not read the edit yet
+    with second.live.engine.begin() as connection:
+        catalog = second.live.edition.catalog
+        assert second.notices._plan(connection, catalog, pending, now) == 0
+    assert second.notices.sweep(second.live.engine, catalog, now) == 0
+    first.sweep()
+    second.sweep()
+
+    mails = [m for m in calfeed.smtp.sink.messages if m.subject.startswith("Moved")]
+    assert sorted(m.to for m in mails) == ["ann@example.org", "nora@example.org"]
+    with calfeed.engine.connect() as connection:
+        count = sa.select(sa.func.count()).select_from(change_notices)
+        assert connection.execute(count).scalar() == 1
