@@ -467,3 +467,35 @@ def test_two_workers_plan_and_send_each_notice_once(
     with calfeed.engine.connect() as connection:
         count = sa.select(sa.func.count()).select_from(change_notices)
         assert connection.execute(count).scalar() == 1
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mail"
+
+
+@pytest.mark.parametrize("part", ["txt", "html"])
+def test_golden_notice_parts(calfeed: Calfeed, clock: FrozenDateTimeFactory, part: str) -> None:
+    # What Ann's mail client shows of a notice of a new time and place, byte for byte.
+    calfeed.configure([ANN])
+    webinar = {"title": "Circular Cities Declaration Webinar", "subtitle": "Sharing examples"}
+    calfeed.event("webinar", **webinar, online={"join_url": PRIVATE})
+    calfeed.sweep()
+    calfeed.event(
+        "webinar",
+        **webinar,
+        online={"join_url": PRIVATE},
+        start="2026-11-03T10:00",
+        end="2026-11-03T11:30",
+        location="Room 4, Brussels",
+    )
+    calfeed.sweep()
+    (received,) = settle(calfeed, clock)
+    got = received.text() if part == "txt" else received.html()
+
+    path = GOLDEN / f"notice.{part}"
+    if os.environ.get("CALFEED_UPDATE_GOLDEN") == "1":
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with CALFEED_UPDATE_GOLDEN=1 to write it"
+    assert got == path.read_text(encoding="utf-8"), (
+        f"the {part} part differs from {path.name}; if intended, refresh with "
+        "CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden"
+    )
