@@ -150,14 +150,21 @@ class NoticePlanner:
             if self._seen is None:
                 query = sa.select(event_states.c.event_id, event_states.c.seen)
                 self._seen = {row.event_id: row.seen for row in connection.execute(query)}
+            new = []
             # The live catalog keeps the objects of events whose files did not change.
             for event in catalog.events:
                 if self._events.get(event.id) is event:
                     continue
                 text = State.of(event).text()
-                if self._seen.get(event.id) != text:
+                if event.id not in self._seen:
+                    new.append({"event_id": event.id, "told": text, "seen": text})
+                elif self._seen[event.id] != text:
                     _see(connection, event.id, text, now)
-                    self._seen[event.id] = text
+                self._seen[event.id] = text
+            if new:  # first seen: what their subscribers are told at first
+                first = {"seen_at": now, "changed_at": None, "notices": 0}
+                statement = insert(connection, event_states).on_conflict_do_nothing()
+                connection.execute(statement, [{**row, **first} for row in new])
         self._catalog, self._events = catalog, dict(catalog.by_id)
 
     def _plan(self, connection: sa.Connection, catalog: Catalog, row: Any, now: datetime) -> int:
@@ -165,8 +172,6 @@ class NoticePlanner:
         event = catalog.by_id.get(row.event_id)
         if event is None or State.of(event).text() != row.seen:
             return 0  # gone, or this worker has not read the edit yet: the next sweep looks
-        if event.status != "confirmed":
-            return 0  # cancelled (its own notice) or tentative: told once confirmed again
         state = event_states.c
         settled = (
             event_states.update()
@@ -180,6 +185,8 @@ class NoticePlanner:
         if event.end <= now:  # nothing to tell about an event that is over
             connection.execute(settled)
             return 0
+        if event.status != "confirmed":
+            return 0  # cancelled (its own notice) or tentative: told once confirmed again
         number = row.notices + 1
         if not connection.execute(settled.values(notices=number)).rowcount:
             return 0  # another worker planned it
@@ -201,11 +208,7 @@ def _see(connection: sa.Connection, event_id: str, text: str, now: datetime) -> 
     row = connection.execute(
         sa.select(event_states).where(event_states.c.event_id == event_id).with_for_update()
     ).first()
-    if row is None:  # first seen: this is what its subscribers are told at first
-        values = {"told": text, "seen": text, "seen_at": now, "changed_at": None, "notices": 0}
-        statement = insert(connection, event_states).values(event_id=event_id, **values)
-        connection.execute(statement.on_conflict_do_nothing())
-    elif row.seen != text:
+    if row is not None and row.seen != text:
         # Back to what they were told: nothing to tell. Otherwise the quiet period starts again.
         changed_at = None if text == row.told else (row.changed_at or now)
         connection.execute(

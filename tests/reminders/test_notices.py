@@ -499,3 +499,25 @@ def test_golden_notice_parts(calfeed: Calfeed, clock: FrozenDateTimeFactory, par
         f"the {part} part differs from {path.name}; if intended, refresh with "
         "CALFEED_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reminders -k golden"
     )
+
+
+def test_an_event_over_or_cancelled_gets_no_change_notice(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    calfeed.configure([NORA], reminders={"before_start": ["1d"]})
+    calfeed.event("past", start="2026-09-20T14:00", end="2026-09-20T16:00")
+    calfeed.event("webinar")
+    calfeed.sweep()
+    clock.move_to("2026-11-09 13:00:00")  # a day before the webinar
+    (reminder,) = calfeed.sweep()
+    calfeed.event("past", start="2026-09-21T14:00", end="2026-09-21T16:00", location="Room 4")
+    # Cancelled and moved at once: the cancellation notice tells it, as before.
+    calfeed.event("webinar", status="cancelled", start="2026-11-11T14:00", end="2026-11-11T16:00")
+
+    mails = calfeed.sweep() + settle(calfeed, clock)
+    clock.tick(QUIET * 3)
+    mails += calfeed.sweep()
+
+    assert reminder.subject == "Starts in 1 day: Webinar webinar"
+    assert [m.subject for m in mails] == ["Cancelled: Webinar webinar"]
+    assert moved_rows(calfeed) == []
