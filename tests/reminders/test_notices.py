@@ -323,7 +323,7 @@ def test_no_notice_for_who_left_the_topic_or_turned_notices_off(
     now = datetime.now(UTC)
     people = {}
     with calfeed.engine.begin() as connection:
-        for name in ("stays", "leaves", "opts-out", "later"):
+        for name in ("stays", "leaves", "opts-out", "later", "opts-out-later"):
             person, _ = subscriber_store.request(
                 connection,
                 f"{name}@example.org",
@@ -348,21 +348,31 @@ def test_no_notice_for_who_left_the_topic_or_turned_notices_off(
     clock.tick(QUIET)
     worker = calfeed.worker
     worker.notices.sweep(calfeed.engine, worker.live.edition.catalog, datetime.now(UTC))
-    with calfeed.engine.begin() as connection:  # planned, then Later leaves the topic too
+    with calfeed.engine.begin() as connection:  # planned, then two change their minds
         subscriber_store.update(connection, people["later"], ["supply-chains"], zone)
+        subscriber_store.update(
+            connection, people["opts-out-later"], ["procurement"], zone, None, False
+        )
 
     mails = calfeed.sweep()
 
     assert [m.to for m in mails] == ["stays@example.org"]
     rows = dict(((email, status) for email, _, _, status in moved_rows(calfeed)))
-    assert rows == {"stays@example.org": "sent", "later@example.org": "withdrawn"}
+    assert rows == {
+        "stays@example.org": "sent",
+        "later@example.org": "withdrawn",
+        "opts-out-later@example.org": "withdrawn",
+    }
     with calfeed.engine.connect() as connection:
-        detail = connection.execute(
-            sa.select(outbox.c.detail).where(
-                outbox.c.kind == notices.KIND, outbox.c.status == "withdrawn"
-            )
-        ).scalar_one()
-    assert detail == "subscriber left the event's topics"
+        details = connection.execute(
+            sa.select(outbox.c.detail)
+            .where(outbox.c.kind == notices.KIND, outbox.c.status == "withdrawn")
+            .order_by(outbox.c.subscriber_id)
+        ).scalars()
+        assert list(details) == [
+            "subscriber left the event's topics",
+            "subscriber turned change notices off",
+        ]
 
 
 def test_nothing_twice_when_the_worker_restarts_between_plan_and_send(
