@@ -277,15 +277,19 @@ def render(
         State.read(told.before).on(event),
         State.read(told.after).on(event),
     )
-    identity = message_id(person.id, row.event_id, told.after, config)
+    identity = message_id(person.id, row.event_id, row.offset_seconds, told.after, config)
     # A confirmed subscriber's calendar entry: with the private join link, if there is one.
     ics = edition.subscriber_event_feed(event.id).body
     return compose(change, config, ics=ics, links=links, message_id=identity, now=now), identity
 
 
-def message_id(subscriber_id: int, event_id: str, after: str, config: Config) -> str:
-    """Return the Message-ID of a notice: who, which event, the state it tells of."""
-    key = f"{subscriber_id}|{event_id}|{KIND}|{after}"
+def message_id(subscriber_id: int, event_id: str, number: int, after: str, config: Config) -> str:
+    """Return the Message-ID of a notice: who, which event, which notice, the state it tells.
+
+    The number tells apart a move back to a state told before, which mail clients would
+    otherwise take for the earlier notice again.
+    """
+    key = f"{subscriber_id}|{event_id}|{KIND}|{number}|{after}"
     return f"<notice.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
 
 
