@@ -27,7 +27,7 @@ from service.store.tables import change_notices, event_states, outbox
 
 from .conftest import Calfeed, Received, check_mail
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "calendar"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "calendar"))  # shadows nothing
 from parsers import readers  # noqa: E402  (tests/calendar's readers, not a package here)
 
 NORA: dict[str, Any] = {
