@@ -214,16 +214,31 @@ class Edition:
         with self._lock:
             self._feeds.update(feeds)
 
-    def _event_feed(self, event_id: str) -> tuple[str, bytes]:
+    def subscriber_event_feed(self, event_id: str) -> Feed:
+        """Return one event's calendar as a confirmed subscriber has it: its private join link.
+
+        The same as ``event_feed`` for an event without a private link. Only for mail to a
+        confirmed subscriber; it is never a public feed.
+        """
+        if event_id not in self._private:
+            return self.event_feed(event_id)
+        return self._cached(("private", event_id), lambda: self._event_feed(event_id, True))
+
+    def _event_feed(self, event_id: str, private: bool = False) -> tuple[str, bytes]:
         event = self.catalog.by_id[event_id]
         [sessions] = self._publisher.session_blocks([event], self.catalog.config, self.zones)
-        return self._event_calendar(event, sessions)
+        return self._event_calendar(event, sessions, private)
 
-    def _event_calendar(self, event: Event, sessions: list[Block]) -> tuple[str, bytes]:
+    def _event_calendar(
+        self, event: Event, sessions: list[Block], private: bool = False
+    ) -> tuple[str, bytes]:
         config = self.catalog.config
         path = urls.event_calendar(event.id).lstrip("/")
+        entry = self._private[event.id] if private else self._events[event.id]
+        if private:
+            path = f"personal/{path}"  # revised apart from the public calendar
         header = Header(event.title, None, event_page(event, config) + ".ics", config.feed.refresh)
-        return path, assemble(header, [self._events[event.id], *sessions], self.zones)
+        return path, assemble(header, [entry, *sessions], self.zones)
 
     def _revised(
         self, built: Mapping[tuple[str, ...], tuple[str, bytes]]

@@ -185,7 +185,7 @@ class OnlineSpec(Spec):
     public: bool = Field(
         default=False,
         description="`true` shows the link in every feed and page; `false` only in the "
-        "personal feeds and reminder mails of confirmed subscribers.",
+        "personal feeds, reminder mails and change notices of confirmed subscribers.",
     )
 
 

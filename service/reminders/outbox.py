@@ -66,6 +66,8 @@ def triage(connection: sa.Connection, now: datetime) -> int:
         later.c.due_at > outbox.c.due_at,
     )
     due = sa.and_(outbox.c.status == "planned", outbox.c.due_at <= now)
+    # Each change notice tells a change of its own: a later one supersedes none.
+    supersedable = outbox.c.kind != "moved"
     passed = connection.execute(
         outbox.update()
         .where(due, outbox.c.target_at <= now)
@@ -73,7 +75,7 @@ def triage(connection: sa.Connection, now: datetime) -> int:
     ).rowcount
     older = connection.execute(
         outbox.update()
-        .where(due, superseded)
+        .where(due, supersedable, superseded)
         .values(status="skipped", detail="a later reminder of the same kind was due")
     ).rowcount
     return int(passed) + int(older)

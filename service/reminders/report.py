@@ -1,5 +1,5 @@
 """What ``calfeed reminders`` shows: what will be sent to whom and when, and what became of
-what was due (sent, skipped, withdrawn, failed)."""
+what was due (sent, skipped, withdrawn, failed): reminders, cancellation and change notices."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ..catalog import Catalog
 from ..catalog.values import format_duration
 from ..store.tables import outbox, subscribers
-from . import digests, planner
+from . import digests, notices, planner
 from . import subscribers as subscriber_store
 from .outbox import ACCOUNT_KINDS, KEY_COLUMNS
 
@@ -42,6 +42,8 @@ class Line:
             what = "cancellation notice"
         elif self.kind == "new":
             what = "new-event mail"
+        elif self.kind == notices.KIND:
+            what = "change notice"
         else:
             before = format_duration(timedelta(seconds=self.offset_seconds))
             what = (
@@ -65,6 +67,18 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
                 sa.select(*KEY_COLUMNS).where(outbox.c.status.not_in(["planned", "sending"]))
             )
         )
+        # Change notices are planned as an edit settles, not ahead: the outbox has them.
+        planned_notices = connection.execute(
+            sa.select(
+                outbox.c.due_at,
+                subscribers.c.email,
+                outbox.c.event_id,
+                outbox.c.kind,
+                outbox.c.offset_seconds,
+            )
+            .join(subscribers, subscribers.c.id == outbox.c.subscriber_id)
+            .where(outbox.c.kind == notices.KIND, outbox.c.status.in_(["planned", "sending"]))
+        ).all()
     wanted = planner.desired(catalog, people.values(), now, horizon=None)
     lines = [
         Line(max(due, now), people[key[0]].email, key[1], key[2], key[3], "planned")
@@ -76,6 +90,7 @@ def upcoming(engine: sa.Engine, catalog: Catalog, now: datetime) -> list[Line]:
         for at, who, what, kind in chosen
         if who in people
     ]
+    lines += [Line(max(row[0], now), *row[1:], "planned") for row in planned_notices]
     return sorted(lines, key=lambda line: (line.at, line.email, line.event_id))
 
 

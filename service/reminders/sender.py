@@ -41,7 +41,7 @@ from ..catalog import Event
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
-from . import digests, mail, outbox
+from . import digests, mail, notices, outbox
 from . import subscribers as subscriber_store
 from .mail import Reminder, account_message_id, compose, compose_account, message_id
 from .outbox import Claimed
@@ -150,6 +150,8 @@ class Sender:
             return _Mail(message, identity)
         if row.kind in digests.KINDS:
             return _Mail(*digests.render(row, person, edition, links, now))
+        if row.kind == notices.KIND:
+            return _Mail(*notices.render(row, person, edition, self.live.engine, links, now))
         event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
             person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
@@ -373,6 +375,10 @@ def _no_longer_due(
             return "event no longer cancelled"
     elif event.status == "cancelled":
         return "event cancelled"
+    elif row.kind == notices.KIND:  # about the change it tells, whatever came since
+        reason = notices.no_longer_wanted(person, event)
+        if reason is not None:
+            return reason
     else:
         target: datetime | None = event.start
         if row.kind == "deadline":

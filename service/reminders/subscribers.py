@@ -62,6 +62,7 @@ class Subscriber:
     choices: Choices = DEFAULT_CHOICES  # what mail they get
     digest_since: datetime | None = None  # digests due after this are theirs
     new_events_since: datetime | None = None  # events first published after this are news
+    change_notices: bool = True  # a mail when an event they follow moves (``notices``)
 
     @property
     def per_event(self) -> bool:
@@ -225,6 +226,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         choices=_choices(row),
         digest_since=row.digest_since,
         new_events_since=row.new_events_since,
+        change_notices=bool(row.change_notices),
     )
 
 
@@ -361,8 +363,9 @@ def update(
     zone: ZoneInfo,
     alarms: Iterable[timedelta] | None = None,
     choices: tuple[Choices, datetime] | None = None,
+    change_notices: bool | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone, and their alarms when given.
+    """Change a confirmed subscriber's topics and zone; alarms and change notices when given.
 
     ``choices``: the mail they chose now, and when that is.
     """
@@ -375,6 +378,8 @@ def update(
             sa.select(*_CHOICE_COLUMNS).where(subscribers.c.id == subscriber_id)
         ).first()
         values.update(choice_values(row, *choices))
+    if change_notices is not None:
+        values["change_notices"] = change_notices
     connection.execute(
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.status == "confirmed")

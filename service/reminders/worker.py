@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
-from . import digests, heartbeats, outbox, planner
+from . import digests, heartbeats, notices, outbox, planner
 from .sender import Outcome, Sender
 from .transports import Transport, transport_for
 
@@ -52,6 +52,7 @@ class Worker:
         self.sender = Sender(live, transport, tokens, self.name, clock=clock, lease=lease)
         self.planner = planner.Planner()  # what it planned last: the next sweep plans changes
         self.digests = digests.DigestPlanner()  # digests and new-event mails, after it
+        self.notices = notices.NoticePlanner()  # what each event was last seen as
         self.started_at = clock()
         self.active = False
         self._lock = threading.Lock()
@@ -102,6 +103,9 @@ class Worker:
                     result.withdrawn,
                     result.notices,
                 )
+            changes = self.notices.sweep(self.live.engine, edition.catalog, now)
+            if changes:
+                log.info("planned %d change notices", changes)
             return self._send()
 
     def wake(self) -> Outcome | None:

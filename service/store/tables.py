@@ -79,6 +79,8 @@ subscribers = sa.Table(
     sa.Column("digest_hour", sa.SmallInteger),
     sa.Column("digest_since", UTCDateTime),
     sa.Column("new_events_since", UTCDateTime),
+    # Whether they want a mail when an event they follow moves (``reminders.notices``).
+    sa.Column("change_notices", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 outbox = sa.Table(
@@ -87,7 +89,7 @@ outbox = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False),
     sa.Column("event_id", sa.String(255), nullable=False),
-    # start | deadline | cancelled | new (about an event) | confirm | manage (about a
+    # start | deadline | cancelled | new | moved (about an event) | confirm | manage (about a
     # subscription) | digest (about a week: event_id holds its ISO week, 2026-W49)
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("offset_seconds", sa.Integer, nullable=False),
@@ -121,6 +123,30 @@ subscriber_changes = sa.Table(
         "changed_at", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()
     ),
     sqlite_autoincrement=True,
+)
+
+# Per event, the date, time, zone and place (``notices.State``, as JSON) subscribers were
+# last told, and the last seen: they differ from ``changed_at`` until a notice tells.
+event_states = sa.Table(
+    "event_states",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("told", sa.Text, nullable=False),
+    sa.Column("seen", sa.Text, nullable=False),
+    sa.Column("seen_at", UTCDateTime, nullable=False),  # when it was last edited
+    sa.Column("changed_at", UTCDateTime, index=True),  # the first edit since told; None: same
+    sa.Column("notices", sa.Integer, nullable=False),  # how many were planned
+)
+
+# What each change notice tells: the event's state before and after (``notices.State``).
+change_notices = sa.Table(
+    "change_notices",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),  # the outbox's offset_seconds
+    sa.Column("before", sa.Text, nullable=False),
+    sa.Column("after", sa.Text, nullable=False),
+    sa.Column("planned_at", UTCDateTime, nullable=False),
 )
 
 workers = sa.Table(

@@ -87,7 +87,8 @@ class PreferencesForm(Form):
 
 
 class ManageForm(PreferencesForm):
-    """The preferences page's form: what sign-up asks, and the personal feed's alarms."""
+    """The preferences page's form: what sign-up asks, the personal feed's alarms, and
+    whether to hear when an event moves."""
 
     alarms = _Checkboxes(
         "Alarms in your calendar",
@@ -112,6 +113,8 @@ class ManageForm(PreferencesForm):
         validate_choice=True,
     )
     new_events = BooleanField("A mail when a new event appears in my topics")
+    # A checkbox: a form posted without it (unticked) turns the notices off.
+    change_notices = BooleanField("Mail me when an event I follow moves")
 
     def lead_times(self) -> list[timedelta]:
         """Return the lead times chosen (validation has kept only offered ones)."""
@@ -234,7 +237,7 @@ def confirm(token: str) -> ResponseReturnValue:
 
 @bp.route(urls.PREFERENCES, methods=["GET", "POST"])
 def preferences(token: str) -> ResponseReturnValue:
-    """Change topics, zone, the mail chosen and the personal feed's alarms; show the feed."""
+    """Change topics, zone, the mail chosen, change notices and the feed's alarms; show the feed."""
     ticket = _check("manage", token)
     live = live_catalog()
     with live.engine.connect() as connection:
@@ -254,6 +257,7 @@ def preferences(token: str) -> ResponseReturnValue:
             zone(form.timezone.data),
             form.lead_times(),
             (form.choices(), live.clock()),
+            change_notices=form.change_notices.data,
         )
         person = store.get(connection, person.id) or person
     return _preferences_page(person, saved="Your preferences are saved.")
@@ -316,6 +320,7 @@ def _preferences_page(
             "timezone": person.timezone.key,
             "alarms": [str(int(lead.total_seconds())) for lead in person.alarms],
             **_chosen(person.choices, config.reminders.digest),
+            "change_notices": person.change_notices,
         }
         form = signup_form(ManageForm, formdata=None, **stored)
     feed = feed_address(person)

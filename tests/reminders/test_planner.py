@@ -179,8 +179,8 @@ def test_a_moved_event_reminds_at_its_new_time_and_never_at_the_old_one(
         ("withdrawn", "event moved or topics changed")
     ]
 
-    clock.move_to(START_7D)  # when the old reminder was due
-    assert calfeed.sweep() == []
+    clock.move_to(START_7D)  # when the old reminder was due: only the change notice goes
+    assert [m.subject for m in calfeed.sweep()] == [f"Moved: {TITLE}"]
 
     clock.move_to("2026-11-05 13:00:00")  # 7 days before the new start
     sent = calfeed.sweep()
@@ -195,7 +195,7 @@ def test_a_moved_event_reminds_at_its_new_time_and_never_at_the_old_one(
     assert [m.subject for m in calfeed.sweep()] == [f"Starts in 1 day: {TITLE}"]
     clock.move_to("2026-11-12 12:00:00")
     assert [m.subject for m in calfeed.sweep()] == [f"Starts in 1 hour: {TITLE}"]
-    assert len(calfeed.smtp.sink.messages) == 3
+    assert len(calfeed.smtp.sink.messages) == 4  # three reminders and the change notice
 
 
 def test_an_event_moved_and_moved_back_is_reminded_at_its_time(

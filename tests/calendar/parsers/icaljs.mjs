@@ -3,7 +3,8 @@
 // Usage: node icaljs.mjs FILE...
 // Prints, for each file in order, one line of JSON:
 // {"<uid>": ["<start>", "<end>", {"summary": ..., "description": ..., "location": ...,
-// "categories": [...], "conferences": [<uri>...], "alarms": [[<action>, <seconds>]...]}], ...},
+// "categories": [...], "conferences": [<uri>...], "alarms": [[<action>, <seconds>]...],
+// "sequence": <SEQUENCE or null>}], ...},
 // each text as ical.js unescapes it, each alarm's TRIGGER in seconds from the start.
 // A timed value is written as its UTC instant (2026-10-25T00:30:00Z), resolved through the
 // VTIMEZONE that the file itself carries; a DATE value as 2026-11-30. Exits 3 when ical.js
@@ -67,6 +68,7 @@ function read(path) {
       alarm.getFirstPropertyValue('action'),
       alarm.getFirstPropertyValue('trigger').toSeconds(),
     ]);
+    texts.sequence = vevent.getFirstPropertyValue('sequence');
     found[uid] = [instant(vevent, 'dtstart'), instant(vevent, 'dtend'), texts];
   }
   return found;

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,9 @@ class Read:
     categories: tuple[str, ...] = ()
     conferences: tuple[str, ...] = ()  # the URIs of CONFERENCE (RFC 7986)
     alarms: tuple[tuple[str, int], ...] = ()  # (ACTION, TRIGGER in seconds from the start)
+    # SEQUENCE, as icalendar and ical.js read it (None: another reader, or none written);
+    # left out of comparisons, for the other readers do not report it.
+    sequence: int | None = field(default=None, compare=False)
 
     @property
     def times(self) -> tuple[Value, Value]:
@@ -89,6 +92,7 @@ def read_icalendar(body: bytes) -> Reading:
             tuple(str(c) for c in categories.cats) if categories is not None else (),
             tuple(map(str, conferences if isinstance(conferences, list) else [conferences])),
             tuple(_icalendar_alarm(alarm) for alarm in event.walk("VALARM")),
+            int(event.decoded("SEQUENCE")) if "SEQUENCE" in event else None,
         )
     return reading
 
@@ -220,6 +224,7 @@ def read_external(tool: str, paths: Sequence[Path]) -> list[Reading]:
                 tuple(texts.get("categories", ())),
                 tuple(texts.get("conferences", ())),
                 tuple((action, seconds) for action, seconds in texts.get("alarms", ())),
+                texts.get("sequence"),
             )
             for uid, (start, end, texts) in parsed
         }
