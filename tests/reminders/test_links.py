@@ -124,3 +124,36 @@ def test_deadline_reminders_and_cancellation_notices_carry_both_links_on_the_wir
     subject = "Cancelled: " if kind == "cancelled" else "Registration closes in 3 days"
     (received,) = [mail for mail in sent if mail.subject.startswith(subject)]
     check_links(calfeed, received, base)
+
+
+def test_change_notices_digests_and_new_event_mails_carry_both_links_on_the_wire(
+    calfeed: Calfeed, clock: FrozenDateTimeFactory
+) -> None:
+    base = "https://events.example.org"
+    everything = {"per_event": True, "digest": True, "new_events": True}
+    calfeed.configure(
+        [{"email": "nora@example.org", "topics": ["procurement"], "timezone": "Europe/Brussels"}],
+        reminders={
+            "before_start": ["1d"],
+            "digest": {"weekday": "monday", "hour": 8},
+            "defaults": everything,
+        },
+    )
+    calfeed.event("webinar")  # 10 November
+    assert calfeed.sweep() == []
+    clock.move_to("2026-11-01 12:00:00")  # a Sunday
+    calfeed.event("fresh", title="Fresh forum", start="2026-11-05T14:00", end="2026-11-05T16:00")
+    calfeed.event("webinar", start="2026-11-11T14:00", end="2026-11-11T16:00")  # moved
+    calfeed.worker.live.refresh()
+    sent = calfeed.sweep()
+    clock.tick(timedelta(minutes=5))  # the change has settled
+    sent += calfeed.sweep()
+    clock.move_to("2026-11-02 07:00:00")  # Monday 08:00 in Brussels
+    sent += calfeed.sweep()
+
+    subjects = sorted(mail.subject for mail in sent)
+    assert [s.split(":")[0] for s in subjects] == ["Coming up until Mon 09 Nov", "Moved", "New"], (
+        subjects
+    )
+    for received in sent:
+        check_links(calfeed, received, base)
