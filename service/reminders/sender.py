@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from .. import urls
 from ..calendar.edition import Edition
-from ..catalog import Event
+from ..catalog import Catalog, Event
 from ..clock import Clock, precise_now
 from ..live import LiveCatalog
 from ..tokens import Tokens
@@ -242,8 +242,9 @@ class _Batch:
         """
         sender, result = self.sender, self.result
         edition = sender.live.edition
-        reason = self._why_not(db, row, person, edition)
-        db.commit()  # end the read: the next one sees what changed meanwhile
+        # What the batch read of the person, and the catalog: the database is read again
+        # right before the data goes (go_ahead), so a mail not due is not even written.
+        reason = _not_due(row, person, edition.catalog, self.clock())
         if reason is not None:
             self._drop(row, reason)
             return None
@@ -291,19 +292,11 @@ class _Batch:
     ) -> str | None:
         """Say why ``row``'s mail must not go now (None: it must), reading the person again."""
         if person is not None:
-            current = subscriber_store.status(db, person.id)
-            person = replace(person, status=current or "")
-            if row.kind in digests.KINDS and person.status == "confirmed":
-                # What they chose may have changed since the batch read them: read it all.
-                fresh = subscriber_store.get(db, person.id)
-                now = self.clock()
-                if fresh is None or fresh.status != "confirmed":
-                    return "subscriber left"
-                if row.target_at <= now:
-                    return _PASSED
-                return digests.why_not(row, fresh, edition.catalog, now)
-        event = edition.catalog.by_id.get(row.event_id)
-        return _no_longer_due(row, person, event, self.clock())
+            if row.kind in digests.KINDS:  # what they chose may have changed: read it all
+                person = subscriber_store.get(db, person.id)
+            else:
+                person = replace(person, status=subscriber_store.status(db, person.id) or "")
+        return _not_due(row, person, edition.catalog, self.clock())
 
     def _record_accepted(self, db: sa.Connection) -> None:
         """Record the mail the server accepted last, if that is not done yet."""
@@ -356,6 +349,19 @@ class _Mail:
 
     message: EmailMessage
     message_id: str
+
+
+def _not_due(
+    row: Claimed, person: Subscriber | None, catalog: Catalog, now: datetime
+) -> str | None:
+    """Return why a claimed mail must not be sent now, or None if it still applies."""
+    if row.kind not in digests.KINDS:
+        return _no_longer_due(row, person, catalog.by_id.get(row.event_id), now)
+    if person is None or person.status != "confirmed":
+        return "subscriber left"
+    if row.target_at <= now:
+        return _PASSED
+    return digests.why_not(row, person, catalog, now)
 
 
 def _no_longer_due(
