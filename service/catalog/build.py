@@ -157,9 +157,7 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
     )
 
 
-def site_languages(
-    language: str, languages: list[str] | None, check: Checker
-) -> tuple[str, ...]:
+def site_languages(language: str, languages: list[str] | None, check: Checker) -> tuple[str, ...]:
     """Return the languages the site offers, its own first (default: every one it has)."""
     offered = list(dict.fromkeys(languages if languages is not None else values.LANGUAGES))
     if languages is not None:

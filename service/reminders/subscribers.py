@@ -56,6 +56,7 @@ class Subscriber:
     confirmed_at: datetime | None
     generation: int  # of the subscription; links name it and die when it ends
     alarms: tuple[timedelta, ...] = ()  # before each start, longest first: the personal feed's
+    language: str | None = None  # of their mails; None: the site's own
 
 
 def sync_configured(
@@ -192,6 +193,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         confirmed_at=row.confirmed_at,
         generation=row.generation,
         alarms=stored_alarms(row.alarms),
+        language=row.language,
     )
 
 
@@ -207,6 +209,7 @@ def request(
     zone: ZoneInfo,
     now: datetime,
     limits: Iterable[tuple[int, timedelta]] = (),
+    language: str | None = None,
 ) -> tuple[Subscriber, str | None]:
     """Record a sign-up; return the subscriber and the account mail it calls for.
 
@@ -214,10 +217,15 @@ def request(
     and gets a ``confirm`` mail. A confirmed address is left as it is and gets a ``manage``
     mail: changing it takes the link that only its owner receives. An address that had
     ``n`` account mails queued within ``window`` already, for any ``(n, window)`` of
-    ``limits``, is left as it is and gets none (None).
+    ``limits``, is left as it is and gets none (None). ``language`` is that of the page
+    the sign-up was made on: its mails are written in it.
     """
     email = normalise(email)
-    values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    values = {
+        "timezone": zone.key,
+        "topics": " ".join(sorted(set(topics))),
+        "language": language,
+    }
     # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
     # sign-up for the same address in another process waits, then counts this one's mail.
     # RETURNING says whether a row was inserted: with psycopg the rowcount of this is -1.
@@ -282,9 +290,12 @@ def update(
     topics: Iterable[str],
     zone: ZoneInfo,
     alarms: Iterable[timedelta] | None = None,
+    language: str | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone, and their alarms when given."""
+    """Change a confirmed subscriber's topics and zone, and their alarms and language when given."""
     values = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    if language is not None:
+        values["language"] = language
     if alarms is not None:
         seconds = sorted({int(lead.total_seconds()) for lead in alarms}, reverse=True)
         values["alarms"] = " ".join(map(str, seconds))

@@ -71,6 +71,8 @@ subscribers = sa.Table(
     sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
     # Alarms of the personal feed: lead times before the start in seconds, joined by spaces.
     sa.Column("alarms", sa.String(64), nullable=False, server_default=sa.text("''")),
+    # The language of their mails, as they signed up or chose it; NULL: the site's own.
+    sa.Column("language", sa.String(16)),
 )
 
 outbox = sa.Table(
