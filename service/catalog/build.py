@@ -187,13 +187,13 @@ def in_languages(
         if code not in languages:
             check.fail(
                 loc,
-                f"language {code!r} is not one of site.languages ({', '.join(languages)})",
+                f'language "{code}" is not one of site.languages ({", ".join(languages)})',
                 line_of=(*loc, code),
             )
     if own not in given:
         check.fail(
             loc,
-            f"gives no text in the site's language {own!r}, which every other falls back to",
+            f'gives no text in the site\'s language "{own}", which every other falls back to',
         )
         return None, ()
     others = tuple((code, text) for code, text in given.items() if code != own)

@@ -5,6 +5,8 @@ every page links to and which the page's own links keep), else, among ``site.lan
 the one the browser prefers (``Accept-Language``), else the site's own. There is no cookie
 to remember a choice (the site sets none): the address does. A page chosen by the browser's
 header says so with ``Vary: Accept-Language``, so that a cache keeps one copy per language.
+The pages behind a subscriber's own links (confirm, preferences, unsubscribe) speak the
+language of their mails.
 
 The words come from Flask-Babel over the catalogs of ``service/translations``; dates are
 written by ``service.language`` for the page's language.
@@ -16,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 from .. import language as words
 from ..catalog import Config, Topic
@@ -43,6 +45,16 @@ def page_language() -> str:
     best = request.accept_languages.best_match(site.languages, default=site.language)
     g.calfeed_language, g.calfeed_negotiated = best, len(site.languages) > 1
     return best
+
+
+def speak(language: str | None) -> None:
+    """Answer in a subscriber's own ``language`` (if the site offers it), unless the address
+    names another: the pages behind the links of their mails speak as the mails do."""
+    site = live_catalog().edition.catalog.config.site
+    if language not in site.languages or request.args.get("lang") in site.languages:
+        return
+    g.calfeed_language, g.calfeed_negotiated = language, False
+    refresh()  # Flask-Babel keeps the locale it chose first for the rest of the request
 
 
 def page_variant() -> tuple[str, bool]:

@@ -14,6 +14,7 @@ pages are the same for every visitor, and cached like feeds.
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 from functools import cache
 from typing import Any, TypeVar
@@ -39,14 +40,14 @@ from wtforms.validators import Email, InputRequired, Length, ValidationError
 from .. import language as words
 from .. import urls
 from ..calendar.alarms import LEAD_TIMES
-from ..catalog.values import zone, zone_choices
+from ..catalog.values import LOCAL_ALIASES, zone, zone_choices
 from ..live import LiveCatalog
 from ..reminders import outbox
 from ..reminders import subscribers as store
 from ..reminders.subscribers import Subscriber
 from ..tokens import CONFIRM_WITHIN, Ticket, TokenError
 from .current import live_catalog, signing_tokens
-from .languages import page_language, topics_in
+from .languages import page_language, speak, topics_in
 from .links import subscribe_links
 from .page_cache import cached_page
 from .personal import feed_address
@@ -65,13 +66,24 @@ def _valid_zone(form: Form, field: StringField) -> None:
     try:
         zone(field.data)
     except ValueError as err:
-        raise ValidationError(
-            gettext(
-                "%(zone)s is not a time zone calfeed knows: choose one from the list, "
-                "such as Europe/Brussels.",
+        close = difflib.get_close_matches(str(field.data), zone_choices(), n=1)
+        if field.data in LOCAL_ALIASES:
+            said = gettext(
+                "%(zone)s is an abbreviation: name the zone, e.g. Europe/Brussels",
                 zone=repr(field.data),
             )
-        ) from err
+        elif close:
+            said = gettext(
+                "unknown time zone %(zone)s; did you mean %(close)s?",
+                zone=repr(field.data),
+                close=repr(close[0]),
+            )
+        else:
+            said = gettext(
+                "unknown time zone %(zone)s; choose one from the list, such as Europe/Brussels",
+                zone=repr(field.data),
+            )
+        raise ValidationError(said) from err
 
 
 def _some_topic(form: Form, field: SelectMultipleField) -> None:
@@ -118,7 +130,8 @@ def signup_form(kind: type[F], formdata: MultiDict[str, str] | None = None, **da
 
     ``formdata``: what was posted (None: a fresh form, with ``data`` chosen).
     """
-    form = kind(formdata, **data)
+    # WTForms says what it checks itself (a choice not offered) in the page's language too.
+    form = kind(formdata, meta={"locales": [page_language()]}, **data)
     site = live_catalog().edition.catalog.config
     topics = topics_in(site, page_language())
     form.topics.choices = [(slug, topic.name) for slug, topic in topics.items()]
@@ -214,11 +227,15 @@ def subscribe() -> ResponseReturnValue:
 def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
     ticket = _check("confirm", token)
-    if request.method == "GET":
-        return render_template("confirm.html", **_page())
     live = live_catalog()
+    if request.method == "GET":
+        with live.engine.connect() as connection:
+            pending = store.get(connection, ticket.subscriber_id)
+        speak(pending.language if pending else None)
+        return render_template("confirm.html", **_page())
     with live.engine.begin() as connection:
         person = store.confirm(connection, ticket.subscriber_id, live.clock(), ticket.generation)
+    speak(person.language if person else None)
     if person is None:
         return _token_problem(gettext("This sign-up can no longer be confirmed."), 410)
     _notify_worker()
@@ -232,6 +249,7 @@ def preferences(token: str) -> ResponseReturnValue:
     live = live_catalog()
     with live.engine.connect() as connection:
         person = store.get(connection, ticket.subscriber_id)
+    speak(person.language if person else None)
     if person is None or person.status != "confirmed" or person.generation != ticket.generation:
         return _token_problem(gettext("These reminders are not active any more."), 410)
     if request.method == "GET":
@@ -249,6 +267,7 @@ def preferences(token: str) -> ResponseReturnValue:
             live.edition.catalog.config.site.language_for(form.language.data),
         )
         person = store.get(connection, person.id) or person
+    speak(person.language)  # the language just chosen
     return _preferences_page(person, saved=gettext("Your preferences are saved."))
 
 
@@ -261,6 +280,7 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         if request.method == "POST":
             store.unsubscribe(connection, ticket.subscriber_id, live.clock(), ticket.generation)
         person = store.get(connection, ticket.subscriber_id)
+    speak(person.language if person else None)
     if person is not None and person.generation != ticket.generation:
         # The address signed up again since this link was mailed: it leaves by a newer link.
         return _token_problem(
