@@ -45,7 +45,8 @@ $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/message
 translations: $(VENV)/.installed
 	$(BIN)/pybabel -q extract -F babel.cfg $(KEYWORDS) --no-location --sort-output \
 	  --project calfeed -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap \
+	  --ignore-pot-creation-date
 	$(BIN)/pybabel -q compile -d $(TRANSLATIONS)
 
 # make run PORT=8080 (HOST=0.0.0.0): set site.base_url in config.yaml to match, since every
