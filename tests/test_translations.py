@@ -31,7 +31,7 @@ TRANSLATED = [language for language in LANGUAGES if language != "en"]
 def messages(root: Path) -> dict[str, str]:
     """Return every message of the code and templates under ``root``, by id: where it is."""
     with open(REPO / "babel.cfg", encoding="utf-8") as config:
-        method_map, options_map = parse_mapping_cfg(config)
+        method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     found: dict[str, str] = {}
     for path, line, message, _comments, _context in extract_from_dir(
         str(root), method_map, options_map, keywords=KEYWORDS

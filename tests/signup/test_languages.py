@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import mailbox
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun.api import FrozenDateTimeFactory
 
+from service.cli import main
 from service.reminders.worker import worker_for
 
 from .conftest import (
@@ -220,3 +224,18 @@ def test_a_site_of_one_language_shows_no_switch_and_does_not_vary(make_app: Make
     assert page.h1 == "Bevorstehende Veranstaltungen"
     assert page.find_all("nav", class_="languages") == []
     assert "Vary" not in response.headers
+
+
+def test_the_language_stored_for_a_subscriber_is_shown_and_exported(
+    make_app: MakeApp, project: Path
+) -> None:
+    client = french_app(make_app).test_client()
+    data = {"email": ALICE, "topics": ["procurement"], "timezone": "Europe/Brussels"}
+    client.post("/subscribe", data={**data, "language": "es"}, headers=SAME_ORIGIN)
+    config = ["--config", str(project / "config.yaml"), "subscribers"]
+
+    shown = CliRunner().invoke(main, [*config, "show", ALICE])
+    exported = CliRunner().invoke(main, [*config, "export", ALICE])
+
+    assert "language: es (of their mails)" in shown.output.splitlines()
+    assert json.loads(exported.output)["language"] == "es"
