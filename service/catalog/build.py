@@ -121,7 +121,7 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             + tuple(("description", code, text) for code, text in descriptions)
         )
         topics[slug] = Topic(slug, name or "invalid name", description, translations)
-    subscribers = _subscribers(spec, site_zone, topics, check)
+    subscribers = _subscribers(spec, site_zone, topics, check, languages)
     if site_zone is None or database is None or subscribers is None:
         return None
     smtp = spec.mail.smtp
@@ -224,7 +224,11 @@ def _unique_offsets(offsets: list[timedelta], loc: Loc, check: Checker) -> tuple
 
 
 def _subscribers(
-    spec: ConfigSpec, site_zone: ZoneInfo | None, topics: Mapping[str, Topic], check: Checker
+    spec: ConfigSpec,
+    site_zone: ZoneInfo | None,
+    topics: Mapping[str, Topic],
+    check: Checker,
+    languages: tuple[str, ...],
 ) -> tuple[ListedSubscriber, ...] | None:
     result: list[ListedSubscriber] = []
     seen: dict[str, int] = {}
@@ -240,8 +244,15 @@ def _subscribers(
         seen.setdefault(sub.email.lower(), index)
         zone = check.attempt((*loc, "timezone"), values.zone, sub.timezone, site_zone)
         _check_topics(sub.topics, topics, (*loc, "topics"), check)
+        if sub.language is not None and sub.language not in languages:
+            check.fail(
+                (*loc, "language"),
+                f'language "{sub.language}" is not one of site.languages ({", ".join(languages)})',
+            )
         if zone is not None:
-            result.append(ListedSubscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone))
+            result.append(
+                ListedSubscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone, sub.language)
+            )
     return tuple(result) if len(result) == len(spec.subscribers) else None
 
 

@@ -99,6 +99,7 @@ class ListedSubscriber:
     email: str
     topics: tuple[str, ...]
     timezone: ZoneInfo
+    language: str | None = None  # of their mails; None: the site's own
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,10 @@ class SubscriberSpec(Spec):
     email: Email
     topics: Annotated[list[Slug], Field(min_length=1, max_length=MAX_TOPICS)]
     timezone: ZoneName = "UTC"
+    language: Language | None = Field(
+        default=None,
+        description="The language of their mails, one of site.languages; default: site.language.",
+    )
 
 
 class ConfigSpec(Spec):

@@ -72,12 +72,17 @@ def sync_configured(
             subscribers.c.source,
             subscribers.c.timezone,
             subscribers.c.topics,
+            subscribers.c.language,
         )
     ).all()
     stored = {row.email: row for row in rows}
     new = []
     for email, sub in by_email.items():
-        values = {"timezone": sub.timezone.key, "topics": " ".join(sub.topics)}
+        values = {
+            "timezone": sub.timezone.key,
+            "topics": " ".join(sub.topics),
+            "language": sub.language,
+        }
         row = stored.get(email)
         if row is None:
             new.append({"email": email, "status": "confirmed", "source": "config", **values})
@@ -89,7 +94,9 @@ def sync_configured(
                 .where(subscribers.c.id == row.id)
                 .values(status="confirmed", confirmed_at=now, generation=_NEXT, **values)
             )
-        elif row.status == "confirmed" and (row.timezone, row.topics) != tuple(values.values()):
+        elif row.status == "confirmed" and (row.timezone, row.topics, row.language) != tuple(
+            values.values()
+        ):
             connection.execute(
                 subscribers.update().where(subscribers.c.id == row.id).values(**values)
             )

@@ -136,3 +136,17 @@ def test_a_topic_name_in_several_languages_names_the_feeds_in_the_sites_own(
     assert topic.in_language("fr").name == "Marchés publics"
     assert topic.in_language("de").name == "Public procurement"
     assert load().config.site.languages == ("en", "fr", "es", "de")  # the default: all four
+
+
+def test_check_names_a_listed_subscribers_language_the_site_does_not_offer(
+    write_config: Callable[..., Path], problems: Callable[[], list[str]]
+) -> None:
+    write_config(
+        site={**SITE, "languages": ["en", "fr"]},
+        subscribers=[{"email": "team@example.org", "topics": ["procurement"], "language": "de"}],
+    )
+
+    assert problems() == [
+        'config.yaml:25: subscribers[0].language: language "de" is not one of site.languages '
+        "(en, fr)"
+    ]

@@ -239,3 +239,16 @@ def test_the_language_stored_for_a_subscriber_is_shown_and_exported(
 
     assert "language: es (of their mails)" in shown.output.splitlines()
     assert json.loads(exported.output)["language"] == "es"
+
+
+def test_a_subscriber_config_yaml_lists_gets_mail_in_the_language_it_gives(
+    make_app: MakeApp, inbox: Inbox, clock: FrozenDateTimeFactory
+) -> None:
+    team = {"email": ALICE, "topics": ["procurement"], "timezone": "Europe/Berlin"}
+    app = make_app(events=(FORUM_FR,), topics=TOPICS_FR, subscribers=[{**team, "language": "fr"}])
+    worker = worker_for(live(app))
+    worker.sweep()
+    clock.move_to(at("2030-03-03 13:00"))
+    worker.sweep()
+
+    assert inbox.subjects(ALICE) == ["Commence dans 7 jours : Forum des marchés publics"]
