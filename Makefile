@@ -13,7 +13,14 @@ ICALJS := tests/calendar/js
 BENCH_PACKAGES := wrk nginx
 BENCH_NODE := bench/node
 
-.PHONY: run test check lint typecheck system golden reference clean bench bench-setup
+# The message catalogs of pages and mails (babel.cfg says where the messages are); the .mo
+# files are compiled from them at install and whenever a .po file changes (never committed).
+TRANSLATIONS := service/translations
+COMPILED := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+# Besides gettext's own: what the forms' labels are marked with.
+KEYWORDS := -k lazy_gettext -k lazy_ngettext:1,2
+
+.PHONY: run test check lint typecheck system golden reference clean bench bench-setup translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,22 +29,36 @@ $(BIN)/python:
 # Reinstall when the project's metadata changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS)
 	touch $@ $(VENV)/.installed
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel -q compile -l $* -i $< -o $@
+
+# Extract the messages of the code and templates again and bring every catalog up to date
+# with them; then translate what is new or changed (marked fuzzy, or empty) in each .po.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel -q extract -F babel.cfg $(KEYWORDS) --no-location --sort-output \
+	  --project calfeed -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap \
+	  --ignore-pot-creation-date
+	$(BIN)/pybabel -q compile -d $(TRANSLATIONS)
 
 # make run PORT=8080 (HOST=0.0.0.0): set site.base_url in config.yaml to match, since every
 # link in pages, feeds and mails points there; calfeed run warns when they disagree.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(COMPILED)
 	$(BIN)/calfeed check
 	$(BIN)/calfeed run --host $(HOST) --port $(PORT)
 
-check: $(VENV)/.installed
+check: $(VENV)/.installed $(COMPILED)
 	$(BIN)/calfeed check
 
 # Installs the Debian packages $(1) that are missing when it can (as root, with apt-get);
@@ -79,7 +100,7 @@ typecheck: $(VENV)/.installed-test
 # and the command line's servers, some 3% of service/.
 COVERAGE_FLOOR := 93
 
-test: system $(ICALJS)/node_modules $(BENCH_NODE)/node_modules lint typecheck
+test: system $(ICALJS)/node_modules $(BENCH_NODE)/node_modules lint typecheck $(COMPILED)
 	$(BIN)/python -m pytest --cov=service --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 bench-setup: $(VENV)/.installed-test $(BENCH_NODE)/node_modules
@@ -94,7 +115,7 @@ bench: bench-setup
 	$(BIN)/python bench/reminders.py $(BENCH_ARGS)
 
 # Rewrite the golden feeds and mails after an intended change; review the diff.
-golden: $(VENV)/.installed-test
+golden: $(VENV)/.installed-test $(COMPILED)
 	CALFEED_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests -k golden -q
 
 # Write the field reference of config.yaml and the event files from the schema.

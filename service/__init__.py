@@ -24,8 +24,9 @@ def create_app(
     app.extensions["calfeed.live"] = live
     app.extensions["calfeed.tokens"] = tokens
 
-    from .web import embed, feeds, health, page_cache, pages, personal, security, signup
+    from .web import embed, feeds, health, languages, page_cache, pages, personal, security, signup
 
+    languages.init_app(app)
     security.init_app(app)
     feeds.init_app(app)
     embed.init_app(app)

@@ -250,6 +250,8 @@ def subscribers_show(config_path: Path, email: str) -> None:
             click.echo(f"{key}: {person[key]}")
     if person["alarms"]:
         click.echo(f"alarms: {' '.join(person['alarms'])} before each start")
+    if person["language"]:
+        click.echo(f"language: {person['language']} (of their mails)")
     click.echo(f"mails ({len(person['mails'])}):")
     for mail in person["mails"]:
         detail = f"  [{mail['detail']}]" if mail["detail"] else ""

@@ -1,8 +1,8 @@
 """Installing calfeed as the README says: quiet, and complete.
 
 ``pip install -e .`` prints nothing but what pip itself has to say (no build backend's
-warning box), and the package built from the project holds its templates, static files
-and migrations.
+warning box), and the package built from the project holds its templates, static files,
+migrations and message catalogs.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def test_an_editable_install_prints_no_warning(tmp_path: Path) -> None:
     assert own_lines(result.stdout + result.stderr) == []
 
 
-def test_the_built_package_holds_templates_static_files_and_migrations(tmp_path: Path) -> None:
+def test_the_built_package_holds_templates_static_files_migrations_and_catalogs(
+    tmp_path: Path,
+) -> None:
     result = pip("wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(REPO))
 
     assert result.returncode == 0, result.stderr
@@ -55,6 +57,9 @@ def test_the_built_package_holds_templates_static_files_and_migrations(tmp_path:
         "service/web/static/style.css",
         "service/store/migrations/versions/0001_revisions.py",
         "service/store/migrations/script.py.mako",
+        # Compiled by make before anything is built or run (git ignores them).
+        "service/translations/fr/LC_MESSAGES/messages.mo",
+        "service/translations/de/LC_MESSAGES/messages.po",
     ]:
         assert name in names, name
     assert not any(name.startswith(("tests/", "feeds/", "bench/")) for name in names)

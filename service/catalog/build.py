@@ -43,6 +43,7 @@ from .models import (
     SmtpSettings,
     Source,
     Topic,
+    Translations,
 )
 from .schema import ConfigSpec, EventSpec, SessionSpec
 from .source import Document, Loc, shown
@@ -111,8 +112,20 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
         ),
         *_digest_choices(spec, check),
     )
-    topics = {slug: Topic(slug, t.name, t.description) for slug, t in spec.topics.items()}
-    subscribers = _subscribers(spec, site_zone, topics, check)
+    languages = site_languages(spec.site.language, spec.site.languages, check)
+    topics = {}
+    for slug, t in spec.topics.items():
+        loc = ("topics", slug)
+        name, names = in_languages(t.name, (*loc, "name"), languages, check)
+        description, descriptions = in_languages(
+            t.description, (*loc, "description"), languages, check
+        )
+        translations = Translations(
+            tuple(("name", code, text) for code, text in names)
+            + tuple(("description", code, text) for code, text in descriptions)
+        )
+        topics[slug] = Topic(slug, name or "invalid name", description, translations)
+    subscribers = _subscribers(spec, site_zone, topics, check, languages)
     if site_zone is None or database is None or subscribers is None:
         return None
     smtp = spec.mail.smtp
@@ -123,6 +136,8 @@ def build_config(spec: ConfigSpec, path: Path, check: Checker) -> Config | None:
             spec.site.base_url.rstrip("/"),
             site_zone,
             spec.site.uid_domain or urlsplit(spec.site.base_url).hostname or "localhost",
+            languages[0],
+            languages,
         ),
         feeds_dir=feeds_dir,
         feed=FeedSettings(spec.feed.refresh, spec.feed.keep_past_days),
@@ -160,6 +175,49 @@ def _digest_choices(spec: ConfigSpec, check: Checker) -> tuple[Digest, Choices]:
     return digest, defaults
 
 
+def site_languages(language: str, languages: list[str] | None, check: Checker) -> tuple[str, ...]:
+    """Return the languages the site offers, its own first (default: every one it has)."""
+    offered = list(dict.fromkeys(languages if languages is not None else values.LANGUAGES))
+    if languages is not None:
+        for index, code in enumerate(languages):
+            if code in languages[:index]:
+                check.fail(("site", "languages", index), f"{code!r} is listed twice")
+        if language not in offered:
+            check.fail(
+                ("site", "languages"),
+                f"must hold site.language ({language!r}): pages fall back to it",
+            )
+    return (language, *(code for code in offered if code != language))
+
+
+def in_languages(
+    given: str | dict[str, str] | None, loc: Loc, languages: tuple[str, ...], check: Checker
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """Return a text in the site's language and its translations, as (language, text).
+
+    A plain text is in the site's language. A mapping must give that one and may give the
+    others the site offers (``languages``, the site's own first); any other is an error.
+    """
+    if given is None or isinstance(given, str):
+        return given, ()
+    own = languages[0]
+    for code in given:
+        if code not in languages:
+            check.fail(
+                loc,
+                f'language "{code}" is not one of site.languages ({", ".join(languages)})',
+                line_of=(*loc, code),
+            )
+    if own not in given:
+        check.fail(
+            loc,
+            f'gives no text in the site\'s language "{own}", which every other falls back to',
+        )
+        return None, ()
+    others = tuple((code, text) for code, text in given.items() if code != own)
+    return given[own], others
+
+
 def _database_url(text: str, root: Path) -> str:
     try:
         url = make_url(text)
@@ -184,7 +242,11 @@ def _unique_offsets(offsets: list[timedelta], loc: Loc, check: Checker) -> tuple
 
 
 def _subscribers(
-    spec: ConfigSpec, site_zone: ZoneInfo | None, topics: Mapping[str, Topic], check: Checker
+    spec: ConfigSpec,
+    site_zone: ZoneInfo | None,
+    topics: Mapping[str, Topic],
+    check: Checker,
+    languages: tuple[str, ...],
 ) -> tuple[ListedSubscriber, ...] | None:
     result: list[ListedSubscriber] = []
     seen: dict[str, int] = {}
@@ -200,8 +262,15 @@ def _subscribers(
         seen.setdefault(sub.email.lower(), index)
         zone = check.attempt((*loc, "timezone"), values.zone, sub.timezone, site_zone)
         _check_topics(sub.topics, topics, (*loc, "topics"), check)
+        if sub.language is not None and sub.language not in languages:
+            check.fail(
+                (*loc, "language"),
+                f'language "{sub.language}" is not one of site.languages ({", ".join(languages)})',
+            )
         if zone is not None:
-            result.append(ListedSubscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone))
+            result.append(
+                ListedSubscriber(sub.email, tuple(dict.fromkeys(sub.topics)), zone, sub.language)
+            )
     return tuple(result) if len(result) == len(spec.subscribers) else None
 
 
@@ -236,12 +305,20 @@ def build_event(
     topics: Mapping[str, Any] | None,
     check: Checker,
     room: int,
+    languages: tuple[str, ...] = values.LANGUAGES,
 ) -> Event | None:
     """Build one Event from its spec, or return None after recording problems.
 
-    ``room`` is how many characters the event's ids may take in a calendar UID.
+    ``room`` is how many characters the event's ids may take in a calendar UID;
+    ``languages`` are those the site offers, its own first.
     """
     before = len(check.problems)
+    texts = {}
+    translations: list[tuple[str, str, str]] = []
+    for name in ("title", "subtitle", "description"):
+        own, others = in_languages(getattr(spec, name), (name,), languages, check)
+        texts[name] = own
+        translations += [(name, code, text) for code, text in others]
     _check_topics(spec.topics, topics, ("topics",), check)
     check_uids(spec, room, check)
     zone = site_zone
@@ -267,14 +344,14 @@ def build_event(
     start, end, all_day = span
     return Event(
         id=spec.id,
-        title=spec.title,
+        title=texts["title"] or "",
         topics=tuple(spec.topics),
         timezone=zone,
         start=start,
         end=end,
         all_day=all_day,
         source=Source(check.doc.path, check.doc.line(check.base)),
-        subtitle=spec.subtitle,
+        subtitle=texts["subtitle"],
         status=spec.status,
         location=spec.location,
         url=spec.url,
@@ -283,9 +360,10 @@ def build_event(
         else None,
         contacts=tuple(Contact(c.name, c.role, c.email, c.phone) for c in spec.contacts),
         registration=registration,
-        description=spec.description,
+        description=texts["description"],
         sessions=sessions,
         online=Online(spec.online.join_url, spec.online.public) if spec.online else None,
+        translations=Translations(tuple(translations)),
     )
 
 

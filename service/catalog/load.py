@@ -47,6 +47,7 @@ class _Context:
     topics: Mapping[str, Any] | None
     feeds_dir: Path | None
     uid_room: int  # characters of ids that fit in a calendar UID before @uid_domain
+    languages: tuple[str, ...] = values.LANGUAGES  # the site's, its own first
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,15 @@ def _read_config(path: Path) -> _Context:
         return _Context(None, listed, site_zone, topics, feeds_dir, uid_room("localhost"))
     feeds_dir = config.feeds_dir if config.feeds_dir.is_dir() else None
     room = uid_room(config.site.uid_domain)
-    return _Context(config, listed, config.site.timezone, config.topics, feeds_dir, room)
+    return _Context(
+        config,
+        listed,
+        config.site.timezone,
+        config.topics,
+        feeds_dir,
+        room,
+        config.site.languages,
+    )
 
 
 def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config | None:
@@ -256,7 +265,7 @@ def _load_config(doc: Document, path: Path, problems: list[Problem]) -> Config |
 
 def _for_events(context: _Context) -> tuple[object, ...]:
     """What the event files are read against: an edit elsewhere in config.yaml keeps them."""
-    return context.site_zone, context.topics, context.feeds_dir, context.uid_room
+    return context.site_zone, context.topics, context.feeds_dir, context.uid_room, context.languages
 
 
 def _fallbacks(
@@ -290,7 +299,14 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
             spec = validate(EventSpec, doc, loc, problems)
             check = Checker(doc, loc, problems)
             event = (
-                build_event(spec, context.site_zone, context.topics, check, context.uid_room)
+                build_event(
+                    spec,
+                    context.site_zone,
+                    context.topics,
+                    check,
+                    context.uid_room,
+                    context.languages,
+                )
                 if spec
                 else None
             )

@@ -8,7 +8,7 @@ and ends at local midnight after its last day, so that every event has two insta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -23,13 +23,36 @@ class Site:
     base_url: str
     timezone: ZoneInfo
     uid_domain: str  # in every UID: never changes, wherever the site moves
+    language: str = "en"  # the site's own: of the feeds, the export, and every fallback
+    languages: tuple[str, ...] = ("en",)  # offered on pages and for mails; holds language
+
+    def language_for(self, asked: str | None) -> str:
+        """Return ``asked`` if the site offers it, else the site's own language."""
+        return asked if asked in self.languages else self.language
+
+
+@dataclass(frozen=True, slots=True)
+class Translations:
+    """Texts written in languages besides the site's own: (field, language, text)."""
+
+    texts: tuple[tuple[str, str, str], ...] = ()
+
+    def of(self, language: str) -> dict[str, str]:
+        """Return the fields given in ``language``, by name."""
+        return {name: text for name, code, text in self.texts if code == language}
 
 
 @dataclass(frozen=True, slots=True)
 class Topic:
     slug: str
-    name: str
+    name: str  # in the site's own language, as feeds name it
     description: str | None = None
+    translations: Translations = Translations()
+
+    def in_language(self, language: str) -> Topic:
+        """Return the topic as ``language`` reads it; what it does not give stays as is."""
+        given = self.translations.of(language)
+        return replace(self, **given) if given else self  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,7 @@ class ListedSubscriber:
     email: str
     topics: tuple[str, ...]
     timezone: ZoneInfo
+    language: str | None = None  # of their mails; None: the site's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +216,13 @@ class Event:
     description: str | None = None
     sessions: tuple[Session, ...] = ()
     online: Online | None = None
+    # Title, subtitle and description in other languages; the fields above are the site's.
+    translations: Translations = Translations()
+
+    def in_language(self, language: str) -> Event:
+        """Return the event as ``language`` reads it; what it does not give stays as is."""
+        given = self.translations.of(language)
+        return replace(self, **given) if given else self  # type: ignore[arg-type]
 
     @property
     def first_day(self) -> date:

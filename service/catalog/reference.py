@@ -34,6 +34,9 @@ KINDS = {
     values.folder: "folder, relative to config.yaml",
     values.rate_limit: "rate limit: `20/hour`, `5 per minute`",
     values.mailbox: "sender: `Name <address@example.org>`",
+    values.line_in_languages: "text, or a mapping of language to text: `{en: ..., fr: ...}`",
+    values.prose_in_languages: "text, or a mapping of language to text: `{en: ..., fr: ...}`",
+    values.language: "language: `en`, `fr`, `es` or `de`",
 }
 
 CONFIG = {
@@ -50,8 +53,10 @@ CONFIG = {
     "database": "SQLAlchemy URL: `sqlite:///var/calfeed.sqlite3` (relative to config.yaml) "
     "or `postgresql+psycopg://user@host/db`.",
     "topics": "The topics, by slug; events name them in `topics:`.",
-    "topics.<slug>.name": "The topic's name on pages and in feeds.",
-    "topics.<slug>.description": "A line under the topic's name on its page.",
+    "topics.<slug>.name": "The topic's name on pages and in feeds; in several languages "
+    "as `{en: ..., fr: ...}` (the calendar feeds name it in site.language).",
+    "topics.<slug>.description": "A line under the topic's name on its page; in several "
+    "languages as the name.",
     "reminders": "When reminder mails go out.",
     "reminders.before_start": "Offsets before an event starts.",
     "reminders.before_registration_deadline": "Offsets before registration closes.",
@@ -86,8 +91,9 @@ CONFIG = {
 
 EVENT = {
     "id": "Unique and permanent: the UIDs derive from it. Never reuse one.",
-    "title": "The event's title.",
-    "subtitle": "A line under the title.",
+    "title": "The event's title; in several languages as `{en: ..., fr: ...}`, which must "
+    "give site.language (pages in a language it does not give show that one).",
+    "subtitle": "A line under the title; in several languages as the title.",
     "topics": "Slugs declared under `topics:` in config.yaml.",
     "timezone": "IANA zone of the event's times; `CET`, `CEST`, `MET` mean site.timezone; "
     "default site.timezone.",
@@ -109,7 +115,8 @@ EVENT = {
     "registration.url": "Where to register; mails show it while registration is open.",
     "registration.deadline": "When registration closes: reminders go out before it.",
     "online": "How to join from afar: the join link and who may see it.",
-    "description": "Free text, several paragraphs; lines starting `- ` are a list.",
+    "description": "Free text, several paragraphs; lines starting `- ` are a list; in "
+    "several languages as the title.",
     "sessions": "The agenda: one calendar entry per session in the event's own .ics.",
     "sessions[].id": "Keeps a session's entry when its title changes; default: its title.",
     "sessions[].start": "When it starts.",

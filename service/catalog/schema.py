@@ -42,6 +42,10 @@ ZoneName = Annotated[str, Field(min_length=1)]
 # One line, as it goes into a mail header or a calendar property; free text keeps its breaks.
 Line = Annotated[str, BeforeValidator(values.line), Field(min_length=1)]
 Prose = Annotated[str, BeforeValidator(values.prose)]
+# The same, or a mapping of language code to it: ``title: {en: ..., fr: ...}``.
+LineIn = Annotated[str | dict[str, str], PlainValidator(values.line_in_languages)]
+ProseIn = Annotated[str | dict[str, str], PlainValidator(values.prose_in_languages)]
+Language = Annotated[str, PlainValidator(values.language)]
 Folder = Annotated[str, PlainValidator(values.folder)]
 RateLimit = Annotated[str, PlainValidator(values.rate_limit)]
 # Lists are bounded far above real use, so that checking a hostile file stays quick.
@@ -67,6 +71,17 @@ class SiteSpec(Spec):
         "base_url. Never change it once people subscribe: calendars would show every event "
         "twice.",
     )
+    language: Language = Field(
+        default="en",
+        description="The site's own language (`en`, `fr`, `es` or `de`): of pages a browser "
+        "asks for in no language the site has, of the export, of the calendar feeds, and "
+        "the one every translated text of the files must give.",
+    )
+    languages: Annotated[list[Language], Field(min_length=1, max_length=10)] | None = Field(
+        default=None,
+        description="The languages pages and mails are offered in, switchable on every "
+        "page; default: all of `en`, `fr`, `es`, `de`. Must hold `language`.",
+    )
 
 
 class FeedSpec(Spec):
@@ -76,8 +91,8 @@ class FeedSpec(Spec):
 
 
 class TopicSpec(Spec):
-    name: Line
-    description: Prose | None = None
+    name: LineIn
+    description: ProseIn | None = None
 
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -141,6 +156,10 @@ class SubscriberSpec(Spec):
     email: Email
     topics: Annotated[list[Slug], Field(min_length=1, max_length=MAX_TOPICS)]
     timezone: ZoneName = "UTC"
+    language: Language | None = Field(
+        default=None,
+        description="The language of their mails, one of site.languages; default: site.language.",
+    )
 
 
 class ConfigSpec(Spec):
@@ -200,8 +219,8 @@ class SessionSpec(Spec):
 
 class EventSpec(Spec):
     id: Slug
-    title: Line
-    subtitle: Line | None = None
+    title: LineIn
+    subtitle: LineIn | None = None
     topics: Annotated[list[Slug], Field(min_length=1, max_length=100)]
     timezone: ZoneName | None = None
     start: Moment
@@ -213,7 +232,7 @@ class EventSpec(Spec):
     contacts: Annotated[list[ContactSpec], Field(max_length=100)] = Field(default_factory=list)
     registration: RegistrationSpec | None = None
     online: OnlineSpec | None = None
-    description: Prose | None = None
+    description: ProseIn | None = None
     sessions: Annotated[list[SessionSpec], Field(max_length=500)] = Field(default_factory=list)
 
 

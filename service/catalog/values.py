@@ -47,6 +47,8 @@ MAX_DURATION = timedelta(days=3660)
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # far enough for any event, safe for date arithmetic
 # Abbreviations that mean "Central European local time", not the fixed-offset zone of that name.
 LOCAL_ALIASES = frozenset({"CET", "CEST", "MET", "MEST"})
+# The languages calfeed has message catalogs for (service/translations), by ISO 639-1 code.
+LANGUAGES = ("en", "fr", "es", "de")
 
 
 def line(value: Any) -> Any:
@@ -85,6 +87,54 @@ def _no_controls(text: str, allowed: str) -> None:
                 f"holds control character U+{ord(character):04X} at character {index + 1}; "
                 "remove it"
             )
+
+
+def language(value: Any) -> str:
+    """Return a language calfeed is translated into: ``en``, ``fr``, ``es`` or ``de``."""
+    if value not in LANGUAGES:
+        raise ValueError(
+            f"{clipped(as_written(value))} is not a language calfeed is translated into "
+            f"({', '.join(LANGUAGES)})"
+        )
+    return str(value)
+
+
+def line_in_languages(value: Any) -> str | dict[str, str]:
+    """Return one line of text, or a mapping of language code to one line each."""
+    return _in_languages(value, line)
+
+
+def prose_in_languages(value: Any) -> str | dict[str, str]:
+    """Return free text, or a mapping of language code to free text each."""
+    return _in_languages(value, prose)
+
+
+def _in_languages(value: Any, parse: Any) -> str | dict[str, str]:
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("must not be empty: give a text for each language, {en: ...}")
+        texts = {}
+        for code, text in value.items():
+            if not isinstance(code, str):
+                raise ValueError(f"{as_written(code)} is not a language code such as en or fr")
+            texts[code] = _one_text(text, parse, f"in {code!r}: ")
+        return texts
+    return _one_text(value, parse, "")
+
+
+def _one_text(value: Any, parse: Any, where: str) -> str:
+    try:
+        text = parse(value)
+    except ValueError as err:
+        raise ValueError(f"{where}{err}") from err
+    if isinstance(text, list):
+        raise ValueError(f"{where}should be text, or a mapping of language to text, not a list")
+    if not isinstance(text, str):
+        shown = clipped(as_written(text))
+        raise ValueError(f"{where}should be a valid string, not {shown}; write it in quotes")
+    if parse is line and not text:
+        raise ValueError(f"{where}must not be empty")
+    return text
 
 
 def clipped(text: str) -> str:

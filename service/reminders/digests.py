@@ -406,7 +406,9 @@ def render(
             f"{count} event{'' if count == 1 else 's'}"
         )
         message = _message(subject, person.email, config, identity, links, now)
-        return _fill(message, "alternative", _bodies("digest", context)), identity
+        return _fill(
+            message, "alternative", _bodies("digest", context, config.site.language)
+        ), identity
     event = edition.catalog.by_id[row.event_id]
     times = times_in(event, zone)
     page = event_page(event, config)
@@ -422,7 +424,9 @@ def render(
     }
     identity = new_event_message_id(person.id, event.id, config)
     message = _message(f"New: {event.title}", person.email, config, identity, links, now)
-    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("new_event", context))
+    alternative = _fill(
+        MIMEPart(_POLICY), "alternative", _bodies("new_event", context, config.site.language)
+    )
     ics = edition.event_feed(event.id).body
     return _fill(message, "mixed", [alternative, _calendar(event.id, ics)]), identity
 

@@ -1,6 +1,8 @@
 """Reminder mails: subject, plain text and HTML, the event's .ics, and list headers.
 
-Times are written in the subscriber's zone with the event's own zone beside them. Every mail
+Times are written in the subscriber's zone with the event's own zone beside them, and the
+whole mail (subject, both bodies, dates) in the subscriber's language (``service.language``),
+or the site's own when the site no longer offers theirs. Every mail
 carries one-click unsubscribe headers (RFC 8058) and a Message-ID derived from what the
 reminder is, so a mail sent again after a crash is recognisable as the same one.
 
@@ -28,12 +30,13 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message, MIMEPart
 from email.policy import SMTP, Policy
 from email.utils import format_datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .. import language as words
 from .. import urls
 from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Config, Event
@@ -64,14 +67,21 @@ _HEADERS = _HeaderClasses()
 _POLICY = SMTP.clone(header_factory=_HEADERS)
 _Part = TypeVar("_Part", bound=MIMEPart)
 
-_templates = Environment(
-    loader=PackageLoader("service.reminders", "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    auto_reload=False,  # package files: no need to look at them again for every mail
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@cache
+def _templates(language: str) -> Environment:
+    """Return the mail templates speaking ``language``: one environment per language."""
+    templates = Environment(
+        loader=PackageLoader("service.reminders", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        auto_reload=False,  # package files: no need to look at them again for every mail
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    templates.install_gettext_translations(words.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return templates
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +110,12 @@ class Times:
     deadline: str | None
 
 
-def times_in(event: Event, zone: ZoneInfo) -> Times:
+def times_in(event: Event, zone: ZoneInfo, language: str = "en") -> Times:
     """Return the event's times (and registration deadline) written for ``zone``."""
     deadline = event.registration.deadline if event.registration else None
     return Times(
-        event_times(event, zone), instant_times(deadline, event, zone) if deadline else None
+        event_times(event, zone, language),
+        instant_times(deadline, event, zone, language) if deadline else None,
     )
 
 
@@ -118,6 +129,7 @@ class Reminder:
     kind: str  # start | deadline | cancelled
     offset_seconds: int
     target_at: datetime
+    language: str | None = None  # the subscriber's; None: the site's own
 
 
 def message_id(subscriber_id: int, reminder: Reminder, config: Config) -> str:
@@ -150,18 +162,20 @@ def compose(
     now: datetime,
 ) -> EmailMessage:
     """Build the mail for ``reminder``'s recipient as it would be sent at ``now``."""
-    event = reminder.event
-    ahead = remaining(reminder.target_at - now)
-    times = times_in(event, reminder.timezone)
+    language = config.site.language_for(reminder.language)
+    event = reminder.event.in_language(language)
+    ahead = remaining(reminder.target_at - now, language)
+    times = times_in(event, reminder.timezone, language)
     page = event_page(event, config)
     context = {
+        "language": language,
         "site": config.site,
         "event": event,
         "kind": reminder.kind,
         "remaining": ahead,
         "when": times.when,
         "deadline": times.deadline,
-        "topics": [config.topics[slug].name for slug in event.topics],
+        "topics": [config.topics[slug].in_language(language).name for slug in event.topics],
         "page_url": page,
         "ics_url": page + ".ics",
         # A link to register is only worth showing while registration is open.
@@ -170,8 +184,9 @@ def compose(
         "join_url": None if event.status == "cancelled" else join_url(event, private=True),
         "links": links,
     }
-    message = _message(subject(reminder, ahead), reminder.email, config, message_id, links, now)
-    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("reminder", context))
+    said = subject(reminder, ahead, language)
+    message = _message(said, reminder.email, config, message_id, links, now)
+    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("reminder", context, language))
     return _fill(message, "mixed", [alternative, _calendar(event.id, ics)])
 
 
@@ -184,59 +199,72 @@ def _open_registration(event: Event, now: datetime) -> str | None:
     return registration.url
 
 
-def subject(reminder: Reminder, remaining_text: str) -> str:
-    """Return the subject line."""
-    title = reminder.event.title
-    if reminder.kind == "cancelled":
-        return f"Cancelled: {title}"
-    if reminder.kind == "deadline":
-        return f"Registration closes {remaining_text}: {title}"
-    return f"Starts {remaining_text}: {title}"
+def subject(reminder: Reminder, remaining_text: str, language: str = "en") -> str:
+    """Return the subject line, in ``language``."""
+    said = words.translations(language)
+    kind, title = reminder.kind, reminder.event.in_language(language).title
+    if kind == "cancelled":
+        return said.gettext("Cancelled: %(title)s") % {"title": title}
+    if kind == "deadline":
+        return said.gettext("Registration closes %(when)s: %(title)s") % {
+            "when": remaining_text,
+            "title": title,
+        }
+    return said.gettext("Starts %(when)s: %(title)s") % {"when": remaining_text, "title": title}
 
 
-def remaining(delta: timedelta) -> str:
+def remaining(delta: timedelta, language: str = "en") -> str:
     """Say how far ahead something is: ``in 7 days``, ``in 3 hours``, ``in 20 minutes``."""
+    said = words.translations(language)
     minutes = max(0, round(delta.total_seconds() / 60))
-    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
-        if minutes >= size or size == 1:
-            count = round(minutes / size)
-            return f"in {count} {unit}{'' if count == 1 else 's'}"
-    raise AssertionError("unreachable")
+    if minutes >= 1440:
+        days = round(minutes / 1440)
+        return said.ngettext("in %(num)d day", "in %(num)d days", days) % {"num": days}
+    if minutes >= 60:
+        hours = round(minutes / 60)
+        return said.ngettext("in %(num)d hour", "in %(num)d hours", hours) % {"num": hours}
+    return said.ngettext("in %(num)d minute", "in %(num)d minutes", minutes) % {"num": minutes}
 
 
-def event_times(event: Event, zone: ZoneInfo) -> str:
+def event_times(event: Event, zone: ZoneInfo, language: str = "en") -> str:
     """Write an event's dates and times in ``zone``, with the event's own beside them."""
     if event.all_day:
-        first, last = event.first_day, event.last_day
-        days = f"{first:%a %d %b %Y}" if first == last else f"{first:%a %d %b} – {last:%a %d %b %Y}"
-        return f"{days} (all day, {event.timezone.key})"
-    return _both(lambda z: _span(event.start, event.end, z), zone, event.timezone)
+        days = words.days(event.first_day, event.last_day, language, short=True)
+        all_day = words.translations(language).gettext("all day, %(zone)s")
+        return f"{days} ({all_day % {'zone': event.timezone.key}})"
+    return _both(
+        lambda z: _span(event.start, event.end, z, language), zone, event.timezone, language
+    )
 
 
-def instant_times(moment: datetime, event: Event, zone: ZoneInfo) -> str:
+def instant_times(moment: datetime, event: Event, zone: ZoneInfo, language: str = "en") -> str:
     """Write one instant in ``zone``, with the event's zone beside it."""
-    return _both(lambda z: _instant(moment, z), zone, event.timezone)
+    return _both(lambda z: _instant(moment, z, language), zone, event.timezone, language)
 
 
-def _both(write: Callable[[ZoneInfo], str], zone: ZoneInfo, own: ZoneInfo) -> str:
+def _both(write: Callable[[ZoneInfo], str], zone: ZoneInfo, own: ZoneInfo, language: str) -> str:
     """Write a time in the reader's zone and the event's; once when they read the same."""
     theirs, ours = write(zone), write(own)
     if zone.key == own.key:
         return f"{theirs} ({zone.key})"
     if theirs == ours:  # Vienna and Brussels: the same clock time, said once
-        return f"{theirs} ({zone.key} and {own.key})"
+        both = words.translations(language).gettext("%(zone)s and %(other)s")
+        return f"{theirs} ({both % {'zone': zone.key, 'other': own.key}})"
     return f"{theirs} ({zone.key}); {ours} ({own.key})"
 
 
-def _span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+def _span(start: datetime, end: datetime, zone: ZoneInfo, language: str) -> str:
     start, end = start.astimezone(zone), end.astimezone(zone)
+    opening = f"{words.short_date(start.date(), language)}, {words.clock(start)}"
     if start.date() == end.date():
-        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M} {end:%Z}"
-    return f"{start:%a %d %b %Y, %H:%M %Z} – {end:%a %d %b %Y, %H:%M %Z}"
+        return f"{opening}–{words.clock(end)} {words.zone_name(end)}"
+    return f"{opening} {words.zone_name(start)} – {_instant(end, zone, language)}"
 
 
-def _instant(moment: datetime, zone: ZoneInfo) -> str:
-    return f"{moment.astimezone(zone):%a %d %b %Y, %H:%M %Z}"
+def _instant(moment: datetime, zone: ZoneInfo, language: str) -> str:
+    local = moment.astimezone(zone)
+    day = words.short_date(local.date(), language)
+    return f"{day}, {words.clock(local)} {words.zone_name(local)}"
 
 
 def compose_account(
@@ -249,9 +277,16 @@ def compose_account(
     links: Links,
     message_id: str,
     now: datetime,
+    language: str | None = None,
 ) -> EmailMessage:
-    """Build the mail that asks to confirm a sign-up, or that links to one's preferences."""
+    """Build the mail that asks to confirm a sign-up, or that links to one's preferences.
+
+    ``topics`` are the topics' names in ``language``, the subscriber's (None: the site's own).
+    """
+    language = config.site.language_for(language)
+    said = words.translations(language)
     context = {
+        "language": language,
         "site": config.site,
         "kind": kind,
         "topics": topics,
@@ -259,16 +294,21 @@ def compose_account(
         "valid_hours": CONFIRM_WITHIN // timedelta(hours=1),
         "links": links,
     }
-    title = "Confirm your reminders" if kind == "confirm" else "Your reminders"
-    message = _message(f"{title} from {config.site.title}", email, config, message_id, links, now)
-    return _fill(message, "alternative", _bodies("account", context))
+    if kind == "confirm":
+        title = said.gettext("Confirm your reminders from %(site)s")
+    else:
+        title = said.gettext("Your reminders from %(site)s")
+    said_subject = title % {"site": config.site.title}
+    message = _message(said_subject, email, config, message_id, links, now)
+    return _fill(message, "alternative", _bodies("account", context, language))
 
 
-def _bodies(template: str, context: dict[str, Any]) -> list[MIMEPart]:
+def _bodies(template: str, context: dict[str, Any], language: str) -> list[MIMEPart]:
     """Return the plain text and HTML parts, each rendered once for its recipient."""
+    templates = _templates(language)
     return [
-        _text("plain", _templates.get_template(f"{template}.txt").render(context)),
-        _text("html", _templates.get_template(f"{template}.html").render(context)),
+        _text("plain", templates.get_template(f"{template}.txt").render(context)),
+        _text("html", templates.get_template(f"{template}.html").render(context)),
     ]
 
 

@@ -332,5 +332,7 @@ def compose(
     title = after.title
     subject = f"Moved: {title}" if moved else f"New place: {title}"
     message = mail._message(subject, change.email, config, message_id, links, now)
-    alternative = mail._fill(MIMEPart(mail._POLICY), "alternative", mail._bodies("notice", context))
+    alternative = mail._fill(
+        MIMEPart(mail._POLICY), "alternative", mail._bodies("notice", context, config.site.language)
+    )
     return mail._fill(message, "mixed", [alternative, mail._calendar(after.id, ics)])

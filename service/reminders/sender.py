@@ -136,7 +136,12 @@ class Sender:
                 link = urls.absolute(config, urls.confirm(signed))
             else:
                 link = links.preferences
-            names = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
+            language = config.site.language_for(person.language)
+            names = [
+                config.topics[t].in_language(language).name
+                for t in sorted(person.topics)
+                if t in config.topics
+            ]
             message = compose_account(
                 row.kind,
                 person.email,
@@ -146,6 +151,7 @@ class Sender:
                 links=links,
                 message_id=identity,
                 now=now,
+                language=language,
             )
             return _Mail(message, identity)
         if row.kind in digests.KINDS:
@@ -154,7 +160,13 @@ class Sender:
             return _Mail(*notices.render(row, person, edition, self.live.engine, links, now))
         event = edition.catalog.by_id[row.event_id]
         reminder = Reminder(
-            person.email, person.timezone, event, row.kind, row.offset_seconds, row.target_at
+            person.email,
+            person.timezone,
+            event,
+            row.kind,
+            row.offset_seconds,
+            row.target_at,
+            person.language,
         )
         identity = message_id(person.id, reminder, config)
         message = compose(

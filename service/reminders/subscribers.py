@@ -63,6 +63,7 @@ class Subscriber:
     digest_since: datetime | None = None  # digests due after this are theirs
     new_events_since: datetime | None = None  # events first published after this are news
     change_notices: bool = True  # a mail when an event they follow moves (``notices``)
+    language: str | None = None  # of their mails; None: the site's own
 
     @property
     def per_event(self) -> bool:
@@ -89,12 +90,17 @@ def sync_configured(
             subscribers.c.timezone,
             subscribers.c.topics,
             *_CHOICE_COLUMNS,
+            subscribers.c.language,
         )
     ).all()
     stored = {row.email: row for row in rows}
     new = []
     for email, sub in by_email.items():
-        values = {"timezone": sub.timezone.key, "topics": " ".join(sub.topics)}
+        values = {
+            "timezone": sub.timezone.key,
+            "topics": " ".join(sub.topics),
+            "language": sub.language,
+        }
         row = stored.get(email)
         if row is None:
             chosen = choice_values(None, choices, now)
@@ -116,7 +122,8 @@ def sync_configured(
                 )
             )
         elif row.status == "confirmed" and (
-            (row.timezone, row.topics) != tuple(values.values()) or _choices(row) != choices
+            (row.timezone, row.topics, row.language) != tuple(values.values())
+            or _choices(row) != choices
         ):
             connection.execute(
                 subscribers.update()
@@ -227,6 +234,7 @@ def _subscriber(row: sa.Row[tuple[object, ...]]) -> Subscriber:
         digest_since=row.digest_since,
         new_events_since=row.new_events_since,
         change_notices=bool(row.change_notices),
+        language=row.language,
     )
 
 
@@ -285,6 +293,7 @@ def request(
     now: datetime,
     limits: Iterable[tuple[int, timedelta]] = (),
     choices: Choices = DEFAULT_CHOICES,
+    language: str | None = None,
 ) -> tuple[Subscriber, str | None]:
     """Record a sign-up; return the subscriber and the account mail it calls for.
 
@@ -293,10 +302,15 @@ def request(
     mail: changing it takes the link that only its owner receives. An address that had
     ``n`` account mails queued within ``window`` already, for any ``(n, window)`` of
     ``limits``, is left as it is and gets none (None). A new subscription starts with the
-    mail ``choices`` of config.yaml's ``reminders.defaults``.
+    mail ``choices`` of config.yaml's ``reminders.defaults``. ``language`` is that of the
+    page the sign-up was made on: its mails are written in it.
     """
     email = normalise(email)
-    values: dict[str, object] = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    values: dict[str, object] = {
+        "timezone": zone.key,
+        "topics": " ".join(sorted(set(topics))),
+        "language": language,
+    }
     values.update(choice_values(None, choices, now))
     # Write first: from here the row (PostgreSQL) or the database (SQLite) is held, so a
     # sign-up for the same address in another process waits, then counts this one's mail.
@@ -364,12 +378,15 @@ def update(
     alarms: Iterable[timedelta] | None = None,
     choices: tuple[Choices, datetime] | None = None,
     change_notices: bool | None = None,
+    language: str | None = None,
 ) -> None:
-    """Change a confirmed subscriber's topics and zone; alarms and change notices when given.
+    """Change a confirmed subscriber's topics and zone; alarms, notices, language when given.
 
     ``choices``: the mail they chose now, and when that is.
     """
     values: dict[str, object] = {"timezone": zone.key, "topics": " ".join(sorted(set(topics)))}
+    if language is not None:
+        values["language"] = language
     if alarms is not None:
         seconds = sorted({int(lead.total_seconds()) for lead in alarms}, reverse=True)
         values["alarms"] = " ".join(map(str, seconds))

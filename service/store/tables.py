@@ -81,6 +81,8 @@ subscribers = sa.Table(
     sa.Column("new_events_since", UTCDateTime),
     # Whether they want a mail when an event they follow moves (``reminders.notices``).
     sa.Column("change_notices", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The language of their mails, as they signed up or chose it; NULL: the site's own.
+    sa.Column("language", sa.String(16)),
 )
 
 outbox = sa.Table(

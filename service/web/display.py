@@ -1,4 +1,4 @@
-"""How pages and feeds write an event in HTML: its dates as the seed page does, its text.
+"""How pages and feeds write an event in HTML: its dates in the page's language, its text.
 
 Pure functions of the event, used by the page templates (as the ``dates`` and
 ``text_blocks`` filters) and by the feeds for readers, so both read alike.
@@ -11,6 +11,7 @@ from itertools import groupby
 
 from markupsafe import Markup
 
+from .. import language as words
 from ..catalog import Event
 
 _ITEM = re.compile(r"[-•]\s+(.*)")
@@ -34,20 +35,15 @@ def text_blocks(text: str) -> Markup:
     return Markup("").join(html)
 
 
-def event_dates(event: Event) -> str:
-    """Write an event's dates and times in its own zone, as the seed page does."""
+def event_dates(event: Event, language: str) -> str:
+    """Write an event's dates and times in its own zone, as ``language`` writes dates."""
     zone = event.timezone
     start, end = event.start.astimezone(zone), event.end.astimezone(zone)
     if event.all_day:
-        first, last = event.first_day, event.last_day
-        if first == last:
-            return f"{first.day} {first:%B %Y}"
-        if (first.year, first.month) == (last.year, last.month):
-            return f"{first.day} – {last.day} {last:%B %Y}"
-        if first.year == last.year:
-            return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
-        return f"{first.day} {first:%B %Y} – {last.day} {last:%B %Y}"
+        return words.days(event.first_day, event.last_day, language)
     if event.first_day == event.last_day:
-        return f"{start.day} {start:%B %Y}, {start:%H:%M} – {end:%H:%M} {end:%Z}"
-    opening = f"{start.day} {start:%B %Y} {start:%H:%M} {start:%Z}"
-    return f"{opening} – {end.day} {end:%B %Y} {end:%H:%M} {end:%Z}"
+        day = words.long_date(start.date(), language)
+        return f"{day}, {words.clock(start)} – {words.clock(end)} {words.zone_name(end)}"
+    opening = f"{words.long_date(start.date(), language)}, {words.clock(start)}"
+    closing = f"{words.long_date(end.date(), language)}, {words.clock(end)}"
+    return f"{opening} {words.zone_name(start)} – {closing} {words.zone_name(end)}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, Flask, Response, abort, render_template
+from flask_babel import gettext
 from markupsafe import Markup
 
 from .. import urls
@@ -21,6 +22,7 @@ from ..calendar.edition import ALL
 from ..catalog import Config
 from .current import live_catalog, page_url
 from .feeds import feed_slugs
+from .languages import page_language, topics_in
 from .links import feed_url, subscribe_links
 from .page_cache import cached_page
 
@@ -46,7 +48,10 @@ def embed(name: str) -> Response:
 
     def render() -> tuple[str, datetime | None]:
         now = live.clock()
-        upcoming = [event for event in edition.topic_events(slugs) if event.end > now]
+        language = page_language()
+        upcoming = [
+            event.in_language(language) for event in edition.topic_events(slugs) if event.end > now
+        ]
         title, _ = edition.feed_title(slugs)
         single = len(slugs) == 1 and ALL not in slugs
         home = (
@@ -76,14 +81,15 @@ def snippet(src: str, label: str) -> str:
         Markup(
             '<iframe src="{}" title="{}" width="100%" height="{}" style="border:0" '
             'loading="lazy"></iframe>'
-        ).format(src, f"Upcoming events: {label}", HEIGHT)
+        ).format(src, gettext("Upcoming events: %(feed)s", feed=label), HEIGHT)
     )
 
 
 def _label(config: Config, slugs: tuple[str, ...]) -> str:
     if ALL in slugs:
         return config.site.title
-    return ", ".join(config.topics[slug].name for slug in slugs)
+    topics = topics_in(config, page_language())
+    return ", ".join(topics[slug].name for slug in slugs)
 
 
 def init_app(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """Pages rendered once per edition, served like feeds: a strong ETag and 304 when current.
 
-A page is a function of the edition it shows and, for the lists, of which events have ended.
+A page is a function of the edition it shows, of its language (``languages``) and, for the
+lists, of which events have ended.
 So a rendered page is kept until the edition changes or, for a list, until the first event on
 it that is still upcoming ends (when it moves under "Past events"). The viewer's own time is
 added in the browser (``static/localtime.js``), so one rendering serves every visitor.
@@ -23,6 +24,8 @@ from datetime import datetime
 
 from flask import Flask, Response, current_app, request
 from markupsafe import Markup
+
+from .languages import page_variant
 
 MAX_PAGES = 2000
 
@@ -116,15 +119,21 @@ def cached_parts(edition: object) -> Parts:
     cache: PartCache = current_app.extensions["calfeed.parts"]
     # Links in a part depend on the prefix the site is mounted under, and on the url_for the
     # templates are given (the export gives its own).
-    links = (request.script_root, id(current_app.jinja_env.globals.get("url_for")))
+    # And on the page's language, and whether its links name it (``?lang=``).
+    links = (
+        request.script_root,
+        id(current_app.jinja_env.globals.get("url_for")),
+        *page_variant(),
+    )
     return lambda shown, name, render: cache.get(edition, shown, (name, *links), render)
 
 
 def built_page(edition: object, name: Hashable, now: datetime, render: Render) -> Page:
     """Return page ``name`` of ``edition`` for this request, from the app's cache."""
     cache: PageCache = current_app.extensions["calfeed.pages"]
-    # Links in a page start with the prefix the site is mounted under.
-    return cache.get(edition, (name, request.script_root), now, render)
+    # Links in a page start with the prefix the site is mounted under; its words are in the
+    # page's language.
+    return cache.get(edition, (name, request.script_root, *page_variant()), now, render)
 
 
 def cached_page(edition: object, name: Hashable, now: datetime, render: Render) -> Response:

@@ -14,18 +14,21 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from .. import language as words
 from .. import urls
 from ..calendar.edition import ALL, Edition
-from ..calendar.entries import JOIN_LABEL, PRIVATE_LINK_NOTE, event_page, join_url
+from ..calendar.entries import JOIN_LABEL, event_page, join_url
 from ..catalog import Config, Event
 from ..live import LiveCatalog
 from .current import live_catalog, page_url
 from .display import event_dates, text_blocks
 from .embed import snippet
 from .feeds import feed_slugs
+from .languages import page_language, topics_in
 from .links import feed_url, google_event_link, outlook_event_link, subscribe_links
 from .page_cache import built_page, cached_page, cached_parts
 from .signup import SignupForm, signup_form, zone_options
@@ -67,6 +70,7 @@ def topic(slug: str) -> Response:
     found = catalog.config.topics.get(slug)
     if found is None:
         abort(404)
+    found = found.in_language(page_language())
 
     def render() -> tuple[str, datetime | None]:
         events = catalog.by_topic.get(slug, ())
@@ -102,7 +106,8 @@ def builder() -> Response:
     def render() -> tuple[str, None]:
         chosen = None
         if slugs:
-            names = ", ".join(config.topics[slug].name for slug in slugs)
+            topics = topics_in(config, page_language())
+            names = ", ".join(topics[slug].name for slug in slugs)
             title = f"{config.site.title}: {names}"
             chosen = {
                 "names": names,
@@ -123,9 +128,10 @@ def event(event_id: str) -> Response:
     live = live_catalog()
     edition = live.edition
     catalog = edition.catalog
-    found = catalog.by_id.get(event_id)
-    if found is None:
+    stored = catalog.by_id.get(event_id)
+    if stored is None:
         abort(404)
+    found = stored.in_language(page_language())
 
     def render() -> tuple[str, None]:
         details = _details(found, catalog.config)
@@ -141,7 +147,6 @@ def event(event_id: str) -> Response:
             open_graph=open_graph(found, catalog.config, page),
             canonical=page,
             join_url=join_url(found),
-            private_link_note=PRIVATE_LINK_NOTE,
         )
         return html, None
 
@@ -162,26 +167,30 @@ def _listing(
     macros: Any = current_app.jinja_env.get_template("_macros.html").make_module({})
 
     parts = cached_parts(edition)
+    language = page_language()
 
     def entries(events: Iterable[Event]) -> Markup:
         """Join the events' entries, each rendered once while it is unchanged."""
         # Each entry is Markup, escaped when rendered: joined as it is, not escaped again.
         return Markup(
-            "".join(parts(event, "item", partial(macros.event_item, event)) for event in events)
+            "".join(
+                parts(event, "item", partial(macros.event_item, event.in_language(language)))
+                for event in events
+            )
         )
 
-    months = [(month, entries(events)) for month, events in _by_month(upcoming)]
+    months = [(month, entries(events)) for month, events in _by_month(upcoming, language)]
     html = macros.event_lists(months, entries(past[::-1]))
     return Markup(html), min((e.end for e in upcoming), default=None)
 
 
-def _by_month(events: list[Event]) -> list[tuple[str, list[Event]]]:
+def _by_month(events: list[Event], language: str) -> list[tuple[str, list[Event]]]:
     """Group events under the month they start in, in their own zone, months in order."""
     months: dict[tuple[int, int], list[Event]] = defaultdict(list)
     for event in events:  # already in order of start
         local = event.start.astimezone(event.timezone)
         months[(local.year, local.month)].append(event)
-    return [(f"{date(*month, 1):%B %Y}", months[month]) for month in sorted(months)]
+    return [(words.month(date(*month, 1), language), months[month]) for month in sorted(months)]
 
 
 def _details(event: Event, config: Config) -> str:
@@ -194,9 +203,15 @@ def _details(event: Event, config: Config) -> str:
 
 # What a visitor reads instead of Flask's bare error pages.
 ERRORS = {
-    404: ("Page not found", "There is no page at this address. The event may have moved."),
-    405: ("Not allowed", "This address does not take that kind of request."),
-    410: ("Gone", "What was here is not available any more."),
+    404: (
+        lazy_gettext("Page not found"),
+        lazy_gettext("There is no page at this address. The event may have moved."),
+    ),
+    405: (
+        lazy_gettext("Not allowed"),
+        lazy_gettext("This address does not take that kind of request."),
+    ),
+    410: (lazy_gettext("Gone"), lazy_gettext("What was here is not available any more.")),
 }
 
 
@@ -213,5 +228,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     for code in ERRORS:
         app.register_error_handler(code, error_page)
-    app.jinja_env.filters["dates"] = event_dates
+    app.jinja_env.filters["dates"] = lambda event: event_dates(event, page_language())
+    app.jinja_env.filters["long_date"] = lambda day: words.long_date(day, page_language())
+    app.jinja_env.filters["weekday"] = lambda day: words.weekday(day, page_language())
+    app.jinja_env.filters["clock"] = words.clock
+    app.jinja_env.filters["zone_name"] = words.zone_name
     app.jinja_env.filters["text_blocks"] = text_blocks

@@ -14,6 +14,7 @@ pages are the same for every visitor, and cached like feeds.
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 from functools import cache
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import (
@@ -43,16 +45,18 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
+from .. import language as words
 from .. import urls
-from ..calendar.alarms import LEAD_TIMES, spoken
+from ..calendar.alarms import LEAD_TIMES
 from ..catalog.models import WEEKDAYS, Choices, Digest
-from ..catalog.values import zone, zone_choices
+from ..catalog.values import LOCAL_ALIASES, zone, zone_choices
 from ..live import LiveCatalog
 from ..reminders import outbox
 from ..reminders import subscribers as store
 from ..reminders.subscribers import Subscriber
 from ..tokens import CONFIRM_WITHIN, Ticket, TokenError
 from .current import live_catalog, signing_tokens
+from .languages import page_language, speak, topics_in
 from .links import subscribe_links
 from .page_cache import cached_page
 from .personal import feed_address
@@ -71,32 +75,46 @@ def _valid_zone(form: Form, field: StringField) -> None:
     try:
         zone(field.data)
     except ValueError as err:
-        raise ValidationError(str(err)) from err
+        close = difflib.get_close_matches(str(field.data), zone_choices(), n=1)
+        if field.data in LOCAL_ALIASES:
+            said = gettext(
+                "%(zone)s is an abbreviation: name the zone, e.g. Europe/Brussels",
+                zone=repr(field.data),
+            )
+        elif close:
+            said = gettext(
+                "unknown time zone %(zone)s; did you mean %(close)s?",
+                zone=repr(field.data),
+                close=repr(close[0]),
+            )
+        else:
+            said = gettext(
+                "unknown time zone %(zone)s; choose one from the list, such as Europe/Brussels",
+                zone=repr(field.data),
+            )
+        raise ValidationError(said) from err
 
 
 def _some_topic(form: Form, field: SelectMultipleField) -> None:
     if not field.data:
-        raise ValidationError("Choose at least one topic.")
+        raise ValidationError(gettext("Choose at least one topic."))
 
 
 class PreferencesForm(Form):
-    topics = _Checkboxes("Topics", validators=[_some_topic])
+    topics = _Checkboxes(lazy_gettext("Topics"), validators=[_some_topic])
     timezone = StringField(
-        "Your time zone", validators=[InputRequired("Choose your time zone."), _valid_zone]
+        lazy_gettext("Your time zone"),
+        validators=[InputRequired(lazy_gettext("Choose your time zone.")), _valid_zone],
     )
+    # Choices: the site's languages (``signup_form``); a choice it no longer offers is none.
+    language = SelectField(lazy_gettext("Language of the mails"), validate_choice=False)
 
 
 class ManageForm(PreferencesForm):
     """The preferences page's form: what sign-up asks, the personal feed's alarms, and
     whether to hear when an event moves."""
 
-    alarms = _Checkboxes(
-        "Alarms in your calendar",
-        choices=[
-            SelectChoice(str(int(lead.total_seconds())), f"{spoken(lead)} before")
-            for lead in LEAD_TIMES
-        ],
-    )
+    alarms = _Checkboxes(lazy_gettext("Alarms in your calendar"))
 
     per_event = BooleanField("Reminders before each event")
     digest = BooleanField("A weekly digest of what is coming")
@@ -134,11 +152,11 @@ class ManageForm(PreferencesForm):
 
 class SignupForm(PreferencesForm):
     email = EmailField(
-        "Email address",
+        lazy_gettext("Email address"),
         validators=[
-            InputRequired("Enter your email address."),
-            Length(max=320),
-            Email("Enter a valid email address, like name@example.org."),
+            InputRequired(lazy_gettext("Enter your email address.")),
+            Length(max=320, message=lazy_gettext("An email address has at most 320 characters.")),
+            Email(lazy_gettext("Enter a valid email address, like name@example.org.")),
         ],
     )
 
@@ -151,10 +169,29 @@ def signup_form(kind: type[F], formdata: MultiDict[str, str] | None = None, **da
 
     ``formdata``: what was posted (None: a fresh form, with ``data`` chosen).
     """
-    form = kind(formdata, **data)
-    topics = live_catalog().edition.catalog.config.topics
+    # WTForms says what it checks itself (a choice not offered) in the page's language too.
+    form = kind(formdata, meta={"locales": [page_language()]}, **data)
+    site = live_catalog().edition.catalog.config
+    topics = topics_in(site, page_language())
     form.topics.choices = [(slug, topic.name) for slug, topic in topics.items()]
+    form.language.choices = [(code, words.NAMES[code]) for code in site.site.languages]
+    if form.language.data not in site.site.languages:
+        form.language.data = page_language()
+    if isinstance(form, ManageForm):
+        form.alarms.choices = [
+            SelectChoice(str(int(lead.total_seconds())), lead_label(lead)) for lead in LEAD_TIMES
+        ]
     return form
+
+
+def lead_label(lead: timedelta) -> str:
+    """Say how long before an event an alarm rings: ``15 minutes before``."""
+    seconds = int(lead.total_seconds())
+    if seconds % 86400 == 0:
+        return str(ngettext("%(num)d day before", "%(num)d days before", seconds // 86400))
+    if seconds % 3600 == 0:
+        return str(ngettext("%(num)d hour before", "%(num)d hours before", seconds // 3600))
+    return str(ngettext("%(num)d minute before", "%(num)d minutes before", seconds // 60))
 
 
 def _notify_worker() -> None:
@@ -191,8 +228,9 @@ def subscribe() -> ResponseReturnValue:
     settings = live.edition.catalog.config.signup
     throttle: Throttle = current_app.extensions["calfeed.throttle"]
     if not throttle.allow(settings.limit_per_client, request.remote_addr or ""):
-        text = "Too many sign-up requests. Please wait a while and try again."
-        return render_template("notice.html", **_page(title="Slow down", text=text)), 429
+        text = gettext("Too many sign-up requests. Please wait a while and try again.")
+        title = gettext("Slow down")
+        return render_template("notice.html", **_page(title=title, text=text)), 429
     now = live.clock()
     with live.engine.begin() as connection:
         person, kind = store.request(
@@ -203,6 +241,7 @@ def subscribe() -> ResponseReturnValue:
             now,
             windows(settings.limit_per_address),
             live.edition.catalog.config.reminders.defaults,
+            live.edition.catalog.config.site.language_for(form.language.data),
         )
         if kind is not None:
             outbox.queue_account_mail(connection, person.id, kind, now, CONFIRM_WITHIN)
@@ -213,9 +252,13 @@ def subscribe() -> ResponseReturnValue:
     return render_template(
         "notice.html",
         **_page(
-            title="Check your inbox",
-            text=f"We sent a mail to {form.email.data}. Follow its link within "
-            f"{CONFIRM_WITHIN // timedelta(hours=1)} hours to confirm your reminders.",
+            title=gettext("Check your inbox"),
+            text=gettext(
+                "We sent a mail to %(address)s. Follow its link within %(hours)d hours to "
+                "confirm your reminders.",
+                address=form.email.data,
+                hours=CONFIRM_WITHIN // timedelta(hours=1),
+            ),
         ),
     )
 
@@ -224,15 +267,19 @@ def subscribe() -> ResponseReturnValue:
 def confirm(token: str) -> ResponseReturnValue:
     """Ask for a click (GET), then confirm the sign-up (POST)."""
     ticket = _check("confirm", token)
-    if request.method == "GET":
-        return render_template("confirm.html", **_page())
     live = live_catalog()
+    if request.method == "GET":
+        with live.engine.connect() as connection:
+            pending = store.get(connection, ticket.subscriber_id)
+        speak(pending.language if pending else None)
+        return render_template("confirm.html", **_page())
     with live.engine.begin() as connection:
         person = store.confirm(connection, ticket.subscriber_id, live.clock(), ticket.generation)
+    speak(person.language if person else None)
     if person is None:
-        return _token_problem("This sign-up can no longer be confirmed.", 410)
+        return _token_problem(gettext("This sign-up can no longer be confirmed."), 410)
     _notify_worker()
-    return _preferences_page(person, saved="Your reminders are confirmed.")
+    return _preferences_page(person, saved=gettext("Your reminders are confirmed."))
 
 
 @bp.route(urls.PREFERENCES, methods=["GET", "POST"])
@@ -242,8 +289,9 @@ def preferences(token: str) -> ResponseReturnValue:
     live = live_catalog()
     with live.engine.connect() as connection:
         person = store.get(connection, ticket.subscriber_id)
+    speak(person.language if person else None)
     if person is None or person.status != "confirmed" or person.generation != ticket.generation:
-        return _token_problem("These reminders are not active any more.", 410)
+        return _token_problem(gettext("These reminders are not active any more."), 410)
     if request.method == "GET":
         return _preferences_page(person)
     form = signup_form(ManageForm, request.form)
@@ -258,9 +306,11 @@ def preferences(token: str) -> ResponseReturnValue:
             form.lead_times(),
             (form.choices(), live.clock()),
             change_notices=form.change_notices.data,
+            language=live.edition.catalog.config.site.language_for(form.language.data),
         )
         person = store.get(connection, person.id) or person
-    return _preferences_page(person, saved="Your preferences are saved.")
+    speak(person.language)  # the language just chosen
+    return _preferences_page(person, saved=gettext("Your preferences are saved."))
 
 
 @bp.route(urls.UNSUBSCRIBE, methods=["GET", "POST"])
@@ -272,16 +322,21 @@ def unsubscribe(token: str) -> ResponseReturnValue:
         if request.method == "POST":
             store.unsubscribe(connection, ticket.subscriber_id, live.clock(), ticket.generation)
         person = store.get(connection, ticket.subscriber_id)
+    speak(person.language if person else None)
     if person is not None and person.generation != ticket.generation:
         # The address signed up again since this link was mailed: it leaves by a newer link.
         return _token_problem(
-            f"This link belongs to reminders that have ended. {_NEWER_LINK}.", 410
+            f"{gettext('This link belongs to reminders that have ended.')} {_newer_link()}", 410
         )
     if request.method == "GET":
         return render_template("unsubscribe.html", **_page())
     return render_template(
         "notice.html",
-        **_page(title="Unsubscribed", text="You will get no more mail from us.", again=True),
+        **_page(
+            title=gettext("Unsubscribed"),
+            text=gettext("You will get no more mail from us."),
+            again=True,
+        ),
     )
 
 
@@ -296,8 +351,8 @@ def _from_this_site_only() -> ResponseReturnValue | None:
         return None
     if not from_another_site(request, live_catalog().edition.catalog.config.site.base_url):
         return None
-    text = "This form was sent from another site's page. Please use the form on this site."
-    return render_template("notice.html", **_page(title="Not sent", text=text)), 403
+    text = gettext("This form was sent from another site's page. Please use the form on this site.")
+    return render_template("notice.html", **_page(title=gettext("Not sent"), text=text)), 403
 
 
 @bp.after_request
@@ -321,6 +376,7 @@ def _preferences_page(
             "alarms": [str(int(lead.total_seconds())) for lead in person.alarms],
             **_chosen(person.choices, config.reminders.digest),
             "change_notices": person.change_notices,
+            "language": config.site.language_for(person.language),
         }
         form = signup_form(ManageForm, formdata=None, **stored)
     feed = feed_address(person)
@@ -332,7 +388,7 @@ def _preferences_page(
             saved=saved,
             manage_token=tokens.make("manage", person.id, person.generation),
             unsubscribe_token=tokens.make("unsubscribe", person.id, person.generation),
-            subscribe=subscribe_links(feed, f"{config.site.title}: my topics"),
+            subscribe=subscribe_links(feed, gettext("%(site)s: my topics", site=config.site.title)),
         ),
     )
 
@@ -349,25 +405,39 @@ def _chosen(choices: Choices, offered: Digest) -> dict[str, Any]:
     }
 
 
-# Where to turn when a link no longer works: every mail carries fresh links, and signing up
-# again with a subscribed address mails a link to its preferences.
-_NEWER_LINK = (
-    "Use the link in a newer mail from us, or sign up again with your address: "
-    "we will mail you a link to your reminders"
-)
+def _newer_link() -> str:
+    """Say where to turn when a link no longer works.
+
+    Every mail carries fresh links, and signing up again with a subscribed address mails a
+    link to its preferences.
+    """
+    return str(
+        gettext(
+            "Use the link in a newer mail from us, or sign up again with your address: "
+            "we will mail you a link to your reminders."
+        )
+    )
 
 
 def _check(purpose: str, token: str) -> Ticket:
     try:
         return signing_tokens().check(purpose, token)
     except TokenError as err:
-        abort(_token_problem(f"Sorry: {err}. {_NEWER_LINK}.", 400))
+        reason = _TOKEN_PROBLEMS.get(str(err), str(err))
+        sorry = gettext("Sorry: %(reason)s.", reason=reason)
+        abort(_token_problem(f"{sorry} {_newer_link()}", 400))
+
+
+# What ``tokens`` says of a link that does not work, in the page's language.
+_TOKEN_PROBLEMS = {
+    "this link has expired": lazy_gettext("this link has expired"),
+    "this link is not valid": lazy_gettext("this link is not valid"),
+}
 
 
 def _token_problem(text: str, status: int) -> Response:
-    page = render_template(
-        "notice.html", **_page(title="This link does not work", text=text, again=True)
-    )
+    title = gettext("This link does not work")
+    page = render_template("notice.html", **_page(title=title, text=text, again=True))
     return make_response(page, status)
 
 

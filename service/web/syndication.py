@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from babel.support import NullTranslations
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
+from .. import language as words
 from .. import urls
 from ..calendar.entries import event_description, event_page, event_uid
 from ..catalog import Config, Event
@@ -82,14 +84,14 @@ def atom_feed(channel: Channel, entries: list[Item], config: Config, html: Html)
     feed.link(
         href=urls.absolute(config, urls.feed(channel.slugs)), rel="alternate", type="text/calendar"
     )
-    feed.language("en")
+    feed.language(config.site.language)
     feed.generator("calfeed")
     feed.updated(_updated(channel, entries))
     for item in entries:
         event = item.event
         entry = feed.add_entry(order="append")
         entry.id(_id(config, event_uid(event, config)))
-        entry.title(_title(event))
+        entry.title(_title(event, config))
         # One link, the event's page: feedgen 1.0 drops rel and type from an entry's links,
         # and a link without rel is the alternate. The calendar is linked in the content.
         entry.link(href=event_page(event, config))
@@ -117,7 +119,7 @@ def json_feed(channel: Channel, entries: list[Item], config: Config, html: Html)
     if channel.description:
         document["description"] = channel.description
     document["authors"] = [{"name": config.site.title, "url": urls.absolute(config, urls.HOME)}]
-    document["language"] = "en"
+    document["language"] = config.site.language
     document["items"] = [_json_item(item, config, html) for item in entries]
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     return text.encode("utf-8")
@@ -128,7 +130,7 @@ def _json_item(item: Item, config: Config, html: Html) -> dict[str, Any]:
     found: dict[str, Any] = {
         "id": _id(config, event_uid(event, config)),
         "url": event_page(event, config),
-        "title": _title(event),
+        "title": _title(event, config),
         "content_html": str(html(event)),
         "content_text": event_description(event, config),
     }
@@ -145,7 +147,7 @@ def _json_item(item: Item, config: Config, html: Html) -> dict[str, Any]:
         {
             "url": urls.absolute(config, urls.event_calendar(event.id)),
             "mime_type": "text/calendar",
-            "title": "Add to calendar",
+            "title": _words(config).gettext("Add to calendar"),
         }
     ]
     local = event.timezone
@@ -167,11 +169,14 @@ Html = Callable[[Event], Markup]
 def content_html(event: Event, config: Config) -> Markup:
     """Write what a feed reader shows of an event: when, where, the text, the agenda, links."""
     parts = []
+    said = _words(config)
     if event.status == "cancelled":
-        parts.append(Markup("<p><strong>This event is cancelled.</strong></p>"))
+        cancelled = said.gettext("This event is cancelled.")
+        parts.append(Markup("<p><strong>{}</strong></p>").format(cancelled))
     if event.subtitle:
         parts.append(Markup("<p><em>{}</em></p>").format(event.subtitle))
-    parts.append(Markup("<p>{} ({})</p>").format(event_dates(event), event.timezone.key))
+    when = event_dates(event, config.site.language)
+    parts.append(Markup("<p>{} ({})</p>").format(when, event.timezone.key))
     if event.location:
         parts.append(Markup("<p>{}</p>").format(event.location))
     if event.description:
@@ -187,22 +192,35 @@ def content_html(event: Event, config: Config) -> Markup:
                     start, end, session.title, speakers
                 )
             )
-        parts.append(Markup("<p>Agenda:</p><ul>{}</ul>").format(Markup("").join(rows)))
+        agenda = said.gettext("Agenda:")
+        parts.append(Markup("<p>{}</p><ul>{}</ul>").format(agenda, Markup("").join(rows)))
     if event.organizer:
-        parts.append(Markup("<p>Organiser: {}</p>").format(event.organizer.name))
+        organiser = said.gettext("Organiser: %(name)s") % {"name": event.organizer.name}
+        parts.append(Markup("<p>{}</p>").format(organiser))
     if event.registration and event.registration.url:
-        parts.append(Markup('<p><a href="{}">Register</a></p>').format(event.registration.url))
+        register = said.gettext("Register")
+        parts.append(Markup('<p><a href="{}">{}</a></p>').format(event.registration.url, register))
     calendar = urls.absolute(config, urls.event_calendar(event.id))
     parts.append(
-        Markup(
-            '<p><a href="{}">Event page</a> · <a href="{}">Add to calendar (.ics)</a></p>'
-        ).format(event_page(event, config), calendar)
+        Markup('<p><a href="{}">{}</a> · <a href="{}">{}</a></p>').format(
+            event_page(event, config),
+            said.gettext("Event page"),
+            calendar,
+            said.gettext("Add to calendar (.ics)"),
+        )
     )
     return Markup("\n").join(parts)
 
 
-def _title(event: Event) -> str:
-    return f"Cancelled: {event.title}" if event.status == "cancelled" else event.title
+def _title(event: Event, config: Config) -> str:
+    if event.status == "cancelled":
+        return _words(config).gettext("Cancelled: %(title)s") % {"title": event.title}
+    return event.title
+
+
+def _words(config: Config) -> NullTranslations:
+    """Return the words of the site's own language, which the feeds are written in."""
+    return words.translations(config.site.language)
 
 
 def _id(config: Config, name: str) -> str:

@@ -663,7 +663,7 @@ def test_a_bad_session_key_does_not_hide_the_other_sessions_problems(
             "  colour: red\ntopics: {procurement: {name: P}}\n",
             [
                 "config.yaml:5: site.colour: unknown key; expected one of: title, base_url, "
-                "timezone, uid_domain"
+                "timezone, uid_domain, language, languages"
             ],
         ),
         (

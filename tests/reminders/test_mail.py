@@ -138,22 +138,22 @@ def test_a_reminder_shows_times_in_the_subscribers_zone_with_the_events_beside_t
     for received in (week_before, hour_before):
         text, html = received.text(), received.html()
         when = (
-            "Wed 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
-            "Wed 28 Oct 2026, 14:00–16:00 CET (Europe/Brussels)"
+            "Wed, 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
+            "Wed, 28 Oct 2026, 14:00–16:00 CET (Europe/Brussels)"
         )
         assert f"When: {when}" in text
         assert when in html
         deadline = (
-            "Tue 27 Oct 2026, 18:59 EDT (America/New_York); "
-            "Tue 27 Oct 2026, 23:59 CET (Europe/Brussels)"
+            "Tue, 27 Oct 2026, 18:59 EDT (America/New_York); "
+            "Tue, 27 Oct 2026, 23:59 CET (Europe/Brussels)"
         )
         assert f"Registration closes: {deadline}" in text
         check_mail(received, "webinar", calfeed.tokens)
     assert week_before.subject == "Starts in 7 days: Circular Cities Declaration Webinar"
     assert hour_before.subject == "Starts in 1 hour: Circular Cities Declaration Webinar"
     assert (
-        "When: Wed 04 Nov 2026, 08:00–10:00 EST (America/New_York); "
-        "Wed 04 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+        "When: Wed, 4 Nov 2026, 08:00–10:00 EST (America/New_York); "
+        "Wed, 4 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
     ) in next_week.text()
 
 
@@ -172,11 +172,11 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
     clock.move_to("2026-11-03 13:00:00")
     received = {m.to: m for m in calfeed.sweep()}
 
-    brussels = "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+    brussels = "Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
     expected = {
-        "nora@example.org": f"Tue 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
-        "sam@example.org": f"Tue 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
-        "ken@example.org": f"Tue 10 Nov 2026, 22:00 JST – Wed 11 Nov 2026, 00:00 JST "
+        "nora@example.org": f"Tue, 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
+        "sam@example.org": f"Tue, 10 Nov 2026, 08:00–10:00 EST (America/New_York); {brussels}",
+        "ken@example.org": f"Tue, 10 Nov 2026, 22:00 JST – Wed, 11 Nov 2026, 00:00 JST "
         f"(Asia/Tokyo); {brussels}",
         "bea@example.org": brussels,
     }
@@ -202,41 +202,41 @@ def test_everyone_in_one_batch_gets_their_own_times_link_and_message_id(
         pytest.param(
             "2026-03-18T14:00",
             "America/New_York",
-            "Wed 18 Mar 2026, 09:00–11:00 EDT (America/New_York); "
-            "Wed 18 Mar 2026, 14:00–16:00 CET (Europe/Brussels)",
+            "Wed, 18 Mar 2026, 09:00–11:00 EDT (America/New_York); "
+            "Wed, 18 Mar 2026, 14:00–16:00 CET (Europe/Brussels)",
             id="new-york-already-on-summer-time",
         ),
         pytest.param(
             "2026-03-30T14:00",
             "America/New_York",
-            "Mon 30 Mar 2026, 08:00–10:00 EDT (America/New_York); "
-            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            "Mon, 30 Mar 2026, 08:00–10:00 EDT (America/New_York); "
+            "Mon, 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="both-on-summer-time",
         ),
         pytest.param(
             "2026-03-30T14:00",
             "Asia/Tokyo",
-            "Mon 30 Mar 2026, 21:00–23:00 JST (Asia/Tokyo); "
-            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            "Mon, 30 Mar 2026, 21:00–23:00 JST (Asia/Tokyo); "
+            "Mon, 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="tokyo",
         ),
         pytest.param(
             "2026-03-30T23:30",
             "Australia/Sydney",
-            "Tue 31 Mar 2026, 08:30–10:30 AEDT (Australia/Sydney); "
-            "Mon 30 Mar 2026, 23:30 CEST – Tue 31 Mar 2026, 01:30 CEST (Europe/Brussels)",
+            "Tue, 31 Mar 2026, 08:30–10:30 AEDT (Australia/Sydney); "
+            "Mon, 30 Mar 2026, 23:30 CEST – Tue, 31 Mar 2026, 01:30 CEST (Europe/Brussels)",
             id="sydney-next-day",
         ),
         pytest.param(
             "2026-03-30T14:00",
             "Europe/Brussels",
-            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
+            "Mon, 30 Mar 2026, 14:00–16:00 CEST (Europe/Brussels)",
             id="same-zone-written-once",
         ),
         pytest.param(
             "2026-03-30T14:00",
             "Europe/Vienna",
-            "Mon 30 Mar 2026, 14:00–16:00 CEST (Europe/Vienna and Europe/Brussels)",
+            "Mon, 30 Mar 2026, 14:00–16:00 CEST (Europe/Vienna and Europe/Brussels)",
             id="same-clock-in-another-zone-written-once",
         ),
     ],
@@ -357,7 +357,7 @@ def test_an_operators_text_goes_out_as_written_and_escaped_in_html(
     sent_text, sent_html = sent_parts(received)
     assert f"{title} starts in 7 days.\r\n{subtitle}\r\n".encode() in sent_text
     assert f"Where: {location}\r\n".encode() in sent_text
-    when = "Wed 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
+    when = "Wed, 28 Oct 2026, 09:00–11:00 EDT (America/New_York); "
     assert f"When: {when}".encode() in sent_text  # the real times beside the operator's text
     assert b"<script" not in sent_html
     escaped = "&lt;script&gt;x&lt;/script&gt; when.placeholder.invalid"

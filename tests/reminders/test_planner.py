@@ -3,7 +3,7 @@
 Every test drives the real worker (``Worker.sweep()``: refresh, plan, send) under frozen
 time and looks at what the SMTP server received and what the outbox says happened.
 
-The event used throughout starts Tue 10 Nov 2026 14:00 in Brussels (13:00 UTC) and, when it
+The event used throughout starts Tue, 10 Nov 2026 14:00 in Brussels (13:00 UTC) and, when it
 has one, its registration closes Fri 6 Nov 23:59 (22:59 UTC). With ``before_start: [7d, 1d,
 1h]`` and ``before_registration_deadline: [3d, 1d]`` its reminders come due at the UTC
 instants below.
@@ -155,7 +155,7 @@ def test_someone_who_signs_up_is_reminded_only_once_confirmed_of_what_comes_due_
     clock.move_to(START_1D)
     sent = {m.to: m for m in calfeed.sweep()}
     assert sorted(sent) == ["ann@example.org", "dora@example.org"]
-    when = "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Paris and Europe/Brussels)"  # same clock
+    when = "Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Paris and Europe/Brussels)"  # same clock
     assert when in sent["dora@example.org"].text()
     check_mail(sent["dora@example.org"], "webinar", calfeed.tokens)
 
@@ -185,7 +185,7 @@ def test_a_moved_event_reminds_at_its_new_time_and_never_at_the_old_one(
     clock.move_to("2026-11-05 13:00:00")  # 7 days before the new start
     sent = calfeed.sweep()
     assert [m.subject for m in sent] == [f"Starts in 7 days: {TITLE}"]
-    assert "Thu 12 Nov 2026, 13:00–15:00 UTC" in sent[0].text()
+    assert "Thu, 12 Nov 2026, 13:00–15:00 UTC" in sent[0].text()
     check_mail(sent[0], "webinar", calfeed.tokens)
 
     for due in ("2026-11-09 13:00:00", "2026-11-10 12:00:00"):  # the old 1d and 1h

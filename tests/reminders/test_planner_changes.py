@@ -6,7 +6,7 @@ reminders time brings into the horizon. These tests watch the SQL it sends (a
 ``before_cursor_execute`` listener on the real engine) beside what a subscriber would see,
 on SQLite and on PostgreSQL, under frozen time.
 
-The webinar starts Tue 10 Nov 2026 13:00 UTC; its 7-day reminder is due 3 Nov 13:00 and
+The webinar starts Tue, 10 Nov 2026 13:00 UTC; its 7-day reminder is due 3 Nov 13:00 and
 enters the two-day horizon on 1 Nov 13:00.
 """
 
@@ -167,7 +167,7 @@ def test_an_edit_to_one_event_replans_only_it_and_its_reminders_follow_the_new_t
         ("ann@example.org", f"Starts in 7 days: {TITLE}"),
         ("bob@example.org", f"Starts in 7 days: {TITLE}"),
     ]
-    assert "Mon 09 Nov 2026, 13:00" in sent[0].text()
+    assert "Mon, 9 Nov 2026, 13:00" in sent[0].text()
 
 
 def test_an_edit_that_changes_nothing_planned_reads_no_outbox_row(

@@ -364,7 +364,7 @@ def test_an_event_moved_while_its_reminders_are_claimed_is_not_announced_at_the_
     clock.move_to("2026-11-05 13:00:00")  # 7 days before the new start
     sent = calfeed.sweep()
     assert sorted(m.to for m in sent) == ["ann@example.org", "bob@example.org"]
-    assert all("Thu 12 Nov 2026, 13:00–15:00 UTC" in m.text() for m in sent)
+    assert all("Thu, 12 Nov 2026, 13:00–15:00 UTC" in m.text() for m in sent)
 
 
 def test_a_mail_sent_again_after_its_worker_died_reads_as_the_first_did(

@@ -116,8 +116,8 @@ def test_maildir_delivery_is_readable_by_a_mail_client(
     assert sorted(by_address) == ["ann@example.org", "bob@example.org"]
     assert by_address["ann@example.org"].message["From"] == "Events <events@example.org>"
     assert (
-        "When: Tue 10 Nov 2026, 22:00 JST – Wed 11 Nov 2026, 00:00 JST (Asia/Tokyo); "
-        "Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+        "When: Tue, 10 Nov 2026, 22:00 JST – Wed, 11 Nov 2026, 00:00 JST (Asia/Tokyo); "
+        "Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
     ) in by_address["bob@example.org"].text()
 
 

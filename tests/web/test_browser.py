@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from seed import SEED_BY_ID, SEED_IDS
 
 if TYPE_CHECKING:
@@ -143,5 +144,76 @@ def test_the_ics_link_downloads_the_events_calendar(browser: Browser, site: str)
         assert body.count(b"BEGIN:VEVENT") == 1 + len(SEED_BY_ID[CIRCULAR]["sessions"])
         assert page.request.get(f"{site}/events/{CIRCULAR}.ics").body() == body
         screenshot(page, "event-download")
+    finally:
+        page.context.close()
+
+
+LANGUAGES = [
+    # (browser locale, <html lang>, the topic's name, the sign-up heading, the viewer's time)
+    ("en-GB", "en", "Circular economy", "Reminders by email", "Your time (America/New_York): "),
+    (
+        "fr-FR",
+        "fr",
+        "Économie circulaire",
+        "Rappels par e-mail",
+        "Votre heure (America/New_York) : ",
+    ),
+    (
+        "es-ES",
+        "es",
+        "Economía circular",
+        "Recordatorios por correo electrónico",
+        "Su hora (America/",
+    ),
+    (
+        "de-DE",
+        "de",
+        "Kreislaufwirtschaft",
+        "Erinnerungen per E-Mail",
+        "Ihre Zeit (America/New_York): ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("locale", "lang", "name", "heading", "yours"), LANGUAGES)
+def test_a_page_speaks_the_browsers_language(
+    browser: Browser, site: str, locale: str, lang: str, name: str, heading: str, yours: str
+) -> None:
+    context = browser.new_context(
+        timezone_id="America/New_York", locale=locale, viewport={"width": 1000, "height": 800}
+    )
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    try:
+        response = page.goto(f"{site}/topics/circular-economy")
+        assert response is not None and response.status == 200
+
+        assert page.locator("html").get_attribute("lang") == lang
+        assert page.locator("h1").inner_text() == name
+        assert page.locator("h2#reminders").inner_text() == heading
+        # The viewer's own time, added by the page's script, is in the page's language too.
+        assert page.locator(".yours").first.inner_text().startswith(yours)
+        current = page.locator("nav.languages a[aria-current]")
+        assert current.get_attribute("lang") == lang
+        screenshot(page, f"topic-{lang}")
+    finally:
+        context.close()
+
+
+def test_the_language_switch_changes_the_language_and_the_links_keep_it(
+    browser: Browser, site: str
+) -> None:
+    page = open_page(browser, f"{site}/")
+    try:
+        page.locator("nav.languages").get_by_role("link", name="Deutsch").click()
+        page.wait_for_url(f"{site}/?lang=de")
+        assert page.locator("html").get_attribute("lang") == "de"
+        assert page.locator("h1").inner_text() == "Bevorstehende Veranstaltungen"
+
+        page.get_by_role("navigation", name="Themen").get_by_role(
+            "link", name="Kreislaufwirtschaft"
+        ).click()
+        page.wait_for_url(f"{site}/topics/circular-economy?lang=de")
+        assert page.locator("h2#reminders").inner_text() == "Erinnerungen per E-Mail"
     finally:
         page.context.close()

@@ -77,7 +77,10 @@ def test_only_the_embed_may_be_framed_and_it_sets_no_cookie(client: FlaskClient)
     assert policy["default-src"] == "'none'" and policy["style-src"] == "'self'"
     assert "script-src" not in policy  # none: default-src 'none' covers it
     assert "X-Frame-Options" not in embed.headers
-    assert "Set-Cookie" not in embed.headers and "Vary" not in embed.headers
+    assert "Set-Cookie" not in embed.headers
+    # It differs by the browser's language alone (the frame's own request says it), never
+    # by a cookie.
+    assert embed.headers["Vary"] == "Accept-Language"
     assert home.headers["X-Frame-Options"] == "DENY"
     assert home.headers["Content-Security-Policy"] == HEADERS["Content-Security-Policy"]
 

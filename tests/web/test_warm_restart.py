@@ -98,7 +98,7 @@ def test_a_renamed_topic_renders_every_entry_that_names_it_again(
     serve_all(make_app)
     config = seed_project / "config.yaml"
     config.write_text(
-        config.read_text("utf-8").replace("name: ICT", "name: Digital"), encoding="utf-8"
+        config.read_text("utf-8").replace("{en: ICT,", "{en: Digital,"), encoding="utf-8"
     )
     renders.clear()
 

@@ -1,10 +1,13 @@
 // Show each time also in the viewer's own zone, when it differs from the event's.
 (function () {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  // Written as the page writes the event's own times ("7 December 2020, 14:00 – 16:00 CET"),
-  // whatever the browser's language.
+  // Written in the page's language as the page writes the event's own times
+  // ("7 December 2020, 14:00 – 16:00 CET"), whatever the browser's; English as the British do.
+  const language = document.documentElement.lang || "en";
+  const locale = language === "en" ? "en-GB" : language;
+  const label = document.currentScript.dataset.yourTime || "Your time ({zone}): {time}";
   const part = function (options) {
-    return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone }, options));
+    return new Intl.DateTimeFormat(locale, Object.assign({ timeZone: zone }, options));
   };
   const day = part({ year: "numeric", month: "long", day: "numeric" });
   const time = part({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
@@ -17,7 +20,7 @@
       : day.format(start) + ", " + zoned.format(start) + " – " + day.format(end) + ", " + zoned.format(end);
     const out = document.createElement("span");
     out.className = "yours";
-    out.textContent = "Your time (" + zone + "): " + text;
+    out.textContent = label.replace("{zone}", zone).replace("{time}", text);
     el.appendChild(out);
   });
 })();

@@ -134,7 +134,9 @@ def project_from(config: dict[str, Any], documents: list[Any]) -> Project:
     site = config["site"]
     site_zone = site["timezone"]
     host = urlsplit(site["base_url"]).hostname or "localhost"
-    topics = {slug: topic["name"] for slug, topic in config["topics"].items()}
+    # Feeds name topics in the site's own language: a name given per language is read in it.
+    language = site.get("language", "en")
+    topics = {slug: own_text(topic["name"], language) for slug, topic in config["topics"].items()}
     events: dict[str, Event] = {}
     for document in documents:
         for raw in document["events"] if "events" in document else [document]:
@@ -143,6 +145,11 @@ def project_from(config: dict[str, Any], documents: list[Any]) -> Project:
             events[event.id] = event
     refresh = duration(str(config.get("feed", {}).get("refresh", "6h")))
     return Project(site["title"], host, refresh, topics, events)
+
+
+def own_text(text: str | dict[str, str], language: str) -> str:
+    """Return a text as the site's own language reads it: plain, or its entry in a mapping."""
+    return text[language] if isinstance(text, dict) else text
 
 
 def duration(text: str) -> timedelta:
