@@ -13,8 +13,11 @@ files the earlier export wrote that are gone now (an event taken out, say). It k
 from ``.calfeed-export``, the list of what it wrote with a digest of each. Beside an event's
 page and calendar the list also keeps a digest of everything they are made from (the event,
 its entry as stamped, where it first started, the configuration, the zones and calfeed's
-own code), so an event that did not change is not even rendered again. Files it did not
-write are never touched.
+own code), so an event that did not change is not even rendered again; and beside each
+feed (calendar, Atom, JSON Feed) the same of each of its events, when each was first
+published, the feed's cut-off day and the latest change in the catalog, so an unchanged
+feed is not built again. The pages that list events (home, topics, embeds) tell upcoming
+from past by the clock, and are always written. Files it did not write are never touched.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,7 @@ from .. import urls
 from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
+from .feeds import cut_off, feed_channel
 
 # The routes that become files named after their path, with ".html" added.
 PAGES = {"pages.topic", "pages.event", "embed.embed"}
@@ -64,8 +69,8 @@ def export_site(app: Flask, target: Path) -> Exported:
     for event in catalog.events:
         paths += [urls.event_calendar(event.id), urls.event(event.id)]
     before = _manifest(target)
-    sources = _sources(edition)
-    # An event whose files were exported from the same sources is not rendered again.
+    sources = _sources(edition, cut_off(live))
+    # A file exported from the same sources (an event's, a feed) is not rendered again.
     kept = {
         name: source
         for name, (_, source) in before.items()
@@ -96,8 +101,11 @@ def _file_name(path: str) -> str:
     return name if name.endswith((".ics", ".atom", ".json", ".html")) else name + ".html"
 
 
-def _sources(edition: Edition) -> dict[str, str]:
-    """Return, for each event's page and calendar, a digest of all they are made from."""
+def _sources(edition: Edition, since: datetime | None) -> dict[str, str]:
+    """Return, for each event's page and calendar and each feed, a digest of all it is made of.
+
+    ``since`` is the day before which ended events leave the feeds.
+    """
     site = Path(__file__).resolve().parents[1]
     code = b"".join(
         p.read_bytes()
@@ -112,6 +120,14 @@ def _sources(edition: Edition) -> dict[str, str]:
         source = hashlib.sha256(made_from).hexdigest()
         sources[_file_name(urls.event(event.id))] = source
         sources[_file_name(urls.event_calendar(event.id))] = source
+    latest = feed_channel(edition, (ALL,)).updated  # what an empty feed says it was updated
+    for slugs in [(ALL,), *((slug,) for slug in edition.catalog.config.topics)]:
+        feed_from = hashlib.sha256(common + repr((slugs, since, latest)).encode())
+        for event in edition.topic_events(slugs, since):
+            feed_from.update(sources[_file_name(urls.event(event.id))].encode())
+            feed_from.update(repr(edition.publications[event.id]).encode())
+        for extension in FEED_FORMATS:
+            sources[_file_name(urls.feed(slugs, extension))] = feed_from.hexdigest()
     return sources
 
 
@@ -164,8 +180,17 @@ def _manifest(target: Path) -> dict[str, tuple[str, str]]:
 def _file_links(base_url: str) -> Callable[..., str]:
     """Return a ``url_for`` for the pages that links to the exported files' names."""
 
+    made: dict[tuple[str, ...], str] = {}  # the pages link the same addresses many times
+
     def link(endpoint: str, **values: Any) -> str:
-        path = url_for(endpoint, **values)
-        return base_url + path + (".html" if endpoint in PAGES else "")
+        key = (endpoint, *(f"{name}={value}" for name, value in sorted(values.items())))
+        found = made.get(key)
+        if found is None:
+            path = url_for(endpoint, **values)
+            found = base_url + path + (".html" if endpoint in PAGES else "")
+            # Only an endpoint named in full, with text values, names one address anywhere.
+            if not endpoint.startswith(".") and all(type(v) is str for v in values.values()):
+                made[key] = found
+        return found
 
     return link
