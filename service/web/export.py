@@ -18,6 +18,10 @@ feed (calendar, Atom, JSON Feed) the same of each of its events, when each was f
 published, the feed's cut-off day and the latest change in the catalog, so an unchanged
 feed is not built again. The pages that list events (home, topics, embeds) tell upcoming
 from past by the clock, and are always written. Files it did not write are never touched.
+
+Events' own pages and calendars, the bulk of a first export, are answered on every core
+(``parallel``): forked from this process once it holds every calendar, so each answer is
+what it would have given; feeds and the pages that list events are answered here.
 """
 
 from __future__ import annotations
@@ -26,15 +30,18 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, url_for
+from flask.testing import FlaskClient
 
 from .. import urls
 from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
+from ..parallel import run_all
 from .feeds import cut_off, feed_channel
 
 # The routes that become files named after their path, with ".html" added.
@@ -66,8 +73,7 @@ def export_site(app: Flask, target: Path) -> Exported:
         paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
         paths.append(urls.embed(slugs))
     paths += [urls.topic(slug) for slug in catalog.config.topics]
-    for event in catalog.events:
-        paths += [urls.event_calendar(event.id), urls.event(event.id)]
+    own = [path for event in catalog.events for path in _event_paths(event.id)]
     before = _manifest(target)
     sources = _sources(edition, cut_off(live))
     # A file exported from the same sources (an event's, a feed) is not rendered again.
@@ -77,22 +83,35 @@ def export_site(app: Flask, target: Path) -> Exported:
         if source != "-" and sources.get(name) == source and (target / name).is_file()
     }
     paths = [path for path in paths if _file_name(path) not in kept]
+    own = [path for path in own if _file_name(path) not in kept]
     edition.build_event_feeds(
         [e.id for e in catalog.events if _file_name(urls.event_calendar(e.id)) not in kept]
     )
-    files: dict[str, bytes] = {}
     client = app.test_client()
-    for path in paths:
-        response = client.get(path)
-        if response.status_code != 200:
-            raise CalfeedError(f"export: {path} answered {response.status_code}")
-        files[_file_name(path)] = response.get_data()
+    files = {_file_name(path): _answer(client, path) for path in paths}
+    # An event's page and calendar are its own: many, and rendered from what this process
+    # holds (its calendar was built above, with its revision), so on every core.
+    answers = run_all([partial(_answer, client, path) for path in own])
+    files.update(zip(map(_file_name, own), answers, strict=True))
     if app.static_folder:
         folder = Path(app.static_folder)
         for file in sorted(folder.rglob("*")):
             if file.is_file():
                 files[f"static/{file.relative_to(folder).as_posix()}"] = file.read_bytes()
     return _write_changed(target, files, before, kept, sources)
+
+
+def _event_paths(event_id: str) -> tuple[str, str]:
+    """Return the paths of an event's own files: its calendar and its page."""
+    return urls.event_calendar(event_id), urls.event(event_id)
+
+
+def _answer(client: FlaskClient, path: str) -> bytes:
+    """Return what the app answers for ``path``; raise CalfeedError unless it is a 200."""
+    response = client.get(path)
+    if response.status_code != 200:
+        raise CalfeedError(f"export: {path} answered {response.status_code}")
+    return response.get_data()
 
 
 def _file_name(path: str) -> str:

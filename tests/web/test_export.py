@@ -278,7 +278,7 @@ def test_an_export_over_an_earlier_one_is_a_fresh_export(
 def test_an_export_with_nothing_changed_renders_no_event_and_no_feed_again(
     seed_project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.web import feeds, pages
+    from service.web import feeds, pages, syndication
 
     rendered: list[str] = []
 
@@ -294,8 +294,8 @@ def test_an_export_with_nothing_changed_renders_no_event_and_no_feed_again(
         return write
 
     monkeypatch.setattr(pages, "render_template", counted)
-    monkeypatch.setattr(feeds, "atom_feed", written("atom", feeds.atom_feed))
-    monkeypatch.setattr(feeds, "json_feed", written("json", feeds.json_feed))
+    monkeypatch.setattr(feeds, "atom_feed", written("atom", syndication.atom_feed))
+    monkeypatch.setattr(feeds, "json_feed", written("json", syndication.json_feed))
     config = seed_project / "config.yaml"
     first = export(runner, config, tmp_path / "site")
     assert rendered.count("event.html") == len(SEED_IDS)
@@ -307,6 +307,23 @@ def test_an_export_with_nothing_changed_renders_no_event_and_no_feed_again(
     assert {"event.html", "atom", "json"}.isdisjoint(rendered)
     assert "index.html" in rendered  # it tells upcoming from past by the clock
     assert again == first
+
+
+def test_an_export_on_two_cores_writes_what_one_process_writes(
+    seed_project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import parallel
+
+    config = seed_project / "config.yaml"
+    one = export(runner, config, tmp_path / "one")
+    monkeypatch.setattr(parallel, "AT_LEAST", 1)  # share out even the seed's few events
+    monkeypatch.setattr(parallel, "processes_available", lambda: 2)
+
+    shared_out = export(runner, config, tmp_path / "two")
+
+    assert shared_out == one
+    listed = [(tmp_path / name / ".calfeed-export").read_text("utf-8") for name in ("one", "two")]
+    assert listed[0] == listed[1]
 
 
 def _keep_no_past_events(root: Path) -> None:
