@@ -81,7 +81,8 @@ def encode(events: Parsed, site_zone: ZoneInfo) -> bytes | None:
             "zones": {zone: zone_data(zone) for zone in sorted(zones)},
             "events": [[_EVENT[0](event), _PROBLEM[0](at)] for event, at in events],
         }
-        data = json.dumps(stored, ensure_ascii=True, separators=(",", ":")).encode()
+        text = json.dumps(stored, ensure_ascii=False, separators=(",", ":"))
+        data = text.encode("utf-8", "surrogatepass")  # a lone surrogate YAML let through
     except (TypeError, ValueError, OSError):
         return None  # a value with no stored form, or a zone whose data cannot be found
     back = decode(data)
@@ -93,7 +94,7 @@ def encode(events: Parsed, site_zone: ZoneInfo) -> bytes | None:
 def decode(data: bytes) -> Parsed | None:
     """Return the events kept in ``data``, or None if it is not exactly what encode wrote."""
     try:
-        stored = json.loads(data)
+        stored = json.loads(data.decode("utf-8", "surrogatepass"))
         _expect(isinstance(stored, dict) and stored.keys() == {"zones", "events"})
         zones, events = stored["zones"], stored["events"]
         _expect(isinstance(zones, dict) and isinstance(events, list))
@@ -106,7 +107,7 @@ def decode(data: bytes) -> Parsed | None:
             _expect(event.timezone.key in zones)
             result.append((event, at))
         return tuple(result)
-    except (ValueError, TypeError, KeyError, OSError, RecursionError):
+    except (ValueError, TypeError, KeyError, OSError, RecursionError):  # UnicodeError too
         return None  # corrupt, written by other code, or a zone gone: parse the file
 
 

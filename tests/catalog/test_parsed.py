@@ -131,6 +131,26 @@ def test_a_restart_reads_back_every_file_as_parsing_gives_it(
     assert repr(again) == repr(first)
 
 
+def test_any_text_reads_back_as_written(
+    write_event: WriteEvent, project: Path, start: Callable[[], tuple[Catalog, Counted]]
+) -> None:
+    write_event(
+        "odd.yaml",
+        'id: odd\ntitle: "e\\u0301 \\U0001F600 \\\\N \\"q\\""\n'
+        'description: "one\\u2028two\\u2029three four\\tfive\\nsix"\n'
+        "topics: [procurement]\nstart: 2026-01-01T10:00\nend: 2026-01-01T11:00\n",
+    )
+    start()
+
+    catalog, counted = start()
+
+    assert counted.found == 1
+    odd = catalog.by_id["odd"]
+    assert odd.title == 'e\u0301 \U0001f600 \\N "q"'
+    assert odd.description == "one\u2028two\u2029three four\tfive\nsix"
+    same(catalog, project)
+
+
 def test_an_edited_file_is_parsed_again_and_the_others_are_not(
     two_files: None, project: Path, start: Callable[[], tuple[Catalog, Counted]]
 ) -> None:
