@@ -159,6 +159,18 @@ class Edition:
         """
         return self._cached(("document", *key), lambda: (path, build()))
 
+    def build_documents(self, documents: Sequence[tuple[tuple[str, ...], str, bytes]]) -> None:
+        """Keep many documents (each a key, path and body, as ``document`` takes them) at once,
+        revised in one pass."""
+        built = {
+            ("document", *key): (path, body)
+            for key, path, body in documents
+            if ("document", *key) not in self._feeds
+        }
+        revised = self._revised(built)
+        with self._lock:
+            self._feeds.update(revised)
+
     def event_feed(self, event_id: str) -> Feed:
         """Return one event's calendar: its entry and one entry per session."""
         return self._cached(("event", event_id), lambda: self._event_feed(event_id))

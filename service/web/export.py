@@ -42,7 +42,7 @@ from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
 from ..parallel import run_all
-from .feeds import cut_off, feed_channel
+from .feeds import READER_FORMATS, build_reader_feeds, cut_off, feed_channel
 
 # The routes that become files named after their path, with ".html" added.
 PAGES = {"pages.topic", "pages.event", "embed.embed"}
@@ -69,7 +69,8 @@ def export_site(app: Flask, target: Path) -> Exported:
     catalog = edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
     paths = [urls.HOME]
-    for slugs in [(ALL,), *((slug,) for slug in catalog.config.topics)]:
+    feeds = [(ALL,), *((slug,) for slug in catalog.config.topics)]
+    for slugs in feeds:
         paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
         paths.append(urls.embed(slugs))
     paths += [urls.topic(slug) for slug in catalog.config.topics]
@@ -87,6 +88,13 @@ def export_site(app: Flask, target: Path) -> Exported:
     edition.build_event_feeds(
         [e.id for e in catalog.events if _file_name(urls.event_calendar(e.id)) not in kept]
     )
+    unwritten = [
+        slugs
+        for slugs in feeds
+        if any(_file_name(urls.feed(slugs, kind)) not in kept for kind in READER_FORMATS)
+    ]
+    with app.test_request_context():
+        build_reader_feeds(live, unwritten)
     client = app.test_client()
     files = {_file_name(path): _answer(client, path) for path in paths}
     # An event's page and calendar are its own: many, and rendered from what this process
