@@ -1,13 +1,13 @@
 """Event files as read, kept so a restart parses again only the files that changed.
 
-Revision ID: 0010
+Revision ID: 0011
 Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0011"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
