@@ -218,9 +218,15 @@ class Edition:
         events = [self.catalog.by_id[i] for i in event_ids if ("event", i) not in self._feeds]
         config = self.catalog.config
         sessions = self._publisher.session_blocks(events, config, self.zones)
+        # Joined on every core when they are many; revised here, in one pass.
+        calendars = run_all(
+            [
+                partial(self._event_calendar, event, blocks)
+                for event, blocks in zip(events, sessions, strict=True)
+            ]
+        )
         built: dict[tuple[str, ...], tuple[str, bytes]] = {
-            ("event", event.id): self._event_calendar(event, blocks)
-            for event, blocks in zip(events, sessions, strict=True)
+            ("event", event.id): calendar for event, calendar in zip(events, calendars, strict=True)
         }
         feeds = self._revised(built)
         with self._lock:
