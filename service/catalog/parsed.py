@@ -8,7 +8,8 @@ the name it is shown by (events and problems carry it), what config.yaml gives t
 files (the site's zone, the topics, the room ids have in a UID, the events' folder), and
 the reading code (this package, the libraries it validates with and Python). What no key
 can know beforehand, the tz database of the zones the events use, is kept beside the events
-and compared when they are read back. A key names its events for good.
+and compared when they are read back (no other zone is read back). A key names its events
+for good.
 
 What is kept is JSON, never pickle: the store is a database that other processes write,
 and reading JSON runs no code. Reading it back checks the type and shape of every value
@@ -28,6 +29,7 @@ import sys
 import types
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -100,12 +102,14 @@ def decode(data: bytes) -> Parsed | None:
         _expect(isinstance(zones, dict) and isinstance(events, list))
         for zone, digest in zones.items():
             _expect(zone_data(zone) == digest)  # the tz database changed: read again
-        result = []
-        for item in events:
-            _expect(isinstance(item, list) and len(item) == 2)
-            event, at = _EVENT[1](item[0]), _PROBLEM[1](item[1])
-            _expect(event.timezone.key in zones)
-            result.append((event, at))
+        checked = _checked.set(frozenset(zones))  # every zone read back must be one of these
+        try:
+            result = []
+            for item in events:
+                _expect(isinstance(item, list) and len(item) == 2)
+                result.append((_EVENT[1](item[0]), _PROBLEM[1](item[1])))
+        finally:
+            _checked.reset(checked)
         return tuple(result)
     except (ValueError, TypeError, KeyError, OSError, RecursionError):  # UnicodeError too
         return None  # corrupt, written by other code, or a zone gone: parse the file
@@ -183,9 +187,12 @@ def _write_zone(value: ZoneInfo) -> str:
 
 
 def _read_zone(value: Any) -> ZoneInfo:
-    _expect(type(value) is str)
-    zone_data(value)  # a key the tz database has, and no path out of it
+    _expect(type(value) is str and value in _checked.get())
     return ZoneInfo(value)
+
+
+# The zones of the entry being read whose tz data is what it was: no other may be read.
+_checked: ContextVar[frozenset[str]] = ContextVar("_checked", default=frozenset())
 
 
 def _codec(hint: Any) -> _Codec:

@@ -313,6 +313,7 @@ def _field(index: int, value: Any) -> Callable[[Any], Any]:
         _field(3, "Mars/Olympus_Mons"),  # a zone the tz database does not have
         _field(4, ["2026-01-01T10:00+01:00", 0, "Europe/Brussels"]),  # an offset in the wall
         _field(4, ["2026-01-01T10:00", 2, "Europe/Brussels"]),  # no such fold
+        _field(4, ["2026-01-01T10:00", 0, "Asia/Tokyo"]),  # a zone whose data was not kept
         _field(9, "postponed"),  # a status that is none of three
         _field(16, [["too", "short"]]),  # a session of the wrong shape
         lambda kept: {**kept, "more": 1},
@@ -326,6 +327,7 @@ def _field(index: int, value: Any) -> Callable[[Any], Any]:
         "unknown zone",
         "offset",
         "fold",
+        "zone not kept",
         "status",
         "session",
         "extra key",
