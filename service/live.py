@@ -22,13 +22,16 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from .calendar.edition import Edition, Publisher
-from .catalog import Catalog
+from .catalog import Catalog, Config
 from .catalog.load import CatalogLoader
 from .catalog.source import shown
 from .clock import Clock, utc_now
 from .errors import CatalogError, Problem
 from .store.database import open_database
+from .store.parsed import ParsedStore
 from .store.renders import RenderStore
 from .store.revisions import RevisionStore
 
@@ -48,9 +51,10 @@ class LiveCatalog:
         clock: Clock = utc_now,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.loader = CatalogLoader(config_path)
+        self._engine: Engine | None = None
+        self.loader = CatalogLoader(config_path, memo=self._parsed_files)
         catalog = self.loader.load()  # a bad catalog at start stops the service, listed
-        self.engine = open_database(catalog.config.database_url)
+        self.engine = self._engine or open_database(catalog.config.database_url)
         self.publisher = Publisher(RevisionStore(self.engine, clock), RenderStore(self.engine))
         self.clock = clock
         self.timer = timer  # measures how long files have been still
@@ -62,6 +66,11 @@ class LiveCatalog:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._listeners: list[Callable[[], None]] = []
+
+    def _parsed_files(self, config: Config) -> ParsedStore:
+        """Keep the event files as parsed in the database, opened as soon as config.yaml is read."""
+        self._engine = open_database(config.database_url)
+        return ParsedStore(self._engine)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each new edition is swapped in."""

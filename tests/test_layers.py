@@ -41,6 +41,7 @@ ALLOWED: dict[str, tuple[set[str], bool]] = {
             "live",
             "language",
             "reminders",
+            "parallel",
         },
         True,
     ),

@@ -159,6 +159,18 @@ class Edition:
         """
         return self._cached(("document", *key), lambda: (path, build()))
 
+    def build_documents(self, documents: Sequence[tuple[tuple[str, ...], str, bytes]]) -> None:
+        """Keep many documents (each a key, path and body, as ``document`` takes them) at once,
+        revised in one pass."""
+        built = {
+            ("document", *key): (path, body)
+            for key, path, body in documents
+            if ("document", *key) not in self._feeds
+        }
+        revised = self._revised(built)
+        with self._lock:
+            self._feeds.update(revised)
+
     def event_feed(self, event_id: str) -> Feed:
         """Return one event's calendar: its entry and one entry per session."""
         return self._cached(("event", event_id), lambda: self._event_feed(event_id))
@@ -206,9 +218,15 @@ class Edition:
         events = [self.catalog.by_id[i] for i in event_ids if ("event", i) not in self._feeds]
         config = self.catalog.config
         sessions = self._publisher.session_blocks(events, config, self.zones)
+        # Joined on every core when they are many; revised here, in one pass.
+        calendars = run_all(
+            [
+                partial(self._event_calendar, event, blocks)
+                for event, blocks in zip(events, sessions, strict=True)
+            ]
+        )
         built: dict[tuple[str, ...], tuple[str, bytes]] = {
-            ("event", event.id): self._event_calendar(event, blocks)
-            for event, blocks in zip(events, sessions, strict=True)
+            ("event", event.id): calendar for event, calendar in zip(events, calendars, strict=True)
         }
         feeds = self._revised(built)
         with self._lock:

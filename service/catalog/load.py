@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from ..errors import CatalogError, Problem
 from ..parallel import run_all
-from . import values
+from . import parsed, values
 from .build import MAX_PROBLEMS, Checker, build_config, build_event
 from .models import Catalog, Config, Event
 from .schema import MAX_TOPICS, ConfigSpec, EventListSpec, EventSpec, validate
-from .source import Document, Loc, read_document, shown
+from .source import Document, Loc, parse_document, read_document, shown
+from .text import decode, read_bytes
 from .uids import uid_room
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,13 @@ class CatalogLoader:
     if a file changed while it was being read.
     """
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(
+        self, config_path: Path, memo: Callable[[Config], parsed.Memo] | None = None
+    ) -> None:
+        """``memo`` gives, for the first good config.yaml, where parsed files are kept."""
         self.config_path = Path(config_path)
+        self._memo_for = memo
+        self._memo: parsed.Memo | None = None
         self._config_stamp: Stamp = None
         self._context: _Context | None = None
         self._files: dict[Path, _FileResult] = {}
@@ -112,6 +118,59 @@ class CatalogLoader:
         if not self._pending:
             return None
         return max(since for _, since in self._pending.values()) + quiet
+
+    def _read_fresh(
+        self, fresh: list[Path], stamps: dict[Path, Stamp], context: _Context
+    ) -> dict[Path, _FileResult]:
+        """Read many files at once (at start): those the memo has from it, the rest on every core.
+
+        The bytes a key is made of are the bytes parsed, and what parsing gives is kept only
+        once it reads back alike (``parsed``).
+        """
+        memo = self._memo_of(context)
+        found: dict[Path, _FileResult] = {}
+        texts: dict[Path, tuple[str, bytes]] = {}
+        for path in fresh:
+            shown_as = shown(path)
+            try:
+                texts[path] = (shown_as, read_bytes(path, shown_as))
+            except CatalogError as err:
+                found[path] = _FileResult(stamps[path], (), _capped(list(err.problems), shown_as))
+        keys: dict[Path, str] = {}
+        if memo is not None:
+            against = _for_events(context)
+            keys = {path: parsed.key(name, data, against) for path, (name, data) in texts.items()}
+        stored = _recall(memo, list(keys.values())) if keys else {}
+        unread = []
+        for path in texts:
+            kept = stored.get(keys.get(path, ""))
+            events = parsed.decode(kept) if kept is not None else None
+            if events is None:
+                unread.append(path)
+            else:
+                found[path] = _FileResult(stamps[path], events, ())
+        keep = memo is not None
+        reads = [partial(_parse_events, *texts[p], stamps[p], context, keep) for p in unread]
+        new = []
+        for path, (result, data) in zip(
+            unread, run_all(reads, at_least=_SHARED_OUT_FROM), strict=True
+        ):
+            found[path] = result
+            if data is not None:
+                new.append((keys[path], texts[path][0], data))
+        if memo is not None and new:
+            _remember(memo, new)
+        return found
+
+    def _memo_of(self, context: _Context) -> parsed.Memo | None:
+        """Return where parsed files are kept, asked for once a config.yaml is good."""
+        if self._memo is None and self._memo_for is not None and context.config is not None:
+            try:
+                self._memo = self._memo_for(context.config)
+            except Exception:  # noqa: BLE001 - without it, files are parsed as ever
+                log.warning("parsed files cannot be kept; every file is parsed", exc_info=True)
+            self._memo_for = None  # asked once: a database that failed is reported elsewhere
+        return self._memo
 
     def _scan(self, feeds_dir: Path | None) -> dict[Path, Stamp]:
         """Return the stamp of every event file in ``feeds_dir``, in no order.
@@ -166,9 +225,7 @@ class CatalogLoader:
                 result = _read_events(path, file_stamp, context)
                 _unchanged(path, file_stamp)
             files[path] = result
-        # Many files at once (at start): read on every core.
-        reads = [partial(_read_events, path, stamps[path], context) for path in fresh]
-        files.update(zip(fresh, run_all(reads, at_least=_SHARED_OUT_FROM), strict=True))
+        files.update(self._read_fresh(fresh, stamps, context))
         files = {path: files[path] for path in sorted(stamps)}
         self._context, self._config_stamp, self._files = context, stamp, files
         self._stamps = {path: result.stamp for path, result in files.items()}
@@ -289,9 +346,25 @@ def _fallbacks(
 
 
 def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
+    shown_as = shown(path)
+    try:
+        data = read_bytes(path, shown_as)
+    except CatalogError as err:
+        return _FileResult(stamp, (), _capped(list(err.problems), shown_as))
+    return _parse_events(shown_as, data, stamp, context)[0]
+
+
+def _parse_events(
+    shown_as: str, data: bytes, stamp: Stamp, context: _Context, keep: bool = False
+) -> tuple[_FileResult, bytes | None]:
+    """Read one file's bytes; with ``keep``, also return what to keep of a clean file."""
     problems: list[Problem] = []
     events: list[tuple[Event, Problem]] = []
-    doc = _read(path, problems)
+    doc = None
+    try:
+        doc = parse_document(decode(data, shown_as), shown_as)
+    except CatalogError as err:
+        problems.extend(err.problems)
     if doc is not None:
         for loc in _event_locations(doc, problems):
             if len(problems) > MAX_PROBLEMS:
@@ -312,7 +385,29 @@ def _read_events(path: Path, stamp: Stamp, context: _Context) -> _FileResult:
             )
             if event is not None:
                 events.append((event, doc.problem((*loc, "id"), "")))
-    return _FileResult(stamp, tuple(events), _capped(problems, shown(path)))
+    result = _FileResult(stamp, tuple(events), _capped(problems, shown_as))
+    if not keep or problems:
+        return result, None
+    return result, parsed.encode(result.events, context.site_zone)
+
+
+def _recall(memo: parsed.Memo | None, keys: list[str]) -> Mapping[str, bytes]:
+    """Return what ``memo`` keeps under ``keys``; nothing if it cannot be read."""
+    if memo is None:
+        return {}
+    try:
+        return memo.read(keys)
+    except Exception:  # noqa: BLE001 - the files are parsed instead
+        log.warning("parsed files cannot be read back; parsing them", exc_info=True)
+        return {}
+
+
+def _remember(memo: parsed.Memo, entries: list[tuple[str, str, bytes]]) -> None:
+    """Keep what was parsed for a next start; a failure to keep it loses nothing."""
+    try:
+        memo.write(entries)
+    except Exception:  # noqa: BLE001 - the next start parses these files again
+        log.warning("parsed files cannot be kept for the next start", exc_info=True)
 
 
 class _ChangedWhileRead(Exception):

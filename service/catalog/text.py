@@ -38,10 +38,12 @@ _KINDS = (
 
 def read_text(path: Path, shown_as: str) -> str:
     """Read a regular file of at most MAX_BYTES as UTF-8; raise a CatalogError if it is not."""
-    return decode(_read_bytes(path, shown_as), shown_as)
+    return decode(read_bytes(path, shown_as), shown_as)
 
 
-def _read_bytes(path: Path, shown_as: str) -> bytes:
+def read_bytes(path: Path, shown_as: str) -> bytes:
+    """Read a regular file of at most MAX_BYTES; raise a CatalogError if it is not one."""
+
     def refuse(message: str) -> CatalogError:
         return CatalogError([Problem(shown_as, 0, "", message)])
 

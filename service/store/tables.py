@@ -2,9 +2,9 @@
 
 The catalog lives in YAML; the database holds what YAML cannot: the revision of every calendar
 entry and feed (so SEQUENCE and LAST-MODIFIED rise on edits and stay put otherwise), when each
-event was first published and at which start, what each entry was rendered to, the
-subscribers and a log of their changes, the outbox of mail to send and what became of it,
-and the workers that send it.
+event was first published and at which start, what each entry was rendered to and each
+event file read into, the subscribers and a log of their changes, the outbox of mail to send
+and what became of it, and the workers that send it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,17 @@ renders = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("uid", sa.String(255), nullable=False, index=True),
     sa.Column("zone", sa.String(255), nullable=True),  # the TZID the entry uses, if any
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+# What each clean event file was read into (JSON of its events), by a digest of its bytes
+# and of what it is read against, so a fresh process parses only the files that changed
+# (``parsed.ParsedStore``); ``file`` is a digest of the file's name, one row a file.
+parsed_files = sa.Table(
+    "parsed_files",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("file", sa.String(64), nullable=False, index=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 

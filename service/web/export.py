@@ -13,8 +13,15 @@ files the earlier export wrote that are gone now (an event taken out, say). It k
 from ``.calfeed-export``, the list of what it wrote with a digest of each. Beside an event's
 page and calendar the list also keeps a digest of everything they are made from (the event,
 its entry as stamped, where it first started, the configuration, the zones and calfeed's
-own code), so an event that did not change is not even rendered again. Files it did not
-write are never touched.
+own code), so an event that did not change is not even rendered again; and beside each
+feed (calendar, Atom, JSON Feed) the same of each of its events, when each was first
+published, the feed's cut-off day and the latest change in the catalog, so an unchanged
+feed is not built again. The pages that list events (home, topics, embeds) tell upcoming
+from past by the clock, and are always written. Files it did not write are never touched.
+
+Events' own pages and calendars, the bulk of a first export, are answered on every core
+(``parallel``): forked from this process once it holds every calendar, so each answer is
+what it would have given; feeds and the pages that list events are answered here.
 """
 
 from __future__ import annotations
@@ -22,15 +29,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, url_for
+from flask.testing import FlaskClient
 
 from .. import urls
 from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
+from ..parallel import run_all
+from .feeds import READER_FORMATS, build_reader_feeds, cut_off, feed_channel
 
 # The routes that become files named after their path, with ".html" added.
 PAGES = {"pages.topic", "pages.event", "embed.embed"}
@@ -57,31 +69,38 @@ def export_site(app: Flask, target: Path) -> Exported:
     catalog = edition.catalog
     app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
     paths = [urls.HOME]
-    for slugs in [(ALL,), *((slug,) for slug in catalog.config.topics)]:
+    feeds = [(ALL,), *((slug,) for slug in catalog.config.topics)]
+    for slugs in feeds:
         paths += [urls.feed(slugs, extension) for extension in FEED_FORMATS]
         paths.append(urls.embed(slugs))
     paths += [urls.topic(slug) for slug in catalog.config.topics]
-    for event in catalog.events:
-        paths += [urls.event_calendar(event.id), urls.event(event.id)]
+    own = [path for event in catalog.events for path in _event_paths(event.id)]
     before = _manifest(target)
-    sources = _sources(edition)
-    # An event whose files were exported from the same sources is not rendered again.
+    sources = _sources(edition, cut_off(live))
+    # A file exported from the same sources (an event's, a feed) is not rendered again.
     kept = {
         name: source
         for name, (_, source) in before.items()
         if source != "-" and sources.get(name) == source and (target / name).is_file()
     }
     paths = [path for path in paths if _file_name(path) not in kept]
+    own = [path for path in own if _file_name(path) not in kept]
     edition.build_event_feeds(
         [e.id for e in catalog.events if _file_name(urls.event_calendar(e.id)) not in kept]
     )
-    files: dict[str, bytes] = {}
+    unwritten = [
+        slugs
+        for slugs in feeds
+        if any(_file_name(urls.feed(slugs, kind)) not in kept for kind in READER_FORMATS)
+    ]
+    with app.test_request_context():
+        build_reader_feeds(live, unwritten)
     client = app.test_client()
-    for path in paths:
-        response = client.get(path)
-        if response.status_code != 200:
-            raise CalfeedError(f"export: {path} answered {response.status_code}")
-        files[_file_name(path)] = response.get_data()
+    files = {_file_name(path): _answer(client, path) for path in paths}
+    # An event's page and calendar are its own: many, and rendered from what this process
+    # holds (its calendar was built above, with its revision), so on every core.
+    answers = run_all([partial(_answer, client, path) for path in own])
+    files.update(zip(map(_file_name, own), answers, strict=True))
     if app.static_folder:
         folder = Path(app.static_folder)
         for file in sorted(folder.rglob("*")):
@@ -90,19 +109,35 @@ def export_site(app: Flask, target: Path) -> Exported:
     return _write_changed(target, files, before, kept, sources)
 
 
+def _event_paths(event_id: str) -> tuple[str, str]:
+    """Return the paths of an event's own files: its calendar and its page."""
+    return urls.event_calendar(event_id), urls.event(event_id)
+
+
+def _answer(client: FlaskClient, path: str) -> bytes:
+    """Return what the app answers for ``path``; raise CalfeedError unless it is a 200."""
+    response = client.get(path)
+    if response.status_code != 200:
+        raise CalfeedError(f"export: {path} answered {response.status_code}")
+    return response.get_data()
+
+
 def _file_name(path: str) -> str:
     """Return the file a path of the site is exported to."""
     name = "index.html" if path == urls.HOME else path.lstrip("/")
     return name if name.endswith((".ics", ".atom", ".json", ".html")) else name + ".html"
 
 
-def _sources(edition: Edition) -> dict[str, str]:
-    """Return, for each event's page and calendar, a digest of all they are made from."""
+def _sources(edition: Edition, since: datetime | None) -> dict[str, str]:
+    """Return, for each event's page and calendar and each feed, a digest of all it is made of.
+
+    ``since`` is the day before which ended events leave the feeds.
+    """
     site = Path(__file__).resolve().parents[1]
     code = b"".join(
         p.read_bytes()
         for p in sorted(site.rglob("*"))
-        if p.suffix in {".py", ".html", ".css", ".js"}
+        if p.suffix in {".py", ".html", ".css", ".js", ".po"}  # .po: the words, translated
     )
     common = hashlib.sha256(code + repr((edition.catalog.config, edition.zones)).encode()).digest()
     sources = {}
@@ -112,6 +147,14 @@ def _sources(edition: Edition) -> dict[str, str]:
         source = hashlib.sha256(made_from).hexdigest()
         sources[_file_name(urls.event(event.id))] = source
         sources[_file_name(urls.event_calendar(event.id))] = source
+    for slugs in [(ALL,), *((slug,) for slug in edition.catalog.config.topics)]:
+        latest = feed_channel(edition, slugs, since).updated  # what it says if it is empty
+        feed_from = hashlib.sha256(common + repr((slugs, since, latest)).encode())
+        for event in edition.topic_events(slugs, since):
+            feed_from.update(sources[_file_name(urls.event(event.id))].encode())
+            feed_from.update(repr(edition.publications[event.id]).encode())
+        for extension in FEED_FORMATS:
+            sources[_file_name(urls.feed(slugs, extension))] = feed_from.hexdigest()
     return sources
 
 
@@ -164,8 +207,17 @@ def _manifest(target: Path) -> dict[str, tuple[str, str]]:
 def _file_links(base_url: str) -> Callable[..., str]:
     """Return a ``url_for`` for the pages that links to the exported files' names."""
 
+    made: dict[tuple[str, ...], str] = {}  # the pages link the same addresses many times
+
     def link(endpoint: str, **values: Any) -> str:
-        path = url_for(endpoint, **values)
-        return base_url + path + (".html" if endpoint in PAGES else "")
+        key = (endpoint, *(f"{name}={value}" for name, value in sorted(values.items())))
+        found = made.get(key)
+        if found is None:
+            path = url_for(endpoint, **values)
+            found = base_url + path + (".html" if endpoint in PAGES else "")
+            # Only an endpoint named in full, with text values, names one address anywhere.
+            if not endpoint.startswith(".") and all(type(v) is str for v in values.values()):
+                made[key] = found
+        return found
 
     return link

@@ -9,14 +9,14 @@ or slugs joined by ``+``, the same for every format.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
 from flask import Blueprint, Flask, Response, abort, request
 from markupsafe import Markup
 
-from .. import urls
+from .. import parallel, urls
 from ..calendar.edition import ALL, Edition, Feed
 from ..catalog import Event, Topic
 from ..catalog.values import SLUG
@@ -58,20 +58,26 @@ def json(name: str) -> Response:
     return _reader_feed(name, "json")
 
 
+READER_FORMATS = ("atom", "json")
+
+
 def _reader_feed(name: str, extension: str) -> Response:
     live = live_catalog()
     edition = live.edition
     slugs = _slugs_or_404(name, edition)
-    since = cut_off(live)
+    key, path, written = _reader_document(edition, slugs, cut_off(live), extension)
+    feed = edition.document(key, path, written)
+    kind = ATOM_TYPE if extension == "atom" else JSON_FEED_TYPE
+    return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", kind)
+
+
+def _reader_document(
+    edition: Edition, slugs: tuple[str, ...], since: datetime | None, extension: str
+) -> tuple[tuple[str, ...], str, Callable[[], bytes]]:
+    """Return the key, the revision's path and the builder of a feed for readers."""
     build = atom_feed if extension == "atom" else json_feed
     config = edition.catalog.config
-
-    parts = cached_parts(edition)
-
-    def html(event: Event) -> Markup:
-        # Written once for every feed that holds the event, and kept while it is unchanged.
-        render = partial(content_html, event, config)
-        return parts(event, ("feed content", config.site.base_url), render)
+    html = _content(edition)
 
     def written() -> bytes:
         channel = feed_channel(edition, slugs, since)
@@ -80,10 +86,46 @@ def _reader_feed(name: str, extension: str) -> Response:
         return build(channel, items(events, edition.publications, updated), config, html)
 
     key = (extension, *slugs, since.isoformat() if since else "")
-    path = urls.feed(slugs, extension).lstrip("/")
-    feed = edition.document(key, path, written)
-    kind = ATOM_TYPE if extension == "atom" else JSON_FEED_TYPE
-    return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", kind)
+    return key, urls.feed(slugs, extension).lstrip("/"), written
+
+
+def _content(edition: Edition) -> Callable[[Event], Markup]:
+    """Return what a feed reader shows of each event, from this request's cache of parts."""
+    config = edition.catalog.config
+    parts = cached_parts(edition)
+
+    def html(event: Event) -> Markup:
+        # Written once for every feed that holds the event, and kept while it is unchanged.
+        render = partial(content_html, event, config)
+        return parts(event, ("feed content", config.site.base_url), render)
+
+    return html
+
+
+def build_reader_feeds(live: LiveCatalog, feeds: Sequence[tuple[str, ...]]) -> None:
+    """Build now the Atom and JSON Feed of each of ``feeds``, as requests for them would.
+
+    In a request's context (the parts cache is the app's). For a large catalog they are
+    written on every core, each event's content once, here, before; their revisions are
+    recorded here, in one pass.
+    """
+    edition = live.edition
+    since = cut_off(live)
+    documents = [
+        _reader_document(edition, slugs, since, extension)
+        for slugs in feeds
+        for extension in READER_FORMATS
+    ]
+    many = len(edition.catalog.events) >= parallel.AT_LEAST
+    if many:
+        html = _content(edition)
+        for event in edition.catalog.events:
+            html(event)
+    # Each feed is a large piece of work once the catalog is large, and a small one before.
+    bodies = parallel.run_all([written for *_, written in documents], at_least=2 if many else None)
+    edition.build_documents(
+        [(key, path, body) for (key, path, _), body in zip(documents, bodies, strict=True)]
+    )
 
 
 def feed_channel(edition: Edition, slugs: tuple[str, ...], since: datetime | None) -> Channel:

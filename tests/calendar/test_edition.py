@@ -10,7 +10,7 @@ catalog's all.ics byte for byte; refresh them with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,10 @@ from parsers import lines, oracle
 from parsers.oracle import ServedFeed
 
 from service.calendar.edition import Edition, Publisher
-from service.catalog import Catalog, Config
+from service.catalog import Catalog, Config, load_catalog
+from service.catalog.load import CatalogLoader
+from service.store.database import open_database
+from service.store.parsed import ParsedStore
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_PATHS = oracle.read_project(REPO / "config.yaml").paths(("procurement", "supply-chains"))
@@ -285,6 +288,32 @@ def test_an_unchanged_feed_keeps_its_bytes_and_etag_across_a_restart(
 
     assert after == before
     assert {last_modified for _, _, last_modified in after.values()} == {T1}
+
+
+@pytest.mark.parametrize("catalog", ["edge", "seed"])
+def test_a_restart_that_reads_its_files_back_serves_the_bytes_parsing_does(
+    catalog: str, edge_project: Path, tmp_path: Path, make_publisher: MakePublisher
+) -> None:
+    config = edge_project / "config.yaml" if catalog == "edge" else REPO / "config.yaml"
+    engine = open_database(f"sqlite:///{tmp_path / 'parsed.sqlite3'}")
+    store = ParsedStore(engine)
+    CatalogLoader(config, lambda _: store).load()  # the first start parses and keeps
+
+    class ReadOnly:
+        def read(self, keys: Sequence[str]) -> Mapping[str, bytes]:
+            return store.read(keys)
+
+        def write(self, entries: Sequence[tuple[str, str, bytes]]) -> None:
+            pytest.fail(f"parsed again: {[name for _, name, _ in entries]}")
+
+    warm = CatalogLoader(config, lambda _: ReadOnly()).load()
+    engine.dispose()
+    plain = load_catalog(config)
+
+    assert warm == plain and repr(warm) == repr(plain)
+    served = publish_at(T1, make_publisher(Clock(), f"sqlite:///{tmp_path / 'a'}"), lambda: warm)
+    parsed = publish_at(T1, make_publisher(Clock(), f"sqlite:///{tmp_path / 'b'}"), lambda: plain)
+    assert served == parsed
 
 
 def test_an_event_that_comes_back_changed_continues_its_sequence(

@@ -279,10 +279,10 @@ def test_an_export_over_an_earlier_one_is_a_fresh_export(
     assert over == fresh
 
 
-def test_an_export_with_nothing_changed_renders_no_event_again(
+def test_an_export_with_nothing_changed_renders_no_event_and_no_feed_again(
     seed_project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.web import pages
+    from service.web import feeds, pages, syndication
 
     rendered: list[str] = []
 
@@ -290,16 +290,68 @@ def test_an_export_with_nothing_changed_renders_no_event_again(
         rendered.append(name)
         return render_template(name, **context)
 
+    def written(kind: str, build: Callable[..., bytes]) -> Callable[..., bytes]:
+        def write(*args: Any) -> bytes:
+            rendered.append(kind)
+            return build(*args)
+
+        return write
+
     monkeypatch.setattr(pages, "render_template", counted)
+    monkeypatch.setattr(feeds, "atom_feed", written("atom", syndication.atom_feed))
+    monkeypatch.setattr(feeds, "json_feed", written("json", syndication.json_feed))
     config = seed_project / "config.yaml"
     first = export(runner, config, tmp_path / "site")
     assert rendered.count("event.html") == len(SEED_IDS)
+    assert rendered.count("atom") == rendered.count("json") == 1 + len(SEED_TOPICS)
     rendered.clear()
 
     again = export(runner, config, tmp_path / "site")
 
-    assert "event.html" not in rendered
+    assert {"event.html", "atom", "json"}.isdisjoint(rendered)
+    assert "index.html" in rendered  # it tells upcoming from past by the clock
     assert again == first
+
+
+def test_an_export_on_two_cores_writes_what_one_process_writes(
+    seed_project: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import parallel
+
+    config = seed_project / "config.yaml"
+    one = export(runner, config, tmp_path / "one")
+    monkeypatch.setattr(parallel, "AT_LEAST", 1)  # share out even the seed's few events
+    monkeypatch.setattr(parallel, "processes_available", lambda: 2)
+
+    shared_out = export(runner, config, tmp_path / "two")
+
+    assert shared_out == one
+    listed = [(tmp_path / name / ".calfeed-export").read_text("utf-8") for name in ("one", "two")]
+    assert listed[0] == listed[1]
+
+
+def _keep_no_past_events(root: Path) -> None:
+    config = root / "config.yaml"
+    text = config.read_text("utf-8")
+    config.write_text(text.replace("keep_past_days: null", "keep_past_days: 0"), "utf-8")
+
+
+def test_an_export_days_later_leaves_out_of_its_feeds_what_ended_as_a_fresh_one_does(
+    seed_project: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    config = seed_project / "config.yaml"
+    _keep_no_past_events(seed_project)
+    with freeze_time("2020-12-01 09:00:00", tz_offset=0):
+        first = export(runner, config, tmp_path / "site")
+
+    with freeze_time("2020-12-09 09:00:00", tz_offset=0):  # the summit and a webinar ended
+        over = export(runner, config, tmp_path / "site")
+        fresh = export(runner, config, tmp_path / "fresh")
+
+    assert over == fresh
+    assert b"circular-cities-webinar" in first["feeds/all.json"]
+    assert b"circular-cities-webinar" not in over["feeds/all.json"]
+    assert over["feeds/all.ics"] != first["feeds/all.ics"]
 
 
 PRIVATE_JOIN = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
