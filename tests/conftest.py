@@ -184,6 +184,15 @@ def browser() -> Iterator[Browser]:
 SERVER = os.environ.get("CALFEED_TEST_POSTGRES", "host=127.0.0.1 port=5432 user=postgres")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of an empty database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'calfeed.sqlite3'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """Create a database of this test's own; return its SQLAlchemy URL; drop it afterwards."""

@@ -7,36 +7,18 @@ loses nothing; a change of the choice is logged like any change of a subscriber 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config as AlembicConfig
+from migrations import alembic_on
 
 from service.reminders import subscribers as store
-from service.store.database import MIGRATIONS, open_database
+from service.store.database import open_database
 from service.store.tables import subscriber_changes
 
 JAN = datetime(2030, 1, 10, 9, 0, tzinfo=UTC)
 BEFORE = "0010"  # the newest revision without change notices
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'calfeed.sqlite3'}"
-    else:
-        yield request.getfixturevalue("pg_url")
-
-
-def _alembic(connection: sa.Connection) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
 
 
 def _has_change_notices(connection: sa.Connection) -> tuple[bool, bool]:
@@ -45,10 +27,10 @@ def _has_change_notices(connection: sa.Connection) -> tuple[bool, bool]:
     return column, inspector.has_table("event_states") and inspector.has_table("change_notices")
 
 
-def test_an_older_database_gains_change_notices_for_everyone(database_url: str) -> None:
-    engine = sa.create_engine(database_url)
+def test_an_older_database_gains_change_notices_for_everyone(empty_database_url: str) -> None:
+    engine = sa.create_engine(empty_database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), BEFORE)
+        command.upgrade(alembic_on(connection), BEFORE)
         connection.execute(
             sa.text(
                 "INSERT INTO subscribers (email, timezone, topics, status, source, created_at,"
@@ -59,7 +41,7 @@ def test_an_older_database_gains_change_notices_for_everyone(database_url: str) 
         )
     engine.dispose()
 
-    engine = open_database(database_url)  # upgrades to the newest schema
+    engine = open_database(empty_database_url)  # upgrades to the newest schema
     try:
         with engine.begin() as connection:
             [person] = store.confirmed(connection)
@@ -87,14 +69,14 @@ def test_an_older_database_gains_change_notices_for_everyone(database_url: str) 
         engine.dispose()
 
 
-def test_the_migration_goes_back_and_forth(database_url: str) -> None:
-    engine = open_database(database_url)
+def test_the_migration_goes_back_and_forth(empty_database_url: str) -> None:
+    engine = open_database(empty_database_url)
     engine.dispose()
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(empty_database_url)
     with engine.begin() as connection:
         assert _has_change_notices(connection) == (True, True)
-        command.downgrade(_alembic(connection), BEFORE)
+        command.downgrade(alembic_on(connection), BEFORE)
         assert _has_change_notices(connection) == (False, False)
-        command.upgrade(_alembic(connection), "head")
+        command.upgrade(alembic_on(connection), "head")
         assert _has_change_notices(connection) == (True, True)
     engine.dispose()

@@ -7,22 +7,20 @@ merged by the database migration, on SQLite and on PostgreSQL, with nothing lost
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from flask import Flask
 from flask.testing import FlaskClient
+from migrations import alembic_on
 
 from service.reminders import subscribers as store
 from service.reminders.worker import Worker
-from service.store.database import MIGRATIONS, open_database
+from service.store.database import open_database
 from service.store.tables import outbox, subscribers
 
 from .conftest import Inbox, live, sign_up
@@ -84,13 +82,6 @@ JAN = _at("2030-01-10 09:00")
 TARGET = _at("2030-04-01 12:00")
 
 
-def _alembic(connection: sa.Connection) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
 def _row(email: str, status: str, topics: str, **values: Any) -> dict[str, Any]:
     return {
         "email": email,
@@ -118,20 +109,12 @@ def _reminder(subscriber_id: int, event: str, status: str, **values: str) -> dic
     }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'calfeed.sqlite3'}"
-    else:
-        yield request.getfixturevalue("pg_url")
-
-
 def test_the_migration_merges_the_spellings_of_an_address_and_loses_nothing(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(empty_database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0003")
+        command.upgrade(alembic_on(connection), "0003")
         people = [
             # Carol confirmed two spellings: she got every reminder twice.
             _row("carol@example.org", "confirmed", "procurement", timezone="Asia/Tokyo"),
@@ -167,7 +150,7 @@ def test_the_migration_merges_the_spellings_of_an_address_and_loses_nothing(
         )
     engine.dispose()
 
-    engine = open_database(database_url)  # upgrades to the newest schema
+    engine = open_database(empty_database_url)  # upgrades to the newest schema
     with engine.connect() as connection:
         rows = {
             row.id: row
@@ -218,13 +201,13 @@ def test_the_migration_merges_the_spellings_of_an_address_and_loses_nothing(
     engine.dispose()
 
 
-def test_the_migrated_schema_is_the_one_the_code_describes(database_url: str) -> None:
+def test_the_migrated_schema_is_the_one_the_code_describes(empty_database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from service.store.tables import metadata
 
-    engine = open_database(database_url)
+    engine = open_database(empty_database_url)
     try:
         with engine.connect() as connection:
             options = {"compare_type": True, "compare_server_default": True}

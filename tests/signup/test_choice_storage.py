@@ -7,46 +7,28 @@ each event, no digest, no new-event mail) and loses nothing; the log of changed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config as AlembicConfig
+from migrations import alembic_on
 
 from service.catalog.models import Choices, Digest
 from service.reminders import subscribers as store
-from service.store.database import MIGRATIONS, open_database
+from service.store.database import open_database
 from service.store.tables import subscriber_changes
 
 JAN = datetime(2030, 1, 10, 9, 0, tzinfo=UTC)
 COLUMNS = {"per_event", "digest_weekday", "digest_hour", "digest_since", "new_events_since"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'calfeed.sqlite3'}"
-    else:
-        yield request.getfixturevalue("pg_url")
-
-
-def _alembic(connection: sa.Connection) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
 def test_an_older_database_keeps_everyones_reminders_and_logs_a_changed_choice(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(empty_database_url)
     with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0009")
+        command.upgrade(alembic_on(connection), "0009")
         connection.execute(
             sa.text(
                 "INSERT INTO subscribers (email, timezone, topics, status, source, created_at,"
@@ -57,7 +39,7 @@ def test_an_older_database_keeps_everyones_reminders_and_logs_a_changed_choice(
         )
     engine.dispose()
 
-    engine = open_database(database_url)  # upgrades to the newest schema
+    engine = open_database(empty_database_url)  # upgrades to the newest schema
     try:
         with engine.begin() as connection:
             [person] = store.confirmed(connection)
@@ -103,15 +85,15 @@ def test_an_older_database_keeps_everyones_reminders_and_logs_a_changed_choice(
         engine.dispose()
 
 
-def test_the_migration_goes_back_and_forth(database_url: str) -> None:
-    engine = open_database(database_url)
+def test_the_migration_goes_back_and_forth(empty_database_url: str) -> None:
+    engine = open_database(empty_database_url)
     engine.dispose()
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(empty_database_url)
     with engine.begin() as connection:
-        command.downgrade(_alembic(connection), "0009")
+        command.downgrade(alembic_on(connection), "0009")
         names = {c["name"] for c in sa.inspect(connection).get_columns("subscribers")}
         assert names.isdisjoint(COLUMNS) and "alarms" in names
-        command.upgrade(_alembic(connection), "head")
+        command.upgrade(alembic_on(connection), "head")
         names = {c["name"] for c in sa.inspect(connection).get_columns("subscribers")}
         assert COLUMNS <= names
     engine.dispose()
