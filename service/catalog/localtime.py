@@ -52,18 +52,26 @@ def _round_trips(aware: datetime) -> bool:
     return back.replace(tzinfo=None) == aware.replace(tzinfo=None)
 
 
-def _transition_near(aware: datetime, zone: ZoneInfo) -> str:
-    """Describe the clock change closest to ``aware``, e.g. for an error message."""
-    low = (aware - timedelta(days=1)).astimezone(UTC)
-    high = (aware + timedelta(days=1)).astimezone(UTC)
-    before = low.astimezone(zone).utcoffset()
+def clock_change(low: datetime, high: datetime, zone: ZoneInfo) -> datetime:
+    """Return the first whole second (UTC) after ``low`` at ``high``'s offset in ``zone``.
+
+    Between the two, ``zone``'s clocks change once: this is when.
+    """
+    low, high = low.astimezone(UTC), high.astimezone(UTC)
+    after = high.astimezone(zone).utcoffset()
     while high - low > timedelta(seconds=1):
         middle = low + (high - low) / 2
-        if middle.astimezone(zone).utcoffset() == before:
-            low = middle
-        else:
+        if middle.astimezone(zone).utcoffset() == after:
             high = middle
-    old, new = low.astimezone(zone), high.replace(microsecond=0).astimezone(zone)
+        else:
+            low = middle
+    return high.replace(microsecond=0)
+
+
+def _transition_near(aware: datetime, zone: ZoneInfo) -> str:
+    """Describe the clock change closest to ``aware``, e.g. for an error message."""
+    changed = clock_change(aware - timedelta(days=1), aware + timedelta(days=1), zone)
+    old, new = (changed - timedelta(seconds=1)).astimezone(zone), changed.astimezone(zone)
     old_offset, new_offset = old.utcoffset() or timedelta(0), new.utcoffset() or timedelta(0)
     wall_before = new - new_offset + old_offset
     direction = "forward" if new_offset > old_offset else "back"

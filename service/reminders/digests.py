@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from ..calendar.edition import Edition
 from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Catalog, Config, Event
+from ..catalog.localtime import clock_change
 from ..catalog.models import Digest
 from ..store.database import insert
 from ..store.tables import outbox
@@ -81,16 +82,7 @@ def occurrence(day: date, hour: int, zone: ZoneInfo) -> datetime:
         return instant
     # In the gap: fold 1 reads the wall time at the later offset, an instant before the
     # jump; fold 0 at the earlier one, after it. The jump lies between: find it.
-    low = wall.replace(fold=1).astimezone(UTC)
-    high = instant
-    after = instant.astimezone(zone).utcoffset()
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        if middle.astimezone(zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high.replace(microsecond=0)
+    return clock_change(wall.replace(fold=1), instant, zone)
 
 
 def around(digest: Digest, zone: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
