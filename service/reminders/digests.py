@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from .. import language as words
 from ..calendar.edition import Edition
 from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Catalog, Config, Event
@@ -46,6 +47,7 @@ from .mail import (
     _bodies,
     _calendar,
     _fill,
+    _instant,
     _message,
     event_times,
     instant_times,
@@ -319,8 +321,13 @@ class Contents:
         return bool(self.deadlines or self.starts)
 
 
-def contents(person: Subscriber, catalog: Catalog, now: datetime, until: datetime) -> Contents:
-    """Return what is coming in ``person``'s topics after ``now`` up to ``until``."""
+def contents(
+    person: Subscriber, catalog: Catalog, now: datetime, until: datetime, language: str = "en"
+) -> Contents:
+    """Return what is coming in ``person``'s topics after ``now`` up to ``until``.
+
+    Each entry's event and times are written in ``language``.
+    """
     zone, config = person.timezone, catalog.config
     deadlines: list[tuple[datetime, str, Entry]] = []
     starts: list[tuple[datetime, str, Entry]] = []
@@ -328,15 +335,15 @@ def contents(person: Subscriber, catalog: Catalog, now: datetime, until: datetim
         if event.status == "cancelled" or person.topics.isdisjoint(event.topics):
             continue
         page = event_page(event, config)
+        shown = event.in_language(language)
         deadline = event.registration.deadline if event.registration else None
         if deadline is not None and now < deadline <= until:
             register = event.registration.url if event.registration else None
-            entry = Entry(event, instant_times(deadline, event, zone), page, register)
+            entry = Entry(shown, instant_times(deadline, event, zone, language), page, register)
             deadlines.append((deadline, event.id, entry))
         if now < event.start <= until:
-            entry = Entry(
-                event, event_times(event, zone), page, join_url=join_url(event, private=True)
-            )
+            times = event_times(event, zone, language)
+            entry = Entry(shown, times, page, join_url=join_url(event, private=True))
             starts.append((event.start, event.id, entry))
     return Contents(
         [entry for *_, entry in sorted(deadlines, key=lambda d: (d[0], d[1]))],
@@ -383,42 +390,46 @@ def render(
 ) -> tuple[EmailMessage, str]:
     """Compose ``row``'s digest or new-event mail for ``person``; return it and its id."""
     config = edition.catalog.config
-    topics = [config.topics[t].name for t in sorted(person.topics) if t in config.topics]
-    base = {"site": config.site, "topics": topics, "links": links}
+    language = config.site.language_for(person.language)
+    said = words.translations(language)
+    names = {slug: topic.in_language(language).name for slug, topic in config.topics.items()}
+    topics = [names[t] for t in sorted(person.topics) if t in names]
+    base = {"site": config.site, "language": language, "topics": topics, "links": links}
     zone = person.timezone
     if row.kind == "digest":
         assert person.choices.digest is not None  # why_not said it still applies
         end = around(person.choices.digest, zone, row.due_at)[1]  # the next digest
-        listed = contents(person, edition.catalog, now, end)
-        until = f"{end.astimezone(zone):%a %d %b %Y, %H:%M %Z}"
+        listed = contents(person, edition.catalog, now, end, language)
+        until = _instant(end, zone, language)
         context = {**base, "contents": listed, "until": until, "week": row.event_id}
         identity = digest_message_id(person.id, row.event_id, config)
         count = len({entry.event.id for entry in listed.deadlines + listed.starts})
-        subject = f"Coming up until {end.astimezone(zone):%a %d %b}: " + (
-            f"{count} event{'' if count == 1 else 's'}"
-        )
+        day = words.weekday(end.astimezone(zone).date(), language)
+        subject = said.ngettext(
+            "Coming up until %(day)s: %(num)d event",
+            "Coming up until %(day)s: %(num)d events",
+            count,
+        ) % {"day": day, "num": count}
         message = _message(subject, person.email, config, identity, links, now)
-        return _fill(
-            message, "alternative", _bodies("digest", context, config.site.language)
-        ), identity
+        return _fill(message, "alternative", _bodies("digest", context, language)), identity
     event = edition.catalog.by_id[row.event_id]
-    times = times_in(event, zone)
+    times = times_in(event, zone, language)
+    shown = event.in_language(language)
     page = event_page(event, config)
     context = {
         **base,
-        "event": event,
+        "event": shown,
         "when": times.when,
         "deadline": times.deadline,
         "page_url": page,
         "ics_url": page + ".ics",
         "join_url": join_url(event, private=True),
-        "event_topics": [config.topics[slug].name for slug in event.topics],
+        "event_topics": [names[slug] for slug in event.topics if slug in names],
     }
     identity = new_event_message_id(person.id, event.id, config)
-    message = _message(f"New: {event.title}", person.email, config, identity, links, now)
-    alternative = _fill(
-        MIMEPart(_POLICY), "alternative", _bodies("new_event", context, config.site.language)
-    )
+    subject = said.gettext("New: %(title)s") % {"title": shown.title}
+    message = _message(subject, person.email, config, identity, links, now)
+    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("new_event", context, language))
     ics = edition.event_feed(event.id).body
     return _fill(message, "mixed", [alternative, _calendar(event.id, ics)]), identity
 

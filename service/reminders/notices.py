@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from .. import language as words
 from ..calendar.edition import Edition
 from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Catalog, Config, Event
@@ -251,6 +252,7 @@ class Change:
     timezone: ZoneInfo
     before: Event
     after: Event
+    language: str | None = None  # the subscriber's; None: the site's own
 
 
 def render(
@@ -276,6 +278,7 @@ def render(
         person.timezone,
         State.read(told.before).on(event),
         State.read(told.after).on(event),
+        person.language,
     )
     identity = message_id(person.id, row.event_id, row.offset_seconds, told.after, config)
     # A confirmed subscriber's calendar entry: with the private join link, if there is one.
@@ -303,36 +306,43 @@ def compose(
     now: datetime,
 ) -> EmailMessage:
     """Build the notice for ``change``'s recipient, as it would be sent at ``now``."""
-    before, after = change.before, change.after
-    was, now_is = State.of(before), State.of(after)
+    language = config.site.language_for(change.language)
+    said = words.translations(language)
+    before, after = change.before.in_language(language), change.after.in_language(language)
+    was, now_is = State.of(change.before), State.of(change.after)
     moved = now_is.moved_from(was)
     changed = []
     if (was.start, was.end, was.all_day) != (now_is.start, now_is.end, now_is.all_day):
-        changed.append("date and time")
+        changed.append(said.gettext("the date and time"))
     if was.timezone != now_is.timezone:
-        changed.append("time zone")
+        changed.append(said.gettext("the time zone"))
     if was.location != now_is.location:
-        changed.append("place")
+        changed.append(said.gettext("the place"))
     page = event_page(after, config)
+    topics = [config.topics[slug] for slug in after.topics if slug in config.topics]
     context = {
         "site": config.site,
+        "language": language,
         "event": after,
         "moved": moved,
         "changed": changed,
-        "was": mail.event_times(before, change.timezone),
-        "when": mail.event_times(after, change.timezone),
+        "was": mail.event_times(before, change.timezone, language),
+        "when": mail.event_times(after, change.timezone, language),
         "old_location": before.location,
         "place_changed": was.location != now_is.location,
-        "topics": [config.topics[slug].name for slug in after.topics if slug in config.topics],
+        "topics": [topic.in_language(language).name for topic in topics],
         "page_url": page,
         "ics_url": page + ".ics",
         "join_url": join_url(after, private=True),
         "links": links,
     }
-    title = after.title
-    subject = f"Moved: {title}" if moved else f"New place: {title}"
+    title = {"title": after.title}
+    if moved:
+        subject = said.gettext("Moved: %(title)s") % title
+    else:
+        subject = said.gettext("New place: %(title)s") % title
     message = mail._message(subject, change.email, config, message_id, links, now)
     alternative = mail._fill(
-        MIMEPart(mail._POLICY), "alternative", mail._bodies("notice", context, config.site.language)
+        MIMEPart(mail._POLICY), "alternative", mail._bodies("notice", context, language)
     )
     return mail._fill(message, "mixed", [alternative, mail._calendar(after.id, ics)])

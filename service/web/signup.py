@@ -30,7 +30,7 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import (
@@ -116,23 +116,32 @@ class ManageForm(PreferencesForm):
 
     alarms = _Checkboxes(lazy_gettext("Alarms in your calendar"))
 
-    per_event = BooleanField("Reminders before each event")
-    digest = BooleanField("A weekly digest of what is coming")
+    per_event = BooleanField(lazy_gettext("Reminders before each event"))
+    digest = BooleanField(lazy_gettext("A weekly digest of what is coming"))
     digest_weekday = SelectField(
-        "on",
-        choices=[SelectChoice(day, day.capitalize()) for day in WEEKDAYS],
+        lazy_gettext("on"),
+        choices=[SelectChoice(day, day.capitalize()) for day in WEEKDAYS],  # named per page
         default=WEEKDAYS[0],
         validate_choice=True,
     )
     digest_hour = SelectField(
-        "at",
+        lazy_gettext("at"),
         choices=[SelectChoice(str(hour), f"{hour:02d}:00") for hour in range(24)],
         default="8",
         validate_choice=True,
     )
-    new_events = BooleanField("A mail when a new event appears in my topics")
+    new_events = BooleanField(lazy_gettext("A mail when a new event appears in my topics"))
     # A checkbox: a form posted without it (unticked) turns the notices off.
-    change_notices = BooleanField("Mail me when an event I follow moves")
+    change_notices = BooleanField(lazy_gettext("Mail me when an event I follow moves"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The days as the page's language names them (Babel's: 0 is Monday).
+        names = get_locale().days["format"]["wide"] if get_locale() else {}
+        self.digest_weekday.choices = [
+            SelectChoice(day, str(names.get(index, day.capitalize())))
+            for index, day in enumerate(WEEKDAYS)
+        ]
 
     def lead_times(self) -> list[timedelta]:
         """Return the lead times chosen (validation has kept only offered ones)."""
@@ -140,7 +149,9 @@ class ManageForm(PreferencesForm):
 
     def validate_per_event(self, field: BooleanField) -> None:
         if not (field.data or self.digest.data):
-            raise ValidationError("Choose reminders before each event, a weekly digest, or both.")
+            raise ValidationError(
+                gettext("Choose reminders before each event, a weekly digest, or both.")
+            )
 
     def choices(self) -> Choices:
         """Return the mail chosen (validation has kept only offered days and hours)."""

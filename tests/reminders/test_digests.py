@@ -122,12 +122,12 @@ def test_digests_come_at_the_chosen_hour_in_the_readers_zone_before_and_after_ds
     assert first.subject == "Coming up until Mon 26 Oct: 2 events"
     check_digest(first, eva, "2026-W43")
     text = first.text()
-    assert "until the next digest, Mon 26 Oct 2026, 08:00 CET" in text
+    assert "until the next digest, Mon, 26 Oct 2026, 08:00 CET" in text
     # Deadlines first, then starts; each in Eva's zone with the event's beside it.
-    deadline = text.index("Registration closes\n- Procurement forum: Sat 24 Oct 2026, 23:59 CEST")
+    deadline = text.index("Registration closes\n- Procurement forum: Sat, 24 Oct 2026, 23:59 CEST")
     start = text.index(
-        "Starting\n- Supply chain summit: Thu 22 Oct 2026, 16:00–18:00 CEST (Europe/Stockholm); "
-        "Thu 22 Oct 2026, 10:00–12:00 EDT (America/New_York)"
+        "Starting\n- Supply chain summit: Thu, 22 Oct 2026, 16:00–18:00 CEST (Europe/Stockholm); "
+        "Thu, 22 Oct 2026, 10:00–12:00 EDT (America/New_York)"
     )
     assert deadline < start
     assert "(Europe/Stockholm and Europe/Brussels)" in text
@@ -157,9 +157,9 @@ def test_digests_come_at_the_chosen_hour_in_the_readers_zone_before_and_after_ds
 
     check_digest(second, eva, "2026-W44")
     text = second.text()
-    assert "until the next digest, Mon 02 Nov 2026, 08:00 CET" in text
+    assert "until the next digest, Mon, 2 Nov 2026, 08:00 CET" in text
     assert "Registration closes" not in text
-    assert "- Procurement forum: Thu 29 Oct 2026, 14:00–16:00 CET" in text
+    assert "- Procurement forum: Thu, 29 Oct 2026, 14:00–16:00 CET" in text
     assert "Supply chain summit" not in text  # it is over
     sent = [(r["event_id"], r["status"]) for r in calfeed.outbox() if r["kind"] == "digest"]
     assert sent[:2] == [("2026-W43", "sent"), ("2026-W44", "sent")]
@@ -240,9 +240,9 @@ def test_a_digest_follows_a_changed_day_and_hour_and_a_week_gets_one_digest(
     [digest] = calfeed.sweep()
     check_digest(digest, sam, "2026-W43")
     text = digest.text()
-    assert "until the next digest, Wed 28 Oct 2026, 20:00 EDT" in text
-    assert "- Supply chain summit: Thu 22 Oct 2026, 10:00–12:00 EDT (America/New_York)" in text
-    assert "- Procurement forum: Sat 24 Oct 2026, 17:59 EDT (America/New_York); " in text
+    assert "until the next digest, Wed, 28 Oct 2026, 20:00 EDT" in text
+    assert "- Supply chain summit: Thu, 22 Oct 2026, 10:00–12:00 EDT (America/New_York)" in text
+    assert "- Procurement forum: Sat, 24 Oct 2026, 17:59 EDT (America/New_York); " in text
 
     # Then to Friday 20:00, in the same week: that week has had its digest.
     clock.move_to("2026-10-22 12:00:00")
@@ -364,12 +364,12 @@ def test_a_new_event_mail_goes_once_per_new_event_to_those_who_chose_it(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Message-ID"].startswith("<new.")
     text = mail.text()
-    assert "When: Thu 12 Nov 2026, 22:00–00:00 JST" not in text  # spans midnight: two dates
+    assert "When: Thu, 12 Nov 2026, 22:00–00:00 JST" not in text  # spans midnight: two dates
     assert (
-        "When: Thu 12 Nov 2026, 22:00 JST – Fri 13 Nov 2026, 00:00 JST (Asia/Tokyo); "
-        "Thu 12 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
+        "When: Thu, 12 Nov 2026, 22:00 JST – Fri, 13 Nov 2026, 00:00 JST (Asia/Tokyo); "
+        "Thu, 12 Nov 2026, 14:00–16:00 CET (Europe/Brussels)"
     ) in text
-    assert "Registration closes: Wed 11 Nov 2026, 20:00 JST (Asia/Tokyo)" in text
+    assert "Registration closes: Wed, 11 Nov 2026, 20:00 JST (Asia/Tokyo)" in text
     assert f"Details: {BASE_URL}/events/fresh" in text
     assert f"{BASE_URL}/preferences/" in text
 

@@ -152,7 +152,7 @@ def test_change_notices_digests_and_new_event_mails_carry_both_links_on_the_wire
     sent += calfeed.sweep()
 
     subjects = sorted(mail.subject for mail in sent)
-    assert [s.split(":")[0] for s in subjects] == ["Coming up until Mon 09 Nov", "Moved", "New"], (
+    assert [s.split(":")[0] for s in subjects] == ["Coming up until Mon 9 Nov", "Moved", "New"], (
         subjects
     )
     for received in sent:

@@ -94,15 +94,15 @@ def test_a_moved_start_makes_one_notice_in_each_zone_across_a_dst_change(
         assert mail.subject == "Moved: Webinar webinar"
         assert "What changed: the date and time.\n" in mail.text()
     nora, ann = mails["nora@example.org"], mails["ann@example.org"]
-    assert "Was: Thu 29 Oct 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora.text()
-    assert "Now: Thu 05 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora.text()
+    assert "Was: Thu, 29 Oct 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora.text()
+    assert "Now: Thu, 5 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora.text()
     assert (
-        "Was: Thu 29 Oct 2026, 09:00–11:00 EDT (America/New_York); "
-        "Thu 29 Oct 2026, 14:00–16:00 CET (Europe/Brussels)\n"
+        "Was: Thu, 29 Oct 2026, 09:00–11:00 EDT (America/New_York); "
+        "Thu, 29 Oct 2026, 14:00–16:00 CET (Europe/Brussels)\n"
     ) in ann.text()
     assert (
-        "Now: Thu 05 Nov 2026, 08:00–10:00 EST (America/New_York); "
-        "Thu 05 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n"
+        "Now: Thu, 5 Nov 2026, 08:00–10:00 EST (America/New_York); "
+        "Thu, 5 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n"
     ) in ann.text()
     assert "08:00–10:00 EST (America/New_York)" in ann.html()
     assert "Where: Online\n" in nora.text()
@@ -136,10 +136,10 @@ def test_a_new_zone_is_a_change_told_in_both_zones(
     assert mail.subject == "Moved: Webinar webinar"
     text = mail.text()
     assert "What changed: the date and time, the time zone.\n" in text
-    assert "Was: Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in text
+    assert "Was: Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in text
     assert (
-        "Now: Tue 10 Nov 2026, 15:00–17:00 CET (Europe/Brussels); "
-        "Tue 10 Nov 2026, 14:00–16:00 GMT (Europe/London)\n"
+        "Now: Tue, 10 Nov 2026, 15:00–17:00 CET (Europe/Brussels); "
+        "Tue, 10 Nov 2026, 14:00–16:00 GMT (Europe/London)\n"
     ) in text
 
 
@@ -156,7 +156,7 @@ def test_a_new_place_is_a_change(calfeed: Calfeed, clock: FrozenDateTimeFactory)
     assert mail.subject == "New place: Webinar webinar"
     text = mail.text()
     assert "What changed: the place.\n" in text
-    assert "When: Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in text
+    assert "When: Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in text
     assert "Where it was: Online\nWhere it is now: Room 4, Brussels\n" in text
     assert "Was:" not in text
 
@@ -212,10 +212,10 @@ def test_an_edit_reverted_after_its_notice_is_a_change_again(
 
     (second,) = settle(calfeed, clock)
 
-    assert "Was: Tue 10 Nov 2026, 14:00–16:00 CET" in first.text()
-    assert "Now: Tue 10 Nov 2026, 15:00–17:00 CET" in first.text()
-    assert "Was: Tue 10 Nov 2026, 15:00–17:00 CET" in second.text()
-    assert "Now: Tue 10 Nov 2026, 14:00–16:00 CET" in second.text()
+    assert "Was: Tue, 10 Nov 2026, 14:00–16:00 CET" in first.text()
+    assert "Now: Tue, 10 Nov 2026, 15:00–17:00 CET" in first.text()
+    assert "Was: Tue, 10 Nov 2026, 15:00–17:00 CET" in second.text()
+    assert "Now: Tue, 10 Nov 2026, 14:00–16:00 CET" in second.text()
     calfeed.event("webinar", start="2026-11-10T15:00", end="2026-11-10T17:00")  # once more
     calfeed.sweep()
     (third,) = settle(calfeed, clock)
@@ -240,8 +240,8 @@ def test_two_edits_within_the_quiet_period_make_one_notice_of_the_latest(
 
     assert sorted(mails) == ["ann@example.org", "nora@example.org"]
     nora = mails["nora@example.org"].text()
-    assert "Was: Tue 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora
-    assert "Now: Thu 12 Nov 2026, 10:00–12:00 CET (Europe/Brussels)\n" in nora
+    assert "Was: Tue, 10 Nov 2026, 14:00–16:00 CET (Europe/Brussels)\n" in nora
+    assert "Now: Thu, 12 Nov 2026, 10:00–12:00 CET (Europe/Brussels)\n" in nora
     assert "11 Nov" not in nora
     clock.tick(QUIET * 3)
     assert calfeed.sweep() == []

@@ -34,6 +34,7 @@ from .conftest import (
     MakeApp,
     Page,
     confirm,
+    form_data,
     link_in,
     live,
     manage_path,
@@ -180,13 +181,20 @@ def test_the_preferences_page_changes_the_language_of_the_mails(
     assert [o.attrs["value"] for o in select.find_all("option", selected=True)] == ["fr"]
 
     response = client.post(
-        manage_path(page),
-        data={**data, "language": "de"},
-        headers=SAME_ORIGIN,
+        manage_path(page), data=form_data(page, language="de"), headers=SAME_ORIGIN
     )
     page = Page.of(response)
     assert page.one("html").attrs["lang"] == "de"
     assert page.one(class_="saved").text == "Ihre Einstellungen sind gespeichert."
+    # The choices of mail speak German too, the digest's days named as German names them.
+    labels = {e.attrs.get("for"): e.text for e in page.find_all("label")}
+    assert labels["per_event"] == "Erinnerungen vor jeder Veranstaltung"
+    assert labels["change_notices"] == (
+        "Mir schreiben, wenn eine Veranstaltung, der ich folge, verlegt wird"
+    )
+    days = page.one("select", name="digest_weekday").find_all("option")
+    assert [o.text for o in days][:2] == ["Montag", "Dienstag"]
+    assert [o.attrs["value"] for o in days][:2] == ["monday", "tuesday"]
 
     clock.move_to(at("2030-03-03 13:00"))
     worker.sweep()

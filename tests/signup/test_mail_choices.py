@@ -151,6 +151,6 @@ def test_the_digest_chosen_arrives_on_that_day_and_hour_in_the_subscribers_zone(
     assert str(digest["Subject"]) == "Coming up until Wed 13 Mar: 1 event"
     text = text_of(digest)
     assert text.index("Registration closes") < text.index("Starting")
-    assert "- Procurement forum: Sat 09 Mar 2030, 07:59 JST (Asia/Tokyo)" in text
+    assert "- Procurement forum: Sat, 9 Mar 2030, 07:59 JST (Asia/Tokyo)" in text
     assert f"Details: {BASE_URL}/events/procurement-forum" in text
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
