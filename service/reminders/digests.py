@@ -22,12 +22,11 @@ changed (new events) or an hour has passed (digests entering the horizon).
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -38,23 +37,19 @@ from ..calendar.entries import event_page, join_url, uid_domain
 from ..catalog import Catalog, Config, Event
 from ..catalog.localtime import clock_change
 from ..catalog.models import Digest
-from ..store.database import insert
 from ..store.tables import outbox
 from . import subscribers as subscriber_store
 from .mail import (
-    _POLICY,
     Links,
-    _bodies,
-    _calendar,
-    _fill,
     _instant,
-    _message,
+    derived_message_id,
     event_times,
     instant_times,
     times_in,
+    write_mail,
 )
 from .outbox import Claimed
-from .planner import HORIZON, PlanResult
+from .planner import HORIZON, PlanResult, insert_planned, move_rows
 from .subscribers import Subscriber
 
 KINDS = ("digest", "new")
@@ -110,8 +105,7 @@ def digest_message_id(subscriber_id: int, week: str, config: Config) -> str:
 
 def new_event_message_id(subscriber_id: int, event_id: str, config: Config) -> str:
     """Return the Message-ID of a new-event mail: one per subscriber and event."""
-    key = f"{subscriber_id}|{event_id}|new"
-    return f"<new.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+    return derived_message_id("new", f"{subscriber_id}|{event_id}|new", config)
 
 
 def _since(person: Subscriber, chosen: datetime | None) -> datetime | None:
@@ -260,40 +254,13 @@ def _reconcile(
         key: due for key, due in wanted.items() if key in stored or (key[0], key[1]) not in settled
     }
     new = [(key, due) for key, due in wanted.items() if key not in stored]
-    if new:
-        connection.execute(
-            insert(connection, outbox).on_conflict_do_nothing(),
-            [
-                {
-                    "subscriber_id": key[0],
-                    "event_id": key[1],
-                    "kind": key[2],
-                    "offset_seconds": key[3],
-                    "target_at": key[4],
-                    "due_at": due,
-                    "status": "planned",
-                    "attempts": 0,
-                }
-                for key, due in new
-            ],
-        )
+    insert_planned(connection, new)
     stale = [i for key, (i, status) in stored.items() if status == "planned" and key not in wanted]
     again = [i for key, (i, status) in stored.items() if status == "withdrawn" and key in wanted]
     reason = "digest no longer chosen at this time" if kind == "digest" else "no longer wanted"
-    _move(connection, stale, "planned", "withdrawn", reason)
-    _move(connection, again, "withdrawn", "planned", None)
+    move_rows(connection, stale, "planned", "withdrawn", reason)
+    move_rows(connection, again, "withdrawn", "planned", None)
     return PlanResult(planned=len(new) + len(again), withdrawn=len(stale))
-
-
-def _move(
-    connection: sa.Connection, ids: list[int], old: str, new: str, detail: str | None
-) -> None:
-    for start in range(0, len(ids), 1000):
-        connection.execute(
-            outbox.update()
-            .where(outbox.c.id.in_(ids[start : start + 1000]), outbox.c.status == old)
-            .values(status=new, detail=detail)
-        )
 
 
 # At send time.
@@ -410,8 +377,18 @@ def render(
             "Coming up until %(day)s: %(num)d events",
             count,
         ) % {"day": day, "num": count}
-        message = _message(subject, person.email, config, identity, links, now)
-        return _fill(message, "alternative", _bodies("digest", context, language)), identity
+        written = write_mail(
+            "digest",
+            context,
+            language,
+            subject=subject,
+            to=person.email,
+            config=config,
+            message_id=identity,
+            links=links,
+            now=now,
+        )
+        return written, identity
     event = edition.catalog.by_id[row.event_id]
     times = times_in(event, zone, language)
     shown = event.in_language(language)
@@ -428,10 +405,20 @@ def render(
     }
     identity = new_event_message_id(person.id, event.id, config)
     subject = said.gettext("New: %(title)s") % {"title": shown.title}
-    message = _message(subject, person.email, config, identity, links, now)
-    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("new_event", context, language))
     ics = edition.event_feed(event.id).body
-    return _fill(message, "mixed", [alternative, _calendar(event.id, ics)]), identity
+    written = write_mail(
+        "new_event",
+        context,
+        language,
+        subject=subject,
+        to=person.email,
+        config=config,
+        message_id=identity,
+        links=links,
+        now=now,
+        calendar=(event.id, ics),
+    )
+    return written, identity
 
 
 # What ``calfeed reminders`` shows.

@@ -143,13 +143,17 @@ def message_id(subscriber_id: int, reminder: Reminder, config: Config) -> str:
             reminder.target_at.isoformat(),
         )
     )
-    return f"<reminder.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+    return derived_message_id("reminder", key, config)
 
 
 def account_message_id(subscriber_id: int, kind: str, target_at: datetime, config: Config) -> str:
     """Return the Message-ID of a confirmation or preferences mail."""
-    key = f"{subscriber_id}|{kind}|{target_at.isoformat()}"
-    return f"<{kind}.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+    return derived_message_id(kind, f"{subscriber_id}|{kind}|{target_at.isoformat()}", config)
+
+
+def derived_message_id(prefix: str, key: str, config: Config) -> str:
+    """Return ``<prefix.digest-of-key@site>``: what a mail is always gives the same id."""
+    return f"<{prefix}.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
 
 
 def compose(
@@ -185,9 +189,18 @@ def compose(
         "links": links,
     }
     said = subject(reminder, ahead, language)
-    message = _message(said, reminder.email, config, message_id, links, now)
-    alternative = _fill(MIMEPart(_POLICY), "alternative", _bodies("reminder", context, language))
-    return _fill(message, "mixed", [alternative, _calendar(event.id, ics)])
+    return write_mail(
+        "reminder",
+        context,
+        language,
+        subject=said,
+        to=reminder.email,
+        config=config,
+        message_id=message_id,
+        links=links,
+        now=now,
+        calendar=(event.id, ics),
+    )
 
 
 def _open_registration(event: Event, now: datetime) -> str | None:
@@ -299,8 +312,40 @@ def compose_account(
     else:
         title = said.gettext("Your reminders from %(site)s")
     said_subject = title % {"site": config.site.title}
-    message = _message(said_subject, email, config, message_id, links, now)
-    return _fill(message, "alternative", _bodies("account", context, language))
+    return write_mail(
+        "account",
+        context,
+        language,
+        subject=said_subject,
+        to=email,
+        config=config,
+        message_id=message_id,
+        links=links,
+        now=now,
+    )
+
+
+def write_mail(
+    template: str,
+    context: dict[str, Any],
+    language: str,
+    *,
+    subject: str,
+    to: str,
+    config: Config,
+    message_id: str,
+    links: Links,
+    now: datetime,
+    calendar: tuple[str, bytes] | None = None,
+) -> EmailMessage:
+    """Write a mail: the headers every calfeed mail carries, ``template``'s text and HTML
+    in ``language``, and an event's .ics attached when ``calendar`` gives its id and bytes."""
+    message = _message(subject, to, config, message_id, links, now)
+    bodies = _bodies(template, context, language)
+    if calendar is None:
+        return _fill(message, "alternative", bodies)
+    alternative = _fill(MIMEPart(_POLICY), "alternative", bodies)
+    return _fill(message, "mixed", [alternative, _calendar(*calendar)])
 
 
 def _bodies(template: str, context: dict[str, Any], language: str) -> list[MIMEPart]:

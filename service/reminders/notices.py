@@ -22,12 +22,11 @@ count of notices, so one of them plans each notice, and the outbox key keeps it 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,13 +34,13 @@ import sqlalchemy as sa
 
 from .. import language as words
 from ..calendar.edition import Edition
-from ..calendar.entries import event_page, join_url, uid_domain
+from ..calendar.entries import event_page, join_url
 from ..catalog import Catalog, Config, Event
 from ..store.database import insert
 from ..store.tables import change_notices, event_states, subscribers
 from . import mail
 from .outbox import Claimed
-from .planner import _insert
+from .planner import insert_planned
 from .subscribers import Subscriber
 
 log = logging.getLogger(__name__)
@@ -201,7 +200,7 @@ class NoticePlanner:
         end = event.end.astimezone(UTC)
         keys = [((person, event.id, KIND, number, end), now) for person in audience]
         log.info("event %s changed: notice %d to %d subscribers", event.id, number, len(keys))
-        return _insert(connection, keys)
+        return insert_planned(connection, keys)
 
 
 def _see(connection: sa.Connection, event_id: str, text: str, now: datetime) -> None:
@@ -292,8 +291,9 @@ def message_id(subscriber_id: int, event_id: str, number: int, after: str, confi
     The number tells apart a move back to a state told before, which mail clients would
     otherwise take for the earlier notice again.
     """
-    key = f"{subscriber_id}|{event_id}|{KIND}|{number}|{after}"
-    return f"<notice.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{uid_domain(config)}>"
+    return mail.derived_message_id(
+        "notice", f"{subscriber_id}|{event_id}|{KIND}|{number}|{after}", config
+    )
 
 
 def compose(
@@ -341,8 +341,15 @@ def compose(
         subject = said.gettext("Moved: %(title)s") % title
     else:
         subject = said.gettext("New place: %(title)s") % title
-    message = mail._message(subject, change.email, config, message_id, links, now)
-    alternative = mail._fill(
-        MIMEPart(mail._POLICY), "alternative", mail._bodies("notice", context, language)
+    return mail.write_mail(
+        "notice",
+        context,
+        language,
+        subject=subject,
+        to=change.email,
+        config=config,
+        message_id=message_id,
+        links=links,
+        now=now,
+        calendar=(after.id, ics),
     )
-    return mail._fill(message, "mixed", [alternative, mail._calendar(after.id, ics)])

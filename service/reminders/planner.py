@@ -521,7 +521,7 @@ def _reconcile(
     confirmed: dict[int, _Confirmed],
 ) -> PlanResult:
     """Make the stored reminders of one part of the outbox the wanted ones of that part."""
-    planned = _insert(connection, [(k, due) for k, due in wanted.items() if k not in stored])
+    planned = insert_planned(connection, [(k, due) for k, due in wanted.items() if k not in stored])
     stale = [(key, row_id) for key, (row_id, status) in stored.items() if status == "planned"]
     stale = [(key, row_id) for key, row_id in stale if key not in wanted]
     withdrawn = _withdraw(connection, catalog, stale, confirmed)
@@ -531,7 +531,7 @@ def _reconcile(
     return PlanResult(planned, withdrawn)
 
 
-def _insert(connection: sa.Connection, items: list[tuple[Key, datetime]]) -> int:
+def insert_planned(connection: sa.Connection, items: list[tuple[Key, datetime]]) -> int:
     """Insert reminders (those already there stay as they are); return how many were asked.
 
     The rows of one reminder for many people are made by the database from a list of ids
@@ -571,7 +571,7 @@ def _id_list(connection: sa.Connection, ids: list[int]) -> sa.TableValuedAlias:
 
 
 def _restore(connection: sa.Connection, ids: list[int]) -> int:
-    _move(connection, ids, "withdrawn", "planned", None)
+    move_rows(connection, ids, "withdrawn", "planned", None)
     return len(ids)
 
 
@@ -586,11 +586,11 @@ def _withdraw(
     for key, row_id in stale:
         reasons[_why(key[1], key[0], catalog, confirmed)].append(row_id)
     for reason, ids in reasons.items():
-        _move(connection, ids, "planned", "withdrawn", reason)
+        move_rows(connection, ids, "planned", "withdrawn", reason)
     return len(stale)
 
 
-def _move(
+def move_rows(
     connection: sa.Connection, ids: list[int], old: str, new: str, detail: str | None
 ) -> None:
     """Move the rows ``ids`` still in status ``old`` to ``new``, a batch at a time."""
@@ -677,7 +677,7 @@ def _notices(
         if row.subscriber_id in confirmed and (row.subscriber_id, row.event_id) not in already:
             start = catalog.by_id[row.event_id].start.astimezone(UTC)
             notices.append(((row.subscriber_id, row.event_id, "cancelled", 0, start), now))
-    return PlanResult(notices=_insert(connection, notices))
+    return PlanResult(notices=insert_planned(connection, notices))
 
 
 # The change log.
