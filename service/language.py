@@ -29,6 +29,8 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 NAMES = {"en": "English", "fr": "Français", "es": "Español", "de": "Deutsch"}
 # Babel's locale for the dates of each language.
 _LOCALES = {"en": "en_GB"}
+# Each language with the country it is most read in here, as Open Graph names a locale.
+_TERRITORIES = {"en": "en_GB", "fr": "fr_FR", "es": "es_ES", "de": "de_DE"}
 
 __all__ = ["LANGUAGES", "NAMES", "TRANSLATIONS", "translations"]
 
@@ -51,6 +53,11 @@ def translations(language: str) -> NullTranslations:
 def locale(language: str) -> Locale:
     """Return Babel's locale for the dates and numbers of ``language``."""
     return Locale.parse(_LOCALES.get(language, language))
+
+
+def territory_locale(language: str) -> str:
+    """Return ``language`` as a locale with a country, as Open Graph's og:locale wants it."""
+    return _TERRITORIES[language]
 
 
 def long_date(day: date, language: str) -> str:

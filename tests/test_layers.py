@@ -23,7 +23,7 @@ ALLOWED: dict[str, tuple[set[str], bool]] = {
     "urls": ({"catalog"}, False),
     "language": ({"catalog"}, False),
     "tokens": ({"errors"}, False),
-    "calendar": ({"errors", "clock", "catalog", "store", "urls", "parallel"}, False),
+    "calendar": ({"errors", "clock", "catalog", "store", "urls", "parallel", "language"}, False),
     "live": ({"errors", "clock", "catalog", "calendar", "store"}, False),
     "reminders": (
         {"errors", "clock", "catalog", "calendar", "store", "urls", "tokens", "live", "language"},

@@ -83,6 +83,32 @@ class Edition:
         self._since = ""  # the keep_past_days cut-off the topic feeds were last asked with
         self._lock = threading.Lock()  # guards the two dicts, never held across a build
         self._building: dict[tuple[str, ...], threading.Lock] = {}
+        self._languages: dict[str, Edition] = {}  # this edition in other languages, so far
+        self._translating = threading.Lock()
+
+    @property
+    def language(self) -> str:
+        """Return the language this edition's feeds are written in."""
+        return self.catalog.config.site.language
+
+    def in_language(self, language: str) -> Edition:
+        """Return this edition with its feeds written in ``language``, one of site.languages.
+
+        The same events, with the texts they give in ``language`` and calfeed's own words
+        in it; built when first asked for, and kept with this edition. Its entries and
+        feeds have revisions of their own, so that SEQUENCE in a feed of one language rises
+        only with a change to it.
+        """
+        if language == self.language:
+            return self
+        found = self._languages.get(language)
+        if found is None:
+            with self._translating:  # one build of each edition in a language
+                found = self._languages.get(language)
+                if found is None:
+                    found = self._publisher.in_language(language).publish(self.catalog)
+                    self._languages[language] = found
+        return found
 
     def topic_feed(self, slugs: tuple[str, ...], since: datetime | None = None) -> Feed:
         """Return the feed of the events in any of ``slugs`` (all events for ``("all",)``).
@@ -128,7 +154,9 @@ class Edition:
         name, _ = self.feed_title(slugs)
         header = Header(name, None, None, self.catalog.config.feed.refresh)
         blocks = [
-            with_alarms(self._private.get(event.id) or self._events[event.id], event, alarms)
+            with_alarms(
+                self._private.get(event.id) or self._events[event.id], event, alarms, self.language
+            )
             for event in self.topic_events(slugs)
         ]
         lead = "+".join(format_duration(alarm) for alarm in alarms)
@@ -263,7 +291,8 @@ class Edition:
     ) -> dict[tuple[str, ...], Feed]:
         """Return each built feed with its ETag and revision, recording the revisions."""
         digests = {key: hashlib.sha256(body).hexdigest() for key, (_, body) in built.items()}
-        names = {key: revision_name(path) for key, (path, _) in built.items()}
+        prefix = self._publisher.prefix
+        names = {key: revision_name(prefix + path) for key, (path, _) in built.items()}
         revisions = self._publisher.store.revise({names[key]: digests[key] for key in built})
         return {
             key: Feed(body, digests[key][:32], revisions[names[key]].last_modified)
@@ -306,9 +335,22 @@ class Publisher:
     zone renders again the events in it.
     """
 
-    def __init__(self, store: RevisionStore, renders: RenderStore | None = None) -> None:
+    def __init__(
+        self,
+        store: RevisionStore,
+        renders: RenderStore | None = None,
+        language: str | None = None,
+    ) -> None:
         self.store = store
         self.renders = renders
+        # The language its editions are written in; None: each catalog's own (site.language).
+        self.language = language
+        # Before the names of its revisions: a language's entries and feeds are revised
+        # apart from the site's own.
+        self.prefix = "" if language is None else f"{language}/"
+        self._in_languages: dict[str, Publisher] = {}
+        self._translated: dict[int, tuple[Event, Event]] = {}  # id(event) -> (event, translated)
+        self._config: tuple[Config | None, Config | None] = (None, None)  # (given, translated)
         self.publications = PublicationStore(store.engine, store.clock)
         self._published: dict[str, Publication] = {}
         self._renders_for: tuple[object, ...] = ()  # what the cached entries were built from
@@ -321,12 +363,24 @@ class Publisher:
         self._spans: dict[int, tuple[Event, Span | None]] = {}  # id(event) -> (event, its span)
         self._lock = threading.Lock()
 
+    def in_language(self, language: str) -> Publisher:
+        """Return the publisher of editions in ``language``, rendering as this one does."""
+        with self._lock:
+            found = self._in_languages.get(language)
+            if found is None:
+                found = Publisher(self.store, self.renders, language)
+                self._in_languages[language] = found
+            return found
+
     def publish(self, catalog: Catalog) -> Edition:
         """Return an edition of ``catalog``, recording revisions of what changed."""
         with self._lock:
+            catalog = self._translate(catalog)
             config = catalog.config
-            # Entries use the site's address, UID domain and topics' names, nothing else.
-            renders_for = (config.site.base_url, config.site.uid_domain, config.topics)
+            # Entries use the site's address, UID domain, language and topics' names, nothing
+            # else.
+            site = config.site
+            renders_for = (site.base_url, site.uid_domain, site.language, config.topics)
             if renders_for != self._renders_for:
                 self._renders_for, self._events, self._sessions = renders_for, {}, {}
             zones = self._zones(catalog)
@@ -371,6 +425,38 @@ class Publisher:
                 if own is not None:
                     private[event.id] = own
             return Edition(catalog, zones, by_id, self, self._published_of(catalog), private)
+
+    def _translate(self, catalog: Catalog) -> Catalog:
+        """Return ``catalog`` as this publisher's language reads it (as it is, for none).
+
+        Its site language is that language, its base_url that of the site in it
+        (``/fr``), and its topics and events give their texts in it; an event that did
+        not change is translated to the same object as before, so that it is not rendered
+        again.
+        """
+        language = self.language
+        if language is None or language == catalog.config.site.language:
+            return catalog
+        given, translated = self._config
+        if given is not catalog.config or translated is None:
+            config = catalog.config
+            topics = {slug: topic.in_language(language) for slug, topic in config.topics.items()}
+            # Its links go to the pages and feeds in that language.
+            base_url = f"{config.site.base_url}/{language}"
+            site = replace(config.site, language=language, base_url=base_url)
+            translated = replace(config, site=site, topics=topics)
+            self._config = (config, translated)
+        before, now = self._translated, {}
+        events = []
+        for event in catalog.events:
+            kept = before.get(id(event))
+            found = (
+                kept[1] if kept is not None and kept[0] is event else event.in_language(language)
+            )
+            now[id(event)] = (event, found)
+            events.append(found)
+        self._translated = now
+        return Catalog(translated, tuple(events))
 
     def _published_of(self, catalog: Catalog) -> dict[str, Publication]:
         """Return each event's first publication, recording those published for the first time.
@@ -454,9 +540,12 @@ class Publisher:
         stamped = self._stamped
         stale = {e.block.uid: e for e in entries if stamped.get(e.block.uid, ("",))[0] != e.digest}
         if stale:
-            revisions = self.store.revise({uid: entry.digest for uid, entry in stale.items()})
+            names = {uid: revision_name(self.prefix + uid) for uid in stale}
+            revisions = self.store.revise(
+                {names[uid]: entry.digest for uid, entry in stale.items()}
+            )
             for uid, entry in stale.items():
-                revision = revisions[uid]
+                revision = revisions[names[uid]]
                 stamp = partial(
                     stamp_block, sequence=revision.sequence, last_modified=revision.last_modified
                 )

@@ -5,6 +5,11 @@ hashes it and stamps it afterwards, so the hash says whether anything a client s
 derive from ids alone: ``<event-id>@<host>`` and ``<event-id>.<session-id>@<host>`` (ids
 are slugs, which never contain a dot), so they survive retimed sessions and reordered agendas.
 
+Entries are written in the site's own language (``site.language``): the event's texts as
+given in it, and calfeed's own words ("Agenda", "Join online") from its message catalogs.
+An edition in another language gives these functions a configuration whose site language is
+that one.
+
 Nothing here writes ORGANIZER or ATTENDEE: they turn a published entry into a meeting
 request in Outlook. Organisers and contacts go into the description instead.
 
@@ -21,14 +26,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import icalendar
+from babel.dates import format_date
+from babel.support import NullTranslations
 
+from .. import language as words
 from .. import urls
 from ..catalog import Config, Event, Session
 from .text import Text, TextList
 from .zones import Zones
 
-# What feeds and pages say of a private join link instead of the link.
-PRIVATE_LINK_NOTE = "the join link is sent to confirmed subscribers of its reminders"
 STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 
 
@@ -77,10 +83,10 @@ def event_entry(
     link = join_url(event, private=private)
     entry = icalendar.Event()
     entry.add("uid", event_uid(event, config))
-    entry.add("summary", Text(_summary(event.title, event)))
+    entry.add("summary", Text(_summary(event.title, event, config)))
     _add_times(entry, event.start, event.end, None if event.all_day else zones)
     entry.add("status", STATUS[event.status])
-    _add_place(entry, event, link)
+    _add_place(entry, event, link, config)
     entry.add("url", event.url or event_page(event, config))
     entry.add("categories", TextList(config.topics[slug].name for slug in event.topics))
     entry.add("description", Text(event_description(event, config, private=private)))
@@ -93,18 +99,20 @@ def session_entry(event: Event, session: Session, config: Config, zones: Zones) 
     """Build the entry of one session, related to its event, without a revision."""
     entry = icalendar.Event()
     entry.add("uid", session_uid(event, session, config))
-    entry.add("summary", Text(_summary(f"{session.title} – {event.title}", event)))
+    said = _words(config)
+    entry.add("summary", Text(_summary(f"{session.title} – {event.title}", event, config)))
     _add_times(entry, session.start, session.end, zones)
     entry.add("status", STATUS[event.status])
-    _add_place(entry, event, join_url(event))  # sessions are only ever public
+    _add_place(entry, event, join_url(event), config)  # sessions are only ever public
     entry.add("url", event_page(event, config))
     entry.add("related-to", event_uid(event, config))
     lines = []
     if session.speakers:
-        lines.append("Speakers: " + "; ".join(session.speakers))
+        lines.append(said.gettext("Speakers: %(names)s") % {"names": "; ".join(session.speakers)})
     if session.description:
         lines.append(session.description.strip())
-    lines.append(f"Part of: {event.title}\n{event_page(event, config)}")
+    part_of = said.gettext("Part of: %(title)s") % {"title": event.title}
+    lines.append(f"{part_of}\n{event_page(event, config)}")
     entry.add("description", Text("\n\n".join(lines)))
     return entry
 
@@ -114,34 +122,44 @@ def no_place(place: str | None) -> bool:
     return place is None or place.casefold() == "online"
 
 
-def location_text(place: str | None, link: str) -> str:
-    """Write where an online event is: the place as written, then the join link."""
+def location_text(place: str | None, link: str, language: str) -> str:
+    """Write where an online event is, in ``language``: the place as written, then the link."""
+    said = words.translations(language)
     if no_place(place):
-        return f"Online: {link}"
-    return f"{place} and online: {link}"
+        return said.gettext("Online: %(link)s") % {"link": link}
+    return said.gettext("%(place)s and online: %(link)s") % {"place": place, "link": link}
 
 
-def public_location(event: Event) -> str | None:
+def public_location(event: Event, language: str) -> str | None:
     """Return where the event is as everyone may read it: with a public join link, if any."""
     link = join_url(event)
-    return event.location if link is None else location_text(event.location, link)
+    return event.location if link is None else location_text(event.location, link, language)
 
 
-def _add_place(entry: icalendar.Event, event: Event, link: str | None) -> None:
+def _add_place(entry: icalendar.Event, event: Event, link: str | None, config: Config) -> None:
     """Add LOCATION and, for a join link the reader may see, CONFERENCE."""
     if link is None:
         if event.location:
             entry.add("location", Text(event.location))
         return
-    entry.add("location", Text(location_text(event.location, link)))
+    language = config.site.language
+    entry.add("location", Text(location_text(event.location, link, language)))
+    label = join_label(language)
     entry.add(
         "conference",
         conference_uri(link),
-        parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": JOIN_LABEL},
+        parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": label},
     )
 
 
-JOIN_LABEL = "Join online"
+def join_label(language: str) -> str:
+    """Return what a join link is called in ``language``: ``Join online``."""
+    return words.translations(language).gettext("Join online")
+
+
+def join_text(link: str, language: str) -> str:
+    """Write the join link in a text, in ``language``: ``Join online: <link>``."""
+    return words.translations(language).gettext("Join online: %(link)s") % {"link": link}
 
 
 def conference_uri(link: str) -> str:
@@ -160,51 +178,68 @@ def event_description(event: Event, config: Config, *, private: bool = False) ->
 
     ``private`` writes a private join link in; without it, the text says who gets the link.
     """
+    said = _words(config)
     parts: list[str] = []
     if event.status == "cancelled":
-        parts.append("This event is cancelled.")
+        parts.append(said.gettext("This event is cancelled."))
     if event.subtitle:
         parts.append(event.subtitle)
     if event.description:
         parts.append(event.description.strip())
     if event.sessions:
-        parts.append(_agenda(event))
+        parts.append(_agenda(event, config.site.language))
     if event.organizer:
         organizer = event.organizer
         details = ", ".join(x for x in (organizer.email, organizer.url) if x)
-        parts.append(f"Organiser: {organizer.name}" + (f" ({details})" if details else ""))
+        text = said.gettext("Organiser: %(name)s") % {"name": organizer.name}
+        parts.append(text + (f" ({details})" if details else ""))
     for contact in event.contacts:
         details = ", ".join(x for x in (contact.role, contact.email, contact.phone) if x)
-        parts.append(f"Contact: {contact.name}" + (f", {details}" if details else ""))
+        text = said.gettext("Contact: %(name)s") % {"name": contact.name}
+        parts.append(text + (f", {details}" if details else ""))
     registration = event.registration
-    if registration and (registration.url or registration.deadline):
-        text = "Registration"
-        if registration.deadline:
-            local = registration.deadline.astimezone(event.timezone)
-            text += f" closes {local:%Y-%m-%d %H:%M} ({event.timezone.key})"
+    if registration and registration.deadline:
+        local = registration.deadline.astimezone(event.timezone)
+        values = {
+            "when": f"{local:%Y-%m-%d %H:%M}",
+            "zone": event.timezone.key,
+            "url": registration.url,
+        }
         if registration.url:
-            text += f": {registration.url}"
-        parts.append(text)
+            text = said.gettext("Registration closes %(when)s (%(zone)s): %(url)s")
+        else:
+            text = said.gettext("Registration closes %(when)s (%(zone)s)")
+        parts.append(text % values)
+    elif registration and registration.url:
+        parts.append(said.gettext("Registration: %(url)s") % {"url": registration.url})
     if event.online is not None:
         link = join_url(event, private=private)
         if link is not None:
-            parts.append(f"{JOIN_LABEL}: {link}")
+            parts.append(join_text(link, config.site.language))
         else:
             signup = urls.absolute(config, urls.SUBSCRIBE)
-            parts.append(f"{JOIN_LABEL}: {PRIVATE_LINK_NOTE}; sign up at {signup}")
-    parts.append(f"More: {event_page(event, config)}")
+            note = said.gettext(
+                "Join online: the join link is sent to confirmed subscribers of its "
+                "reminders; sign up at %(url)s"
+            )
+            parts.append(note % {"url": signup})
+    parts.append(said.gettext("More: %(url)s") % {"url": event_page(event, config)})
     return "\n\n".join(parts)
 
 
-def _agenda(event: Event) -> str:
-    lines = [f"Agenda (times in {event.timezone.key}):"]
+def _agenda(event: Event, language: str) -> str:
+    said = words.translations(language)
+    lines = [said.gettext("Agenda (times in %(zone)s):") % {"zone": event.timezone.key}]
     multi_day = event.first_day != event.last_day
     for session in event.sessions:
         start, end = (
             session.start.astimezone(event.timezone),
             session.end.astimezone(event.timezone),
         )
-        day = f"{start:%a %d %b} " if multi_day else ""
+        # "Mon 07 Dec": the weekday and month as ``language`` abbreviates them.
+        day = ""
+        if multi_day:
+            day = format_date(start, "EEE dd MMM", locale=words.locale(language)) + " "
         line = f"{day}{start:%H:%M}–{end:%H:%M} {session.title}"
         if session.speakers:
             line += f" ({'; '.join(session.speakers)})"
@@ -212,9 +247,16 @@ def _agenda(event: Event) -> str:
     return "\n".join(lines)
 
 
-def _summary(title: str, event: Event) -> str:
+def _summary(title: str, event: Event, config: Config) -> str:
     # Outlook shows cancelled entries like any other, so the title has to say it.
-    return f"Cancelled: {title}" if event.status == "cancelled" else title
+    if event.status != "cancelled":
+        return title
+    return _words(config).gettext("Cancelled: %(title)s") % {"title": title}
+
+
+def _words(config: Config) -> NullTranslations:
+    """Return calfeed's own words in the site's language, which entries are written in."""
+    return words.translations(config.site.language)
 
 
 def _add_times(entry: icalendar.Event, start: datetime, end: datetime, zones: Zones | None) -> None:

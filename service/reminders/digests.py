@@ -405,7 +405,7 @@ def render(
     }
     identity = new_event_message_id(person.id, event.id, config)
     subject = said.gettext("New: %(title)s") % {"title": shown.title}
-    ics = edition.event_feed(event.id).body
+    ics = edition.in_language(language).event_feed(event.id).body
     written = write_mail(
         "new_event",
         context,

@@ -281,7 +281,8 @@ def render(
     )
     identity = message_id(person.id, row.event_id, row.offset_seconds, told.after, config)
     # A confirmed subscriber's calendar entry: with the private join link, if there is one.
-    ics = edition.subscriber_event_feed(event.id).body
+    in_theirs = edition.in_language(config.site.language_for(person.language))
+    ics = in_theirs.subscriber_event_feed(event.id).body
     return compose(change, config, ics=ics, links=links, message_id=identity, now=now), identity
 
 

@@ -172,7 +172,10 @@ class Sender:
         message = compose(
             reminder,
             config,
-            ics=edition.event_feed(event.id).body,  # built once per edition
+            # Built once per edition, in each language of the subscribers.
+            ics=edition.in_language(config.site.language_for(person.language))
+            .event_feed(event.id)
+            .body,
             links=links,
             message_id=identity,
             now=now,

@@ -226,3 +226,34 @@ def test_an_edit_of_a_private_link_renders_again_after_a_restart(edge_project: P
         assert {x.name: x.value for x in block}["SEQUENCE"] == "1"
     assert readers.read_icalendar(public.body)[uid] == public_before[uid]
     assert b"9999" not in public.body
+
+
+def test_the_feeds_in_another_language_read_as_the_same_events_in_every_reader(
+    edge_edition: Edition, tmp_path: Path
+) -> None:
+    french = edge_edition.in_language("fr")
+    english_body = edge_edition.personal_feed(("online",), (HOUR,)).body
+    french_body = french.personal_feed(("online",), (HOUR,)).body
+    (tmp_path / "en").mkdir()
+    (tmp_path / "fr").mkdir()
+    english = read_every(english_body, tmp_path / "en")
+    in_french = read_every(french_body, tmp_path / "fr")
+
+    assert in_french.keys() == english.keys()
+    for reader, reading in in_french.items():
+        assert reading.keys() == english[reader].keys(), reader
+        for uid, entry in reading.items():
+            same = english[reader][uid]
+            assert (entry.times, entry.alarms, entry.conferences) == (
+                same.times,
+                same.alarms,
+                same.conferences,
+            ), (reader, uid)
+        webinar = reading[f"members-webinar-2026@{HOST}"]
+        link = "https://meet.example.org/j/members-room?pwd=only-for-subscribers"
+        assert webinar.location == f"En ligne : {link}", reader
+        assert f"Rejoindre en ligne : {link}" in (webinar.description or ""), reader
+    alarms = lines.blocks(french_body, "VALARM")
+    assert {line.value for alarm in alarms for line in alarm if line.name == "DESCRIPTION"} == {
+        "Commence dans 1 heure"
+    }
