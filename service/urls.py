@@ -81,3 +81,14 @@ def unsubscribe(token: str) -> str:
 def absolute(config: Config, path: str) -> str:
     """Return ``path`` as a link from outside: ``site.base_url`` in front of it."""
     return config.site.base_url + path
+
+
+def in_language(config: Config, language: str, path: str) -> str:
+    """Return ``path`` of the site in ``language`` as a link from outside.
+
+    The site's own language is at the path itself; each other one under its code:
+    ``/fr/feeds/all.ics``.
+    """
+    if language != config.site.language:
+        path = f"/{language}{path}"
+    return absolute(config, path)

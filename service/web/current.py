@@ -33,4 +33,14 @@ def page_url(config: Config, endpoint: str, **values: str) -> str:
     link: str = current_app.jinja_env.globals["url_for"](endpoint, **values)  # type: ignore[operator]
     if link.startswith(("http://", "https://")):
         return link
-    return config.site.base_url + link.removeprefix(request.script_root)
+    return config.site.base_url + link.removeprefix(site_root())
+
+
+def site_root() -> str:
+    """Return where the site is mounted (the script root), without a language's path."""
+    root: str = request.environ.get(ROOT, request.script_root)
+    return root
+
+
+# Where the script root is kept when a path names a language (``languages.LanguagePaths``).
+ROOT = "calfeed.root"

@@ -52,7 +52,8 @@ def embed(name: str) -> Response:
         upcoming = [
             event.in_language(language) for event in edition.topic_events(slugs) if event.end > now
         ]
-        title, _ = edition.feed_title(slugs)
+        label = _label(config, slugs)
+        title = label if ALL in slugs else f"{config.site.title}: {label}"  # as the feed's
         single = len(slugs) == 1 and ALL not in slugs
         home = (
             page_url(config, "pages.topic", slug=slugs[0])
@@ -65,8 +66,8 @@ def embed(name: str) -> Response:
             events=upcoming[:MOST],
             more=len(upcoming) - MOST,
             home=home,
-            label=_label(config, slugs),
-            subscribe=subscribe_links(feed_url(config, slugs), title),
+            label=label,
+            subscribe=subscribe_links(feed_url(config, slugs, language), title),
         )
         return html, min((event.end for event in upcoming), default=None)
 

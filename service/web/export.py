@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, url_for
+from flask import Flask, request, url_for
 from flask.testing import FlaskClient
 
 from .. import urls
@@ -42,7 +42,9 @@ from ..calendar.edition import ALL, Edition
 from ..errors import CalfeedError
 from ..live import LiveCatalog
 from ..parallel import run_all
+from .current import site_root
 from .feeds import READER_FORMATS, build_reader_feeds, cut_off, feed_channel
+from .languages import path_environ
 
 # The routes that become files named after their path, with ".html" added.
 PAGES = {"pages.topic", "pages.event", "embed.embed"}
@@ -63,11 +65,47 @@ class Exported:
 
 
 def export_site(app: Flask, target: Path) -> Exported:
-    """Write every feed, event calendar, page and static file under ``target``."""
+    """Write every feed, event calendar, page and static file under ``target``.
+
+    The site's own language at the top, each other one of ``site.languages`` in a folder of
+    its code (``fr/``), as the app serves them.
+    """
     live: LiveCatalog = app.extensions["calfeed.live"]
-    edition = live.edition
+    site = live.edition.catalog.config.site
+    app.jinja_env.globals["url_for"] = _file_links(site.base_url)
+    before = _manifest(target)
+    files: dict[str, bytes] = {}
+    sources: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for language in (site.language, *(code for code in site.languages if code != site.language)):
+        prefix = "" if language == site.language else f"/{language}"
+        found, made_from, unchanged = _export_language(app, live, prefix, language, before, target)
+        files.update(found)
+        sources.update(made_from)
+        kept.update(unchanged)
+    if app.static_folder:
+        folder = Path(app.static_folder)
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                files[f"static/{file.relative_to(folder).as_posix()}"] = file.read_bytes()
+    return _write_changed(target, files, before, kept, sources)
+
+
+def _export_language(
+    app: Flask,
+    live: LiveCatalog,
+    prefix: str,
+    language: str,
+    before: dict[str, tuple[str, str]],
+    target: Path,
+) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """Answer every path of the site in ``language`` (under ``prefix``, its path).
+
+    Return the files by name, what each is made from, and those kept from the earlier
+    export because what they are made from did not change.
+    """
+    edition = live.edition.in_language(language)
     catalog = edition.catalog
-    app.jinja_env.globals["url_for"] = _file_links(catalog.config.site.base_url)
     paths = [urls.HOME]
     feeds = [(ALL,), *((slug,) for slug in catalog.config.topics)]
     for slugs in feeds:
@@ -75,38 +113,35 @@ def export_site(app: Flask, target: Path) -> Exported:
         paths.append(urls.embed(slugs))
     paths += [urls.topic(slug) for slug in catalog.config.topics]
     own = [path for event in catalog.events for path in _event_paths(event.id)]
-    before = _manifest(target)
-    sources = _sources(edition, cut_off(live))
+    folder = prefix.lstrip("/") + "/" if prefix else ""
+    sources = {folder + name: source for name, source in _sources(edition, cut_off(live)).items()}
     # A file exported from the same sources (an event's, a feed) is not rendered again.
     kept = {
         name: source
         for name, (_, source) in before.items()
         if source != "-" and sources.get(name) == source and (target / name).is_file()
     }
-    paths = [path for path in paths if _file_name(path) not in kept]
-    own = [path for path in own if _file_name(path) not in kept]
-    edition.build_event_feeds(
-        [e.id for e in catalog.events if _file_name(urls.event_calendar(e.id)) not in kept]
-    )
+
+    def unkept(path: str) -> bool:
+        return _file_name(prefix + path) not in kept
+
+    paths = [prefix + path for path in paths if unkept(path)]
+    own = [prefix + path for path in own if unkept(path)]
+    edition.build_event_feeds([e.id for e in catalog.events if unkept(urls.event_calendar(e.id))])
     unwritten = [
-        slugs
-        for slugs in feeds
-        if any(_file_name(urls.feed(slugs, kind)) not in kept for kind in READER_FORMATS)
+        slugs for slugs in feeds if any(unkept(urls.feed(slugs, kind)) for kind in READER_FORMATS)
     ]
-    with app.test_request_context():
-        build_reader_feeds(live, unwritten)
+    with app.test_request_context(
+        urls.HOME, base_url=f"http://localhost{prefix}/", environ_overrides=path_environ(language)
+    ):
+        build_reader_feeds(live, edition, unwritten)
     client = app.test_client()
     files = {_file_name(path): _answer(client, path) for path in paths}
     # An event's page and calendar are its own: many, and rendered from what this process
     # holds (its calendar was built above, with its revision), so on every core.
     answers = run_all([partial(_answer, client, path) for path in own])
     files.update(zip(map(_file_name, own), answers, strict=True))
-    if app.static_folder:
-        folder = Path(app.static_folder)
-        for file in sorted(folder.rglob("*")):
-            if file.is_file():
-                files[f"static/{file.relative_to(folder).as_posix()}"] = file.read_bytes()
-    return _write_changed(target, files, before, kept, sources)
+    return files, sources, kept
 
 
 def _event_paths(event_id: str) -> tuple[str, str]:
@@ -123,9 +158,18 @@ def _answer(client: FlaskClient, path: str) -> bytes:
 
 
 def _file_name(path: str) -> str:
-    """Return the file a path of the site is exported to."""
-    name = "index.html" if path == urls.HOME else path.lstrip("/")
+    """Return the file a path of the site is exported to: ``/`` and ``/fr/`` to their
+    ``index.html``, a page to its path with ``.html``."""
+    if path.endswith("/"):
+        return path.lstrip("/") + "index.html"
+    name = path.lstrip("/")
     return name if name.endswith((".ics", ".atom", ".json", ".html")) else name + ".html"
+
+
+def file_path(path: str) -> str:
+    """Return the path of the exported file that a path of the site is written to, as the
+    exported pages link to it (the home page as ``/``)."""
+    return path if path.endswith("/") else "/" + _file_name(path)
 
 
 def _sources(edition: Edition, since: datetime | None) -> dict[str, str]:
@@ -210,10 +254,15 @@ def _file_links(base_url: str) -> Callable[..., str]:
     made: dict[tuple[str, ...], str] = {}  # the pages link the same addresses many times
 
     def link(endpoint: str, **values: Any) -> str:
-        key = (endpoint, *(f"{name}={value}" for name, value in sorted(values.items())))
+        # A page in a language links to its language's files (its path, ``/fr``, is the
+        # script root), but every language has the one folder of static files.
+        root = request.script_root
+        key = (root, endpoint, *(f"{name}={value}" for name, value in sorted(values.items())))
         found = made.get(key)
         if found is None:
             path = url_for(endpoint, **values)
+            if endpoint == "static":
+                path = site_root() + path.removeprefix(root)
             found = base_url + path + (".html" if endpoint in PAGES else "")
             # Only an endpoint named in full, with text values, names one address anywhere.
             if not endpoint.startswith(".") and all(type(v) is str for v in values.values()):

@@ -4,7 +4,8 @@ Calendars answer ``text/calendar; charset=utf-8``; beside each topic calendar th
 events come as Atom (``.atom``) and JSON Feed (``.json``) for feed readers. Every feed
 answers with a strong ETag and Last-Modified, and a 304 to a matching conditional request,
 so a client polling every few hours costs little. A feed's name is ``all``, a topic's slug,
-or slugs joined by ``+``, the same for every format.
+or slugs joined by ``+``, the same for every format. Each feed is also served in the other
+languages of the site, under their paths (``/fr/feeds/all.ics``, see ``languages``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..catalog import Event, Topic
 from ..catalog.values import SLUG
 from ..live import LiveCatalog
 from .current import live_catalog
+from .languages import feed_language
 from .page_cache import cached_parts
 from .syndication import (
     ATOM_TYPE,
@@ -40,10 +42,10 @@ bp = Blueprint("feeds", __name__)
 def topic_feed(name: str) -> Response:
     """Serve the feed of one topic, several joined by '+', or 'all'."""
     live = live_catalog()
-    edition = live.edition
+    edition = live.edition.in_language(feed_language())
     slugs = _slugs_or_404(name, edition)
     since = cut_off(live)
-    return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics")
+    return serve_feed(edition.topic_feed(slugs, since), f"{'+'.join(slugs)}.ics", edition)
 
 
 @bp.get(urls.FEED_ATOM)
@@ -63,12 +65,12 @@ READER_FORMATS = ("atom", "json")
 
 def _reader_feed(name: str, extension: str) -> Response:
     live = live_catalog()
-    edition = live.edition
+    edition = live.edition.in_language(feed_language())
     slugs = _slugs_or_404(name, edition)
     key, path, written = _reader_document(edition, slugs, cut_off(live), extension)
     feed = edition.document(key, path, written)
     kind = ATOM_TYPE if extension == "atom" else JSON_FEED_TYPE
-    return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", kind)
+    return serve_feed(feed, f"{'+'.join(slugs)}.{extension}", edition, kind)
 
 
 def _reader_document(
@@ -102,14 +104,16 @@ def _content(edition: Edition) -> Callable[[Event], Markup]:
     return html
 
 
-def build_reader_feeds(live: LiveCatalog, feeds: Sequence[tuple[str, ...]]) -> None:
-    """Build now the Atom and JSON Feed of each of ``feeds``, as requests for them would.
+def build_reader_feeds(
+    live: LiveCatalog, edition: Edition, feeds: Sequence[tuple[str, ...]]
+) -> None:
+    """Build now the Atom and JSON Feed of each of ``feeds`` of ``edition`` (the live one, or
+    it in a language), as requests for them would.
 
     In a request's context (the parts cache is the app's). For a large catalog they are
     written on every core, each event's content once, here, before; their revisions are
     recorded here, in one pass.
     """
-    edition = live.edition
     since = cut_off(live)
     documents = [
         _reader_document(edition, slugs, since, extension)
@@ -155,10 +159,10 @@ def _slugs_or_404(name: str, edition: Edition) -> tuple[str, ...]:
 @bp.get(urls.EVENT_CALENDAR)
 def event_feed(event_id: str) -> Response:
     """Serve one event with an entry per session."""
-    edition = live_catalog().edition
+    edition = live_catalog().edition.in_language(feed_language())
     if event_id not in edition.catalog.by_id:
         abort(404)
-    return serve_feed(edition.event_feed(event_id), f"{event_id}.ics")
+    return serve_feed(edition.event_feed(event_id), f"{event_id}.ics", edition)
 
 
 def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None:
@@ -172,10 +176,15 @@ def feed_slugs(name: str, topics: Mapping[str, Topic]) -> tuple[str, ...] | None
 
 
 def serve_feed(
-    feed: Feed, filename: str, content_type: str = "text/calendar; charset=utf-8"
+    feed: Feed,
+    filename: str,
+    edition: Edition,
+    content_type: str = "text/calendar; charset=utf-8",
 ) -> Response:
-    """Answer with a feed (a calendar by default): validators for caching, 304 when current."""
+    """Answer with a feed of ``edition`` (a calendar by default): validators for caching, 304
+    when current, and the language it is written in."""
     response = Response(feed.body, content_type=content_type)
+    response.headers["Content-Language"] = edition.language
     response.set_etag(feed.etag)
     response.last_modified = feed.last_modified
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'

@@ -37,26 +37,27 @@ def subscribe_links(feed_url: str, name: str) -> SubscribeLinks:
     return SubscribeLinks(feed_url, webcal, google, outlook)
 
 
-def feed_url(config: Config, slugs: tuple[str, ...]) -> str:
-    """Return the absolute URL of the feed of ``slugs``."""
-    return urls.absolute(config, urls.feed(slugs))
+def feed_url(config: Config, slugs: tuple[str, ...], language: str) -> str:
+    """Return the absolute URL of the feed of ``slugs``, written in ``language``."""
+    return urls.in_language(config, language, urls.feed(slugs))
 
 
-def google_event_link(event: Event, details: str) -> str:
-    """Return a link that opens Google Calendar's form prefilled with ``event``."""
+def google_event_link(event: Event, details: str, language: str) -> str:
+    """Return a link that opens Google Calendar's form prefilled with ``event``, in ``language``."""
     if event.all_day:
         dates = f"{event.first_day:%Y%m%d}/{event.last_day + timedelta(days=1):%Y%m%d}"
     else:
         dates = f"{_utc(event.start)}/{_utc(event.end)}"
     query = {"action": "TEMPLATE", "text": event.title, "dates": dates, "details": details}
     query["ctz"] = event.timezone.key
-    if where := public_location(event):
+    if where := public_location(event, language):
         query["location"] = where
     return "https://calendar.google.com/calendar/render?" + urlencode(query)
 
 
-def outlook_event_link(event: Event, details: str) -> str:
-    """Return a link that opens Outlook.com's new-event form prefilled with ``event``."""
+def outlook_event_link(event: Event, details: str, language: str) -> str:
+    """Return a link that opens Outlook.com's new-event form prefilled with ``event``, in
+    ``language``."""
     query = {
         "path": "/calendar/action/compose",
         "rru": "addevent",
@@ -70,7 +71,7 @@ def outlook_event_link(event: Event, details: str) -> str:
     else:
         query["startdt"] = event.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         query["enddt"] = event.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if where := public_location(event):
+    if where := public_location(event, language):
         query["location"] = where
     return "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(query)
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from flask import Flask, Response, current_app, request
 from markupsafe import Markup
 
-from .languages import page_variant
+from .languages import page_language
 
 MAX_PAGES = 2000
 
@@ -119,11 +119,11 @@ def cached_parts(edition: object) -> Parts:
     cache: PartCache = current_app.extensions["calfeed.parts"]
     # Links in a part depend on the prefix the site is mounted under, and on the url_for the
     # templates are given (the export gives its own).
-    # And on the page's language, and whether its links name it (``?lang=``).
+    # And on the page's language (which a path names in the script root, or the browser).
     links = (
         request.script_root,
         id(current_app.jinja_env.globals.get("url_for")),
-        *page_variant(),
+        page_language(),
     )
     return lambda shown, name, render: cache.get(edition, shown, (name, *links), render)
 
@@ -133,7 +133,7 @@ def built_page(edition: object, name: Hashable, now: datetime, render: Render) -
     cache: PageCache = current_app.extensions["calfeed.pages"]
     # Links in a page start with the prefix the site is mounted under; its words are in the
     # page's language.
-    return cache.get(edition, (name, request.script_root, *page_variant()), now, render)
+    return cache.get(edition, (name, request.script_root, page_language()), now, render)
 
 
 def cached_page(edition: object, name: Hashable, now: datetime, render: Render) -> Response:

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from .. import language as words
 from .. import urls
 from ..calendar.edition import ALL, Edition
-from ..calendar.entries import JOIN_LABEL, event_page, join_url
+from ..calendar.entries import event_page, join_text, join_url
 from ..catalog import Config, Event
 from ..live import LiveCatalog
 from .current import live_catalog, page_url
@@ -56,7 +56,8 @@ def build_home(app: Flask) -> datetime | None:
 def _home(live: LiveCatalog, edition: Edition) -> tuple[str, datetime | None]:
     catalog = edition.catalog
     listing, until = _listing(edition, catalog.events, live.clock())
-    links = subscribe_links(feed_url(catalog.config, (ALL,)), catalog.config.site.title)
+    language = page_language()
+    links = subscribe_links(feed_url(catalog.config, (ALL,), language), catalog.config.site.title)
     html = render_template("index.html", catalog=catalog, listing=listing, subscribe=links)
     return html, until
 
@@ -83,7 +84,7 @@ def topic(slug: str) -> Response:
             form=signup_form(SignupForm, formdata=None, topics=[slug]),
             zones=zone_options(),
             listing=listing,
-            subscribe=subscribe_links(feed_url(catalog.config, (slug,)), name),
+            subscribe=subscribe_links(feed_url(catalog.config, (slug,), page_language()), name),
             snippet=snippet(page_url(catalog.config, "embed.embed", name=slug), found.name),
         )
         return html, until
@@ -106,14 +107,15 @@ def builder() -> Response:
     def render() -> tuple[str, None]:
         chosen = None
         if slugs:
-            topics = topics_in(config, page_language())
+            language = page_language()
+            topics = topics_in(config, language)
             names = ", ".join(topics[slug].name for slug in slugs)
             title = f"{config.site.title}: {names}"
             chosen = {
                 "names": names,
-                "subscribe": subscribe_links(feed_url(config, slugs), title),
-                "atom": urls.absolute(config, urls.feed(slugs, "atom")),
-                "json": urls.absolute(config, urls.feed(slugs, "json")),
+                "subscribe": subscribe_links(feed_url(config, slugs, language), title),
+                "atom": urls.in_language(config, language, urls.feed(slugs, "atom")),
+                "json": urls.in_language(config, language, urls.feed(slugs, "json")),
                 "snippet": snippet(page_url(config, "embed.embed", name="+".join(slugs)), names),
             }
         html = render_template("builder.html", catalog=catalog, ticked=slugs, chosen=chosen)
@@ -134,17 +136,18 @@ def event(event_id: str) -> Response:
     found = stored.in_language(page_language())
 
     def render() -> tuple[str, None]:
-        details = _details(found, catalog.config)
+        language = page_language()
+        details = _details(found, catalog.config, language)
         page = page_url(catalog.config, "pages.event", event_id=event_id)
         data = event_data(found, page, edition.previous_start(event_id))
         html = render_template(
             "event.html",
             catalog=catalog,
             event=found,
-            google=google_event_link(found, details),
-            outlook=outlook_event_link(found, details),
+            google=google_event_link(found, details, language),
+            outlook=outlook_event_link(found, details, language),
             json_ld=json_ld(data),
-            open_graph=open_graph(found, catalog.config, page),
+            open_graph=open_graph(found, catalog.config, page, language),
             canonical=page,
             join_url=join_url(found),
         )
@@ -193,10 +196,10 @@ def _by_month(events: list[Event], language: str) -> list[tuple[str, list[Event]
     return [(words.month(date(*month, 1), language), months[month]) for month in sorted(months)]
 
 
-def _details(event: Event, config: Config) -> str:
+def _details(event: Event, config: Config, language: str) -> str:
     parts = [event.subtitle or ""]
     if link := join_url(event):  # public links only: these are public pages
-        parts.append(f"{JOIN_LABEL}: {link}")
+        parts.append(join_text(link, language))
     parts.append(event_page(event, config))
     return "\n\n".join(part for part in parts if part)
 

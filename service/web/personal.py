@@ -43,15 +43,18 @@ def personal_feed(token: str) -> Response:
     live = live_catalog()
     with live.engine.connect() as connection:
         person = store.get(connection, ticket.subscriber_id)
-    config = live.edition.catalog.config
+    edition = live.edition
+    config = edition.catalog.config
     if person is None or person.status != "confirmed" or person.generation != ticket.generation:
         feed = ended_feed(config, live.clock())
     else:
         slugs = tuple(sorted(t for t in person.topics if t in config.topics))
         if not slugs:
             abort(404)
-        feed = live.edition.personal_feed(slugs, person.alarms)
-    response = serve_feed(feed, "personal.ics")
+        # In the language of their mails, as they chose it.
+        edition = edition.in_language(config.site.language_for(person.language))
+        feed = edition.personal_feed(slugs, person.alarms)
+    response = serve_feed(feed, "personal.ics", edition)
     response.cache_control.public = False
     response.cache_control.private = True
     return response

@@ -21,6 +21,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from .. import language as words
 from ..calendar.entries import no_place
 from ..catalog import Config, Event
 
@@ -118,14 +119,20 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(escaped)  # escaped above, for the content of a script element
 
 
-def open_graph(event: Event, config: Config, page: str) -> list[tuple[str, str]]:
-    """Return the Open Graph properties of an event's page, for link previews."""
+def open_graph(event: Event, config: Config, page: str, language: str) -> list[tuple[str, str]]:
+    """Return the Open Graph properties of an event's page in ``language``, for link previews."""
     summary = event.subtitle or (event.description or "").strip().split("\n\n")[0]
     tags = [
         ("og:type", "website"),
         ("og:site_name", config.site.title),
         ("og:title", event.title),
         ("og:url", page),
+        ("og:locale", words.territory_locale(language)),
+    ]
+    tags += [
+        ("og:locale:alternate", words.territory_locale(other))
+        for other in config.site.languages
+        if other != language
     ]
     if summary:
         tags.append(("og:description", _shortened(summary, 300)))

@@ -101,18 +101,23 @@ def test_a_sign_up_in_french_gets_french_pages_mails_and_dates_end_to_end(
     form = page.one("form", class_="signup")
     assert [o.attrs["value"] for o in form.find_all("option", selected=True)] == ["fr"]
 
-    # The switch names the language in the address; the page's own links keep it.
+    # The switch names the language in the address's path; the page's own links keep it.
     switch = page.one("nav", class_="languages")
     assert [a.text for a in switch.find_all("a")] == ["English", "Français", "Español", "Deutsch"]
+    assert switch.one("a", lang="en").attrs["href"] == "/topics/procurement"
     chosen = switch.one("a", lang="fr").attrs["href"]
-    assert chosen == "/topics/procurement?lang=fr"
+    assert chosen == "/fr/topics/procurement"
     response = client.get(chosen)  # no Accept-Language: the address alone says French
     page = Page.of(response)
     assert page.one("html").attrs["lang"] == "fr" and page.h1 == "Marchés publics"
     assert "Vary" not in response.headers
-    assert page.link("Forum des marchés publics") == "/events/procurement-forum?lang=fr"
+    assert response.headers["Content-Language"] == "fr"
+    assert page.link("Forum des marchés publics") == "/fr/events/procurement-forum"
     form = page.one("form", class_="signup")
-    assert form.attrs["action"] == "/subscribe?lang=fr"
+    assert form.attrs["action"] == "/fr/subscribe"
+    # Its subscribe links give the calendar in French.
+    hrefs = [a.attrs.get("href", "") for a in page.find_all("a")]
+    assert any(h.startswith("webcal://") and h.endswith("/fr/feeds/procurement.ics") for h in hrefs)
 
     # The form posts its language; the answer is in French.
     data = {
@@ -207,7 +212,7 @@ def test_the_preferences_page_changes_the_language_of_the_mails(
 def test_a_page_is_cached_per_language_and_says_it_varies_by_it(client: FlaskClient) -> None:
     french = client.get("/", headers=FRENCH)
     english = client.get("/", headers={"Accept-Language": "en-GB"})
-    spanish = client.get("/?lang=es", headers=FRENCH)
+    spanish = client.get("/es/", headers=FRENCH)
     italian = client.get("/", headers={"Accept-Language": "it"})  # not offered: the site's own
 
     assert Page.of(french).h1 == "Événements à venir"
@@ -221,6 +226,17 @@ def test_a_page_is_cached_per_language_and_says_it_varies_by_it(client: FlaskCli
     # Each language's copy is answered 304 to its own ETag.
     again = client.get("/", headers={**FRENCH, "If-None-Match": french.headers["ETag"]})
     assert again.status_code == 304
+
+
+def test_an_address_with_lang_is_sent_to_the_path_of_its_language(client: FlaskClient) -> None:
+    spanish = client.get("/topics/procurement?lang=es&topic=x")
+    english = client.get("/events/procurement-forum?lang=en", headers=FRENCH)
+
+    assert spanish.status_code == english.status_code == 301
+    assert spanish.headers["Location"] == "/es/topics/procurement?topic=x"
+    assert english.headers["Location"] == "/events/procurement-forum"
+    assert client.get("/en/topics/procurement").status_code == 404  # the site's own: no path
+    assert client.get("/it/topics/procurement").status_code == 404  # not offered
 
 
 def test_a_site_of_one_language_shows_no_switch_and_does_not_vary(make_app: MakeApp) -> None:

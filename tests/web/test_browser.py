@@ -206,14 +206,14 @@ def test_the_language_switch_changes_the_language_and_the_links_keep_it(
     page = open_page(browser, f"{site}/")
     try:
         page.locator("nav.languages").get_by_role("link", name="Deutsch").click()
-        page.wait_for_url(f"{site}/?lang=de")
+        page.wait_for_url(f"{site}/de/")
         assert page.locator("html").get_attribute("lang") == "de"
         assert page.locator("h1").inner_text() == "Bevorstehende Veranstaltungen"
 
         page.get_by_role("navigation", name="Themen").get_by_role(
             "link", name="Kreislaufwirtschaft"
         ).click()
-        page.wait_for_url(f"{site}/topics/circular-economy?lang=de")
+        page.wait_for_url(f"{site}/de/topics/circular-economy")
         assert page.locator("h2#reminders").inner_text() == "Erinnerungen per E-Mail"
     finally:
         page.context.close()

@@ -41,13 +41,25 @@ def export(runner: CliRunner, config: Path, target: Path) -> dict[str, bytes]:
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "service" / "web" / "static"
 STATIC = sorted(f"static/{p.relative_to(STATIC_DIR)}" for p in STATIC_DIR.rglob("*") if p.is_file())
+# The site's own language (English) at the top, each other one in its folder.
+LANGUAGE_FOLDERS = ["", "fr/", "es/", "de/"]
 EXPECTED = {
-    "index.html",
-    *(f"feeds/{name}.{kind}" for name in ["all", *SEED_TOPICS] for kind in ["ics", "atom", "json"]),
-    *(f"topics/{slug}.html" for slug in SEED_TOPICS),
-    *(f"embed/{name}.html" for name in ["all", *SEED_TOPICS]),
-    *(f"events/{event_id}.ics" for event_id in SEED_IDS),
-    *(f"events/{event_id}.html" for event_id in SEED_IDS),
+    *(
+        name
+        for folder in LANGUAGE_FOLDERS
+        for name in (
+            f"{folder}index.html",
+            *(
+                f"{folder}feeds/{name}.{kind}"
+                for name in ["all", *SEED_TOPICS]
+                for kind in ["ics", "atom", "json"]
+            ),
+            *(f"{folder}topics/{slug}.html" for slug in SEED_TOPICS),
+            *(f"{folder}embed/{name}.html" for name in ["all", *SEED_TOPICS]),
+            *(f"{folder}events/{event_id}.ics" for event_id in SEED_IDS),
+            *(f"{folder}events/{event_id}.html" for event_id in SEED_IDS),
+        )
+    ),
     *STATIC,
 }
 
@@ -80,7 +92,7 @@ def test_exported_files_are_what_the_app_serves(
             for name in files
             if name.endswith((".ics", ".atom", ".json")) or name.startswith("static/")
         ]
-        assert len(served) == 3 * (1 + 8) + 6 + len(STATIC)
+        assert len(served) == (3 * (1 + 8) + 6) * len(LANGUAGE_FOLDERS) + len(STATIC)
         for name in served:
             data = files[name]
             with client.get("/" + name) as response:  # static files are open until closed
@@ -96,22 +108,30 @@ def test_exported_pages_are_the_pages_the_app_renders_linking_to_the_files(
     with freeze_time("2020-12-09 12:00:00", tz_offset=0):
         files = export(runner, seed_project / "config.yaml", tmp_path / "site")
         client = make_app().test_client()
-        for name in ["index.html", *(f"events/{event_id}.html" for event_id in SEED_IDS)]:
-            path = "/" if name == "index.html" else "/" + name.removesuffix(".html")
+        names = [
+            f"{folder}{name}"
+            for folder in ("", "fr/")
+            for name in ["index.html", *(f"events/{event_id}.html" for event_id in SEED_IDS)]
+        ]
+        for name in names:
+            path = "/" + name.removesuffix("index.html").removesuffix(".html")
             served = client.get(path).data.decode()
             # The same page, but each link names the file, from base_url: the links between
-            # pages, and the page's own address (canonical, og:url, its JSON-LD's url).
-            for page in re.findall(r'href="(/(?:topics|events)/[^".]+)"', served):
+            # pages, and the page's own address (canonical, og:url, its JSON-LD's url, the
+            # alternates in other languages), in any language.
+            page_path = r"(?:/(?:fr|es|de))?/(?:topics|events)/[^\".]+"
+            for page in re.findall(rf'href="({page_path})"', served):
                 served = served.replace(f'href="{page}"', f'href="{base}{page}.html"')
-            for page in re.findall(rf'"{re.escape(base)}(/(?:topics|events)/[^".]+)"', served):
+            for page in re.findall(rf'"{re.escape(base)}({page_path})"', served):
                 served = served.replace(f'"{base}{page}"', f'"{base}{page}.html"')
             for link in re.findall(r'(?:href|src|action)="(/[^"]*)"', served):
                 served = served.replace(f'="{link}"', f'="{base}{link}"')
-            # The export is in the site's own language alone: it has no language switch.
-            switch = re.compile(r'\n  <nav class="languages".*?</nav>', re.DOTALL)
-            assert switch.search(served) and not switch.search(files[name].decode())
-            served = switch.sub("", served)
+            # Every language has the one folder of static files.
+            served = re.sub(rf"{re.escape(base)}/(?:fr|es|de)/static/", f"{base}/static/", served)
             assert files[name].decode() == served, name
+        assert f'<a href="{base}/fr/events/{SEED_IDS[0]}.html" lang="fr"' in (
+            files[f"events/{SEED_IDS[0]}.html"].decode()
+        )
 
 
 def test_a_second_export_is_identical(
@@ -141,10 +161,14 @@ def test_an_export_after_an_edit_changes_only_the_calendars_it_touched(
 
     changed = {name for name in first if name.endswith(".ics") and first[name] != second[name]}
     assert changed == {
-        "feeds/all.ics",
-        "feeds/procurement.ics",
-        "feeds/climate.ics",
-        "events/big-buyers-needs-assessment-webinar-2020-12.ics",
+        f"{folder}{name}"
+        for folder in LANGUAGE_FOLDERS
+        for name in (
+            "feeds/all.ics",
+            "feeds/procurement.ics",
+            "feeds/climate.ics",
+            "events/big-buyers-needs-assessment-webinar-2020-12.ics",
+        )
     }
     page = "events/big-buyers-needs-assessment-webinar-2020-12.html"
     assert b"09:45" in second[page] and b"09:45" not in first[page]
@@ -197,8 +221,9 @@ def test_an_export_over_an_earlier_one_writes_only_what_changed(
     assert result.exit_code == 0, result.output
     left = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
     gone = {
-        "events/circular-cities-webinar-2020-12.ics",
-        "events/circular-cities-webinar-2020-12.html",
+        f"{folder}events/circular-cities-webinar-2020-12.{kind}"
+        for folder in LANGUAGE_FOLDERS
+        for kind in ("ics", "html")
     }
     assert left == (set(first) - gone) | {"CNAME", ".calfeed-export"}
     rewritten = {
@@ -213,7 +238,7 @@ def test_an_export_over_an_earlier_one_writes_only_what_changed(
     )
     assert result.output == (
         f"wrote {len(rewritten)} files to {target}, "
-        f"{len(first) - len(gone) - len(rewritten)} unchanged, 2 removed\n"
+        f"{len(first) - len(gone) - len(rewritten)} unchanged, {len(gone)} removed\n"
     )
     assert (target / "CNAME").read_text(encoding="utf-8") == "events.example.org\n"
 
@@ -302,8 +327,9 @@ def test_an_export_with_nothing_changed_renders_no_event_and_no_feed_again(
     monkeypatch.setattr(feeds, "json_feed", written("json", syndication.json_feed))
     config = seed_project / "config.yaml"
     first = export(runner, config, tmp_path / "site")
-    assert rendered.count("event.html") == len(SEED_IDS)
-    assert rendered.count("atom") == rendered.count("json") == 1 + len(SEED_TOPICS)
+    languages = len(LANGUAGE_FOLDERS)
+    assert rendered.count("event.html") == len(SEED_IDS) * languages
+    assert rendered.count("atom") == rendered.count("json") == (1 + len(SEED_TOPICS)) * languages
     rendered.clear()
 
     again = export(runner, config, tmp_path / "site")

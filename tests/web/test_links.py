@@ -60,8 +60,8 @@ def test_feed_url_joins_topics_with_plus(
 ) -> None:
     config = load().config
 
-    assert feed_url(config, ("all",)) == "https://events.example.org/feeds/all.ics"
-    assert feed_url(config, ("circular-economy", "procurement")) == (
+    assert feed_url(config, ("all",), "en") == "https://events.example.org/feeds/all.ics"
+    assert feed_url(config, ("circular-economy", "procurement"), "en") == (
         "https://events.example.org/feeds/circular-economy+procurement.ics"
     )
 
@@ -75,8 +75,8 @@ def test_event_links_give_a_timed_event_in_utc(
     )
     event = load().events[0]
 
-    google = query(google_event_link(event, "Details\n\nhttps://x.example/e"))
-    outlook = query(outlook_event_link(event, "Details"))
+    google = query(google_event_link(event, "Details\n\nhttps://x.example/e", "en"))
+    outlook = query(outlook_event_link(event, "Details", "en"))
 
     assert google == {
         "action": "TEMPLATE",
@@ -144,8 +144,8 @@ def test_google_dates_follow_each_zones_offset_on_that_day(
     write_event("a.yaml", make_event(timezone=zone, start=start, end=end))
     event = load().events[0]
 
-    assert query(google_event_link(event, ""))["dates"] == utc
-    outlook = query(outlook_event_link(event, ""))
+    assert query(google_event_link(event, "", "en"))["dates"] == utc
+    outlook = query(outlook_event_link(event, "", "en"))
     first, last = utc.split("/")
     assert outlook["startdt"].replace("-", "").replace(":", "") == first
     assert outlook["enddt"].replace("-", "").replace(":", "") == last
@@ -157,8 +157,8 @@ def test_event_links_give_an_all_day_event_as_dates_with_an_exclusive_end(
     write_event("a.yaml", make_event(start="2020-11-30", end="2020-12-04", without=["location"]))
     event = load().events[0]
 
-    google = query(google_event_link(event, ""))
-    outlook = query(outlook_event_link(event, ""))
+    google = query(google_event_link(event, "", "en"))
+    outlook = query(outlook_event_link(event, "", "en"))
 
     assert google["dates"] == "20201130/20201205"  # the day after the last day
     assert "location" not in google

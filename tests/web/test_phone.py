@@ -43,7 +43,7 @@ def every_page(app: Flask) -> list[str]:
         f"/preferences/{tokens.make('manage', person.id, person.generation)}",
     ]
     german = ["/", "/subscribe", "/builder", f"/topics/{SEED_TOPICS[0]}", paths[-1]]
-    return paths + [f"{path}?lang=de" for path in german]
+    return paths + [f"/de{path}" for path in german]
 
 
 def _confirmed_subscriber(app: Flask) -> Subscriber:

@@ -71,13 +71,20 @@ def test_every_link_of_every_exported_page_resolves_on_a_plain_file_server(
 
     broken = {url: status for url, (status, _) in answers.items() if status != 200}
     # Only the sign-up and the feed builder are not files: they need calfeed serve at the
-    # same address.
-    assert {urlsplit(url).path for url in broken} == {"/subscribe", "/builder"}, broken
+    # same address. The site's own language is at the top, each other in its folder.
+    languages = ("", "/fr", "/es", "/de")
+    assert {urlsplit(url).path for url in broken} == {
+        f"{folder}{page}" for folder in languages for page in ("/subscribe", "/builder")
+    }, broken
     kinds = {urlsplit(url).path: kind for url, (status, kind) in answers.items() if status == 200}
     pages = {
-        "/",
-        *(f"/topics/{s}.html" for s in SEED_TOPICS),
-        *(f"/events/{e}.html" for e in SEED_IDS),
+        path
+        for folder in languages
+        for path in (
+            f"{folder}/",
+            *(f"{folder}/topics/{s}.html" for s in SEED_TOPICS),
+            *(f"{folder}/events/{e}.html" for e in SEED_IDS),
+        )
     }
     assert {path for path, kind in kinds.items() if kind.startswith("text/html")} == pages
     calendars = {path for path, kind in kinds.items() if kind == "text/calendar"}
@@ -85,6 +92,10 @@ def test_every_link_of_every_exported_page_resolves_on_a_plain_file_server(
     assert {"/static/style.css", "/static/localtime.js"} <= set(kinds)
     # The subscribe links name feeds that the file server has.
     webcal = {url for url in elsewhere if url.startswith("webcal://")}
-    assert webcal == {f"webcal://127.0.0.1:{port}/feeds/{n}.ics" for n in ("all", *SEED_TOPICS)}
+    assert webcal == {
+        f"webcal://127.0.0.1:{port}{folder}/feeds/{n}.ics"
+        for folder in languages
+        for n in ("all", *SEED_TOPICS)
+    }
     for url in webcal:
         assert urlsplit(url).path in calendars

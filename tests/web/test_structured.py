@@ -399,5 +399,9 @@ def test_the_page_carries_open_graph_tags_for_link_previews(client: FlaskClient)
         "og:title": "1st European Circular Cities Declaration Webinar",
         "og:url": "http://127.0.0.1:8000/events/circular-cities-webinar-2020-12",
         "og:description": "Introducing the Declaration and sharing inspiring examples",
+        "og:locale": "en_GB",
     }
+    # The other languages the page is in (the seed site offers four).
+    alternates = re.findall(r'<meta property="og:locale:alternate" content="([^"]*)">', page)
+    assert alternates == ["fr_FR", "es_ES", "de_DE"]
     assert '<link rel="canonical" href="http://127.0.0.1:8000/events/circular' in page
