@@ -30,14 +30,12 @@ from .conftest import (
     Inbox,
     MakeApp,
     Page,
-    confirm,
     form_data,
-    link_in,
     live,
 )
+from .test_languages import ALICE, signed_up_in_french
 from .test_signup import at
 
-ALICE = "alice@example.org"
 # Two days in Brussels and online, given in English and in French.
 FRENCH_SUMMIT: dict[str, Any] = {
     "id": "procurement-summit",
@@ -192,10 +190,7 @@ def test_a_french_subscribers_own_calendar_and_attachments_are_in_french(
     app = french_site(make_app)
     client = app.test_client()
     worker = worker_for(live(app))
-    data = {"email": ALICE, "topics": ["procurement"], "timezone": "Europe/Brussels"}
-    client.post("/fr/subscribe", data={**data, "language": "fr"}, headers=SAME_ORIGIN)
-    worker.sweep()
-    page = Page.of(confirm(client, link_in(inbox.latest(ALICE), "confirm")))
+    page = signed_up_in_french(client, worker, inbox, "/fr/subscribe")
     manage = page.one("form", method="post").attrs["action"]
     client.post(manage, data=form_data(page, alarms=["600"]), headers=SAME_ORIGIN)
     feed = next(

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from freezegun.api import FrozenDateTimeFactory
 
 from service.cli import main
-from service.reminders.worker import worker_for
+from service.reminders.worker import Worker, worker_for
 
 from .conftest import (
     BASE_URL,
@@ -79,6 +79,14 @@ def html_of(message: EmailMessage) -> str:
     assert part is not None
     content: str = part.get_content()
     return content
+
+
+def signed_up_in_french(client: FlaskClient, worker: Worker, inbox: Inbox, form: str) -> Page:
+    """Sign Alice up for procurement in French at ``form`` and confirm; return the page."""
+    data = {"email": ALICE, "topics": ["procurement"], "timezone": "Europe/Brussels"}
+    client.post(form, data={**data, "language": "fr"}, headers=SAME_ORIGIN)
+    worker.sweep()
+    return Page.of(confirm(client, link_in(inbox.latest(ALICE), "confirm")))
 
 
 def test_a_sign_up_in_french_gets_french_pages_mails_and_dates_end_to_end(
@@ -178,10 +186,7 @@ def test_the_preferences_page_changes_the_language_of_the_mails(
     app = french_app(make_app)
     client = app.test_client()
     worker = worker_for(live(app))
-    data = {"email": ALICE, "topics": ["procurement"], "timezone": "Europe/Brussels"}
-    client.post("/subscribe", data={**data, "language": "fr"}, headers=SAME_ORIGIN)
-    worker.sweep()
-    page = Page.of(confirm(client, link_in(inbox.latest(ALICE), "confirm")))
+    page = signed_up_in_french(client, worker, inbox, "/subscribe")
     select = page.one("select", name="language")
     assert [o.attrs["value"] for o in select.find_all("option", selected=True)] == ["fr"]
 
