@@ -117,6 +117,8 @@ class Project:
     before_start: Sequence[str] = ("7d", "1d", "1h")
     before_deadline: Sequence[str] = ("3d", "1d")
     smtp_connections: int = 1  # mail.smtp.connections
+    # site.languages: English alone unless said, as the peers write one language.
+    languages: Sequence[str] = ("en",)
 
     @property
     def config(self) -> Path:
@@ -154,7 +156,8 @@ class Project:
     def write_config(self) -> None:
         """Write config.yaml: ten topics, the reminder offsets, mail, the subscribers."""
         lines = [
-            f"site: {{title: Bench events, base_url: '{BASE_URL}', timezone: Europe/Brussels}}",
+            f"site: {{title: Bench events, base_url: '{BASE_URL}', timezone: Europe/Brussels, "
+            f"languages: [{', '.join(self.languages)}]}}",
             f"database: sqlite:///{DATABASE}",
             "topics:",
             *(

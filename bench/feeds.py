@@ -10,7 +10,8 @@ On a synthetic project of N events (default 10,000; ``--large`` adds 50,000) it 
   fresh processes on the same YAML: a plain icalendar build (``naive.py``) and ical-generator
   on Node (``node/build.mjs``); then the same start with the database that start left;
 - ``calfeed export`` of every file on an empty database, and again with nothing changed,
-  beside the plain icalendar build of all.ics alone;
+  beside the plain icalendar build of all.ics alone; then of the same site in four
+  languages (every file again in ``fr/``, ``es/``, ``de/``), beside four one-language exports;
 - ``calfeed serve --workers 4``: its first answer, when every worker answers, the memory of
   master and workers (PSS: shared pages once) beside one ``calfeed run`` process, the idle
   CPU of the master (which alone watches the files) and of each worker, and, after one
@@ -141,6 +142,22 @@ def export(report: Report, project: Project, folder: Path, naive: float) -> None
         first,
         "the first export",
         Target(most=0.25),
+    )
+    # The same site in four languages: four times the files.
+    languages = dataclasses.replace(project, languages=("en", "fr", "es", "de"))
+    languages.write_config()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{project.database}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(target)
+    four = timed(command, folder / "export-4.log")
+    project.write_config()
+    report.add(
+        f"calfeed export in four languages, {count:,} events, empty database",
+        four,
+        "s",
+        4 * first,
+        "four one-language exports",
+        Target(most=1.0),
     )
 
 
