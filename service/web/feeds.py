@@ -195,10 +195,13 @@ def serve_feed(
 
 
 def build_topic_feeds(live: LiveCatalog) -> None:
-    """Build now the feed of every event and of each topic, as requests for them would."""
+    """Build now the feed of every event and of each topic, in each language the site offers,
+    as requests for them would."""
     edition = live.edition
+    site = edition.catalog.config.site
     feeds = [(ALL,), *((slug,) for slug in edition.catalog.config.topics)]
-    edition.build_topic_feeds(feeds, cut_off(live))
+    for language in dict.fromkeys((site.language, *site.languages)):
+        edition.in_language(language).build_topic_feeds(feeds, cut_off(live))
 
 
 def _start_of_day(moment: datetime) -> datetime:

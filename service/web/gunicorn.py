@@ -74,8 +74,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
     def prepare_fork(self) -> None:
         """Build what each worker would build from the whole catalog, then be ready to fork.
 
-        That is the feeds of every event and of each topic, and the home page: built once
-        here and shared, rather than once in every worker, each writing to (and so
+        That is the feeds of every event and of each topic, in every language of the site,
+        and the home page: built once here and shared, rather than once in every worker, each writing to (and so
         copying) the pages of every event it goes through.
         """
         assert self.flask is not None

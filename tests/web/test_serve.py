@@ -193,6 +193,13 @@ def test_calfeed_serve_answers_from_its_workers_with_one_etag(
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         check_feeds(port)
+        # Each language's feed was built by the master too: one ETag from every worker.
+        french = [request(port, "/fr/feeds/all.ics") for _ in range(6)]
+        assert {(status, h["ETag"], h["Content-Language"]) for status, h, _ in french} == {
+            (200, french[0][1]["ETag"], "fr")
+        }
+        assert b"X-WR-CALNAME:Sustainable Procurement Events\r\n" in french[0][2]
+        assert b"CATEGORIES:March\xc3\xa9s publics" in french[0][2]
         # The master loaded and rendered the catalog once; the workers were forked from it.
         assert log.read_text().count("loaded 6 events") == 1
         health = json.loads(request(port, "/healthz")[2])
@@ -440,13 +447,14 @@ def test_calfeed_run_answers_on_waitress(seed_project: Path, tmp_path: Path) -> 
 def test_serve_and_run_serve_the_same_bytes(seed_project: Path, tmp_path: Path) -> None:
     config = seed_project / "config.yaml"
     with running(["--config", str(config), "serve", "--workers", "2"], tmp_path / "a") as port:
-        served = request(port, "/feeds/procurement.ics")
+        served = [request(port, path) for path in ("/feeds/procurement.ics", "/de/feeds/ict.ics")]
     with running(["--config", str(config), "run"], tmp_path / "b") as port:
-        ran = request(port, "/feeds/procurement.ics")
+        ran = [request(port, path) for path in ("/feeds/procurement.ics", "/de/feeds/ict.ics")]
 
-    assert ran[2] == served[2]
-    assert ran[1]["ETag"] == served[1]["ETag"]
-    assert ran[1]["Last-Modified"] == served[1]["Last-Modified"]
+    for (_, ran_headers, ran_body), (_, headers, body) in zip(ran, served, strict=True):
+        assert ran_body == body
+        assert ran_headers["ETag"] == headers["ETag"]
+        assert ran_headers["Last-Modified"] == headers["Last-Modified"]
 
 
 @pytest.mark.parametrize("command", ["run", "serve"])
