@@ -75,8 +75,8 @@ class _Server(BaseApplication):  # type: ignore[misc]
         """Build what each worker would build from the whole catalog, then be ready to fork.
 
         That is the feeds of every event and of each topic, in every language of the site,
-        and the home page: built once here and shared, rather than once in every worker, each writing to (and so
-        copying) the pages of every event it goes through.
+        and the home page: built once here and shared, rather than once in every worker,
+        each writing to (and so copying) the pages of every event it goes through.
         """
         assert self.flask is not None
         build_topic_feeds(self.live)
