@@ -464,13 +464,16 @@ def _message(
     message = EmailMessage(_POLICY)
     # What the operator wrote and the recipient's address: the email package encodes and
     # folds them. The rest calfeed writes itself, in ASCII and on one line each.
-    message["Subject"] = one_line(subject)
-    message["From"] = _site_header("From", config.mail.sender)
+    # The subject is one of a few per edition (an event's title, kind and how far ahead, in
+    # a language): parsed and folded once each, not in every mail (a fifth of composing
+    # and writing one, 0.2 of 0.9 ms measured), by the email package as in each mail.
+    message["Subject"] = _shared_header("Subject", one_line(subject))
+    message["From"] = _shared_header("From", config.mail.sender)
     message["To"] = to
     message["Date"] = _Verbatim("Date", format_datetime(now))
     message["Message-ID"] = _Verbatim("Message-ID", message_id)
     list_id = f"{one_line(config.site.title)} <reminders.{uid_domain(config)}>"
-    message["List-Id"] = _site_header("List-Id", list_id)
+    message["List-Id"] = _shared_header("List-Id", list_id)
     message["Auto-Submitted"] = _Verbatim("Auto-Submitted", "auto-generated")
     message["List-Unsubscribe"] = _Verbatim("List-Unsubscribe", f"<{links.unsubscribe}>")
     message["List-Unsubscribe-Post"] = _Verbatim(
@@ -480,9 +483,9 @@ def _message(
     return message
 
 
-@lru_cache(maxsize=64)
-def _site_header(name: str, value: str) -> _FoldedOnce:
-    """Return a header the same in every mail of a site, parsed and folded once."""
+@lru_cache(maxsize=256)
+def _shared_header(name: str, value: str) -> _FoldedOnce:
+    """Return a header that many mails share (the site's, a subject), parsed and folded once."""
     header = _HEADERS(name, value)
     if name == "From":
         # Written again from its parts: from the text as written, the email package folds a
