@@ -191,11 +191,15 @@ def renew(connection: sa.Connection, worker: str, ids: list[int], until: datetim
     )
 
 
+# Made once: run right before every mail's data, a statement built anew (with the lease as
+# a literal) was compiled and keyed again for each mail.
+_HOLD = outbox.update().where(_HELD).values(lease_until=sa.bindparam("until"))
+
+
 def hold(connection: sa.Connection, claimed: Claimed, worker: str, until: datetime) -> bool:
     """Keep ``claimed`` this worker's until ``until``; False if it is not this worker's now."""
-    update = outbox.update().where(_HELD).values(lease_until=until)
-    result = connection.execute(update, {"row_id": claimed.id, "worker": worker})
-    return bool(result.rowcount)
+    values = {"row_id": claimed.id, "worker": worker, "until": until}
+    return bool(connection.execute(_HOLD, values).rowcount)
 
 
 @dataclass(frozen=True, slots=True)
