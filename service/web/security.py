@@ -6,7 +6,8 @@ X-Frame-Options), content sniffing (nosniff). Links carry tokens in their paths
 (``/preferences/<token>``), so no address of this site travels in a Referer to another one
 (``Referrer-Policy: same-origin``). A route may set its own value first: the embed
 (``embed``), meant for a partner's iframe, allows any site to frame it, and so goes without
-X-Frame-Options.
+X-Frame-Options. The site keeps no session: no cookie is read or set, whatever a route does
+(Flask's own session would read and sign one on every request).
 
 No form holds a token (``signup`` says why); ``from_another_site`` tells a form that a
 browser posts from another site's page: browsers say where a request comes from in
@@ -22,6 +23,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, abort, request
+from flask.sessions import SessionInterface
 
 MAX_BODY = 64 * 1024
 
@@ -57,23 +59,38 @@ def from_another_site(sent: Request, base_url: str) -> bool:
     return parts.netloc != sent.host or parts.scheme != sent.scheme
 
 
+class _NoSessions(SessionInterface):
+    """No session: nothing is read from a request's cookies, nothing is set in an answer.
+
+    ``session`` is Flask's null session, which refuses to be written to.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None  # Flask then gives the null session
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:
+        return None
+
+
 def _refuse_large_bodies() -> None:
     if request.content_length is not None and request.content_length > MAX_BODY:
         abort(413)
 
 
 def _add_headers(response: Response) -> Response:
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    given = {name.lower() for name in headers.keys()}  # a route's own value is kept
+    headers.extend([(name, value) for name, value in HEADERS.items() if name.lower() not in given])
     # A page whose own policy lets other sites frame it (the embed) goes without the
     # older header, which has no value for "any site".
-    if "frame-ancestors 'none'" not in response.headers["Content-Security-Policy"]:
-        del response.headers["X-Frame-Options"]
+    if "frame-ancestors 'none'" not in headers["Content-Security-Policy"]:
+        del headers["X-Frame-Options"]
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Bound request bodies and add the safety headers to every answer."""
+    """Bound request bodies, add the safety headers to every answer, and keep no session."""
+    app.session_interface = _NoSessions()
     app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY)  # chunked bodies, as they are read
     app.before_request(_refuse_large_bodies)
     app.after_request(_add_headers)

@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from flask import Flask, session
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from seed import SEED_IDS, SEED_TOPICS
 
@@ -49,6 +51,34 @@ def test_every_answer_carries_the_safety_headers(client: FlaskClient, path: str)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_no_answer_reads_or_sets_a_session_cookie(app: Flask, path: str) -> None:
+    client = app.test_client()
+    # A cookie signed with the site's own key, as Flask's session would have set it.
+    signed = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert signed is not None
+    client.set_cookie("session", signed.dumps({"language": "fr"}))
+
+    response = client.get(path)
+    response.close()
+
+    assert "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+
+
+def test_a_route_cannot_keep_anything_in_a_session(app: Flask) -> None:
+    @app.get("/keeps-a-session")
+    def keeps() -> str:
+        session["seen"] = True
+        return "kept"
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/keeps-a-session")
+
+    assert response.status_code == 500
+    assert "Set-Cookie" not in response.headers
 
 
 class _Scripts(HTMLParser):
