@@ -188,8 +188,7 @@ def serve_feed(
     response.set_etag(feed.etag)
     response.last_modified = feed.last_modified
     response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    response.cache_control.public = True
-    response.cache_control.max_age = 300
+    response.headers["Cache-Control"] = "public, max-age=300"  # as cache_control would write it
     response.make_conditional(request)  # turns it into a 304 when the client is current
     return response
 
