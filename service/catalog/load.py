@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -216,7 +217,11 @@ class CatalogLoader:
             stamps = self._scan(context.feeds_dir)
         files: dict[Path, _FileResult] = {}
         fresh = []
-        for path, file_stamp in sorted(stamps.items()):  # files, and so ids, in one order
+        # Files, and so ids, in one order: the order of paths, by their parts (which
+        # compares as paths do, without making a comparison object at every step).
+        order = sorted(stamps, key=attrgetter("parts"))
+        for path in order:
+            file_stamp = stamps[path]
             result = files_before.get(path)
             if result is None or result.stamp != file_stamp:
                 if not settling:
@@ -226,7 +231,7 @@ class CatalogLoader:
                 _unchanged(path, file_stamp)
             files[path] = result
         files.update(self._read_fresh(fresh, stamps, context))
-        files = {path: files[path] for path in sorted(stamps)}
+        files = {path: files[path] for path in order}
         self._context, self._config_stamp, self._files = context, stamp, files
         self._stamps = {path: result.stamp for path, result in files.items()}
         self._pending = {}

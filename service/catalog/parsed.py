@@ -33,6 +33,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from operator import call
 from pathlib import Path
 from typing import Any, Literal, Protocol, Union, get_args, get_origin, get_type_hints
 from zoneinfo import ZoneInfo
@@ -223,11 +224,12 @@ def _codec(hint: Any) -> _Codec:
 
         def read_items(value: Any) -> tuple[Any, ...]:
             _expect(type(value) is list)
-            return tuple(read_item(item) for item in value)
+            return tuple(map(read_item, value))
 
         return lambda value: [write_item(item) for item in value], read_items
     if origin is tuple and Ellipsis not in args:  # a fixed pair or triple: a text per language
         fields = [_codec(arg) for arg in args]
+        reads = [r for _, r in fields]
 
         def write_fixed(value: Any) -> list[Any]:
             if type(value) is not tuple or len(value) != len(fields):
@@ -236,7 +238,7 @@ def _codec(hint: Any) -> _Codec:
 
         def read_fixed(value: Any) -> tuple[Any, ...]:
             _expect(type(value) is list and len(value) == len(fields))
-            return tuple(r(item) for item, (_, r) in zip(value, fields, strict=True))
+            return tuple(map(call, reads, value))
 
         return write_fixed, read_fixed
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
@@ -249,6 +251,7 @@ def _record(model: type) -> _Codec:
     hints = get_type_hints(model)
     names = [f.name for f in dataclasses.fields(model) if f.init]
     codecs = [_codec(hints[name]) for name in names]
+    reads = [r for _, r in codecs]
     size = len(names)
 
     def write(value: Any) -> list[Any]:
@@ -258,7 +261,7 @@ def _record(model: type) -> _Codec:
 
     def read(value: Any) -> Any:
         _expect(type(value) is list and len(value) == size)
-        return model(*(r(item) for item, (_, r) in zip(value, codecs, strict=True)))
+        return model(*map(call, reads, value))
 
     return write, read
 
